@@ -1,0 +1,42 @@
+"""Home: what each page compares and why, the device, the weights catalogue, the datasets present."""
+
+import pandas as pd
+import streamlit as st
+
+from core import devices, weights
+from core.data import inventory
+from ui.sidebar import device
+
+STUDIES = pd.DataFrame([
+    ("Try your image", "available", "Two variants of one task on your photo: top-5 classes or face boxes, with ms/image.",
+     "See what a pretrained model already knows before you fine-tune it."),
+    ("Face detection", "planned", "MTCNN as pretrained vs with its PNet fine-tuned on cartoon faces; PR curves, AP.",
+     "Does a small domain-specific fine-tune beat a detector trained on real faces?"),
+    ("Face verification", "planned", "AlexNet / VGG16 outputs as face embeddings, head-only then full fine-tuning; ROC, AUC.",
+     "How far do ImageNet features go on a task they were never trained for?"),
+    ("Age regression", "planned", "ResNet / MobileNetV3 / RegNet with a grafted MLP head, frozen vs unfrozen; Pearson, Spearman.",
+     "Which freeze strategy pays off for a regression head?"),
+    ("Classification and detection", "planned", "Scratch vs frozen vs fine-tuned on an imbalanced 3-class set; YOLO scratch vs pretrained.",
+     "What transfer learning buys on small, imbalanced data."),
+    ("Feature extraction", "planned", "Layer features + PCA + linear SVM with k-fold CV; autoencoder features; cross-domain.",
+     "Which layer's features transfer best to a new domain?"),
+], columns=["page", "state", "compares", "why"])
+
+st.title("Transfer learning, side by side")
+st.markdown("Compare **pretrained** and **fine-tuned** variants of computer-vision models live: what transfer "
+            "learning buys, which freeze strategy to pick, and at what cost in time.")
+
+st.subheader("Pages")
+st.dataframe(STUDIES, hide_index=True, width="stretch")
+
+st.subheader("Device")
+st.markdown(f"Models run on **{devices.describe(device())}**. Switch to CPU in the sidebar to compare speeds.")
+
+st.subheader("Pretrained weights")
+st.caption("packaged: inside an installed package · cached: in the torch hub cache or $TLDASH_WEIGHTS_DIR · "
+           "downloadable: fetchable now · missing: see `python -m core.weights fetch NAME`")
+catalogue = pd.DataFrame(weights.catalogue()).drop(columns=["path"])
+st.dataframe(catalogue, hide_index=True, width="stretch")
+
+st.subheader("Datasets present")
+st.dataframe(pd.DataFrame([vars(d) for d in inventory.present()]), hide_index=True, width="stretch")

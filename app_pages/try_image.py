@@ -1,0 +1,62 @@
+"""Try your image: two variants of one task on a sample or uploaded photo, side by side, with timings."""
+
+import streamlit as st
+
+from core import devices, plots, registry
+from core.models.predict import Detections, TopK
+from core.weights import WeightsUnavailable
+from ui import cache
+from ui.image_input import pick_image
+from ui.sidebar import device
+
+st.title("Try your image")
+st.markdown("Run two variants of one task on the same photo and compare their outputs and speed.")
+
+picked = pick_image("try")
+if picked is None:
+    st.stop()
+loaded, image_key = picked
+
+preview, controls = st.columns([1, 3])
+preview.image(loaded.image, width="stretch")
+with controls:
+    task = st.selectbox("Task", list(registry.TASKS), format_func=registry.TASKS.get, key="try.task")
+    variants = registry.for_task(task)
+    ready = [v.name for v in variants if registry.availability(v).ok]
+    missing = [v for v in variants if not registry.availability(v).ok]
+    if missing:
+        with st.expander(f"{len(missing)} variant(s) of this task need weights that are not on this machine"):
+            for v in missing:
+                st.markdown(f"- **{v.name}**: {registry.availability(v).message}")
+    if not ready:
+        st.info("No variant of this task can run here yet: see the weights above.")
+        st.stop()
+    left, right = st.columns(2)
+    chosen = [left.selectbox("Variant A", ready, index=0, key="try.a")]
+    if len(ready) > 1:
+        chosen.append(right.selectbox("Variant B", ready, index=1, key="try.b"))
+    else:
+        right.info("Only one variant of this task is available now; fine-tuned variants appear here once trained.")
+
+dev = device()
+st.caption(f"Running on {devices.describe(dev)}")
+for i, (col, name) in enumerate(zip(st.columns(len(chosen)), chosen)):
+    with col:
+        st.subheader(name)
+        st.caption(registry.variant(name).description)
+        try:
+            with st.spinner(f"Running {name}…"):
+                timed = cache.predict(name, str(dev), image_key, (loaded.image,))
+        except WeightsUnavailable as exc:
+            st.error(str(exc))
+            continue
+        st.metric("ms / image", f"{timed.ms_per_image:.1f}")
+        out = timed.outputs[0]
+        if isinstance(out, TopK):
+            st.plotly_chart(plots.topk_figure(out, index=i), width="stretch", key=f"try.fig.{i}")
+        elif isinstance(out, Detections):
+            st.markdown(f"**{len(out.boxes)}** face(s) found")
+            st.plotly_chart(plots.detections_figure(loaded.image, out, index=i), width="stretch",
+                            key=f"try.fig.{i}")
+        else:
+            raise TypeError(f"no view for output {type(out).__name__}")

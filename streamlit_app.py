@@ -1,0 +1,16 @@
+"""Entry point: navigation over the pages and the shared sidebar."""
+
+import streamlit as st
+
+from ui import sidebar
+
+st.set_page_config(page_title="Transfer learning, side by side", page_icon=":material/compare:", layout="wide")
+
+PAGES = [
+    st.Page("app_pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("app_pages/try_image.py", title="Try your image", icon=":material/image_search:"),
+]
+
+navigation = st.navigation(PAGES)
+sidebar.render()
+navigation.run()

@@ -1,0 +1,35 @@
+"""The shared sidebar: device (with a CPU override) and presentation mode."""
+
+from __future__ import annotations
+
+import streamlit as st
+import torch
+
+from core import devices
+
+FORCE_CPU = "app.force_cpu"
+PRESENTATION = "app.presentation"
+
+_PRESENTATION_CSS = """
+<style>
+html, body, [data-testid="stMarkdownContainer"] p { font-size: 1.25rem; }
+h1 { font-size: 3rem !important; }
+</style>
+"""
+
+
+def device() -> torch.device:
+    """The device the pages run models on, honouring the sidebar's Force CPU toggle."""
+    return devices.pick_device(force_cpu=bool(st.session_state.get(FORCE_CPU, False)))
+
+
+def render() -> None:
+    with st.sidebar:
+        dev = device()
+        st.markdown(f"**Device** · `{devices.describe(dev)}`")
+        auto = devices.pick_device()
+        st.toggle("Force CPU", key=FORCE_CPU, disabled=auto.type == "cpu",
+                  help="Run every model on the CPU even when a GPU is present, e.g. to compare speeds.")
+        st.toggle("Presentation mode", key=PRESENTATION, help="Larger text for projecting in a talk.")
+    if st.session_state.get(PRESENTATION):
+        st.markdown(_PRESENTATION_CSS, unsafe_allow_html=True)
