@@ -17,7 +17,7 @@ MAX_BYTES = 50 * 2**20
 MAX_PIXELS = 50_000_000  # an 8000x6000 photo (48 MP) passes; a 20000x20000 bomb (400 MP) does not
 MODEL_MAX_SIDE = 2048  # larger images are downscaled before any model sees them
 EXIF_ORIENTATION = 0x0112
-FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF", "MPO")
+FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF")
 
 
 class ImageRejected(ValueError):

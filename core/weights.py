@@ -18,6 +18,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import pickle
 import socket
 import sys
 import threading
@@ -272,7 +273,7 @@ def load_state_dict(name: str) -> dict[str, torch.Tensor]:
         raise ValueError(f"source {name!r} is a {src.loader} checkpoint, not a state dict")
     try:
         return torch.load(require(name), map_location="cpu", weights_only=True)
-    except (RuntimeError, OSError, EOFError, ValueError) as exc:
+    except (RuntimeError, OSError, EOFError, ValueError, pickle.UnpicklingError) as exc:
         raise WeightsUnavailable(f"Weights file for {name!r} could not be read safely ({exc}). "
                                  f"Delete it and fetch it again: python -m core.weights fetch {name}") from None
 

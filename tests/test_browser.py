@@ -1,0 +1,96 @@
+"""The app served by `streamlit run`, driven in headless Debian Chromium through Playwright."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.bad_files import jpeg_bytes, text_as_jpg
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "tests" / "artifacts"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-quic"]
+
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed (make browser)")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    port = _free_port()
+    env = {**os.environ, "TLDASH_OFFLINE": "1", "TLDASH_RUNS_DIR": str(tmp_path_factory.mktemp("runs"))}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--server.headless", "true"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).read() == b"ok":
+                break
+        except OSError:
+            time.sleep(0.3)
+    else:
+        proc.kill()
+        pytest.fail("streamlit did not start within 60 s")
+    yield url
+    proc.terminate()
+    proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        pg = browser.new_page(viewport={"width": 1400, "height": 1400})
+        pg.set_default_timeout(90_000)
+        yield pg
+        browser.close()
+
+
+def test_home_page_in_a_real_browser(server, page):
+    from playwright.sync_api import expect
+
+    page.goto(server)
+    expect(page.get_by_role("heading", name="Transfer learning, side by side")).to_be_visible()
+    expect(page.get_by_text("Pretrained weights")).to_be_visible()
+    expect(page.get_by_text("Force CPU")).to_be_visible()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=ARTIFACTS / "home.png")
+
+
+def test_try_image_survives_a_bad_upload_then_runs(server, page, tmp_path):
+    from playwright.sync_api import expect
+
+    page.goto(f"{server}/try_image")
+    expect(page.get_by_text("ms / image").first).to_be_visible()
+    expect(page.get_by_text("Force CPU")).to_be_visible()  # served inside the app's navigation
+    page.get_by_text("Upload", exact=True).click()
+    bad = tmp_path / "holiday.jpg"
+    bad.write_bytes(text_as_jpg())
+    page.locator("input[type=file]").set_input_files(bad)
+    expect(page.get_by_text("holiday.jpg is a text file, not an image")).to_be_visible()
+    good = tmp_path / "astronaut.jpg"
+    good.write_bytes(jpeg_bytes())
+    page.locator("input[type=file]").set_input_files(good)
+    expect(page.get_by_text("ms / image")).to_have_count(2)
+    expect(page.get_by_text("not an image")).to_have_count(0)
+    page.screenshot(path=ARTIFACTS / "try_image.png", full_page=True)
