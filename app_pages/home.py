@@ -16,7 +16,8 @@ STUDIES = pd.DataFrame([
      "How far do ImageNet features go on a task they were never trained for?"),
     ("Age regression", "planned", "ResNet / MobileNetV3 / RegNet with a grafted MLP head, frozen vs unfrozen; Pearson, Spearman.",
      "Which freeze strategy pays off for a regression head?"),
-    ("Classification and detection", "planned", "Scratch vs frozen vs fine-tuned on an imbalanced 3-class set; YOLO scratch vs pretrained.",
+    ("Classification and detection", "planned", "Scratch vs frozen vs fine-tuned on an imbalanced 3-class set; "
+     "YOLO scratch vs pretrained.",
      "What transfer learning buys on small, imbalanced data."),
     ("Feature extraction", "planned", "Layer features + PCA + linear SVM with k-fold CV; autoencoder features; cross-domain.",
      "Which layer's features transfer best to a new domain?"),

@@ -40,7 +40,7 @@ with controls:
 
 dev = device()
 st.caption(f"Running on {devices.describe(dev)}")
-for i, (col, name) in enumerate(zip(st.columns(len(chosen)), chosen)):
+for i, (col, name) in enumerate(zip(st.columns(len(chosen)), chosen, strict=True)):
     with col:
         st.subheader(name)
         st.caption(registry.variant(name).description)

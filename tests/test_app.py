@@ -30,7 +30,7 @@ def test_home_lists_pages_weights_and_datasets():
     at = run_page("app_pages/home.py")
     pages, catalogue, datasets = (df.value for df in at.dataframe)
     assert "Face detection" in set(pages["page"])
-    states = dict(zip(catalogue["name"], catalogue["state"]))
+    states = dict(zip(catalogue["name"], catalogue["state"], strict=True))
     assert states["efficientnet_lite0_imagenet"] == "packaged" and states["vgg16_imagenet"] == "missing"
     assert "lfw_subset" in set(datasets["name"])
 

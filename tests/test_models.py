@@ -26,7 +26,7 @@ def test_efficientnet_lite1_batch_matches_single_images():
     images = [samples.load_sample(n).image for n in ("coffee", "chelsea")]
     batch = model.predict(images)
     single = [model.predict([im])[0] for im in images]
-    for b, s in zip(batch, single):
+    for b, s in zip(batch, single, strict=True):
         assert b.labels == s.labels
         np.testing.assert_allclose(b.probs, s.probs, atol=1e-4)
     assert batch[1].labels[0] in {"tabby", "tiger cat", "Egyptian cat"}

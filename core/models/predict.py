@@ -45,6 +45,7 @@ class Classifier:
                  device: torch.device, k: int = 5) -> None:
         self.variant, self.device, self.labels, self.k = variant, device, labels, min(k, len(labels))
         self.model = model.to(device).eval()
+        self.prep = prep
         self.transform = prep.transform()
 
     def batch(self, images: list[Image.Image]) -> torch.Tensor:
@@ -58,7 +59,7 @@ class Classifier:
     def predict(self, images: list[Image.Image]) -> list[TopK]:
         probs, idx = self.probabilities(self.batch(images)).topk(self.k, dim=1)
         return [TopK([self.labels[i] for i in row_idx.tolist()], row_p.cpu().numpy())
-                for row_p, row_idx in zip(probs, idx)]
+                for row_p, row_idx in zip(probs, idx, strict=True)]
 
 
 class FaceDetector:

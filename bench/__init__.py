@@ -1,0 +1,1 @@
+"""Benchmarks: `python -m bench` writes bench/results.json and bench/RESULTS.md."""

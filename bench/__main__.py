@@ -1,0 +1,57 @@
+"""Run every benchmark and write bench/results.json and bench/RESULTS.md."""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from bench import latency
+from core import devices
+
+OUT = Path(__file__).resolve().parent
+
+
+def machine() -> dict:
+    return {"python": platform.python_version(), "torch": torch.__version__, "cpu_threads": torch.get_num_threads(),
+            "processor": platform.processor() or platform.machine(),
+            "cuda": devices.describe(torch.device("cuda")) if torch.cuda.is_available() else None,
+            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+
+
+def markdown(results: dict) -> str:
+    m = results["machine"]
+    lines = ["# Benchmark results", "",
+             f"Written by `make bench` on {m['date']}: Python {m['python']}, torch {m['torch']}, "
+             f"{m['cpu_threads']} CPU threads, GPU: {m['cuda'] or 'none'}. Medians of repeated runs after a "
+             "warm-up; the machines are shared, so compare rows of one run, not across runs.", "",
+             "## Inference latency (median ms per image)", "",
+             "| variant | device | batch 1 | batch 32 | measures |", "|---|---|---:|---:|---|"]
+    by_key: dict[tuple[str, str], dict[int, dict]] = {}
+    for row in results["inference_latency"]:
+        by_key.setdefault((row["variant"], row["device"]), {})[row["batch"]] = row
+    for (variant, device), rows in by_key.items():
+        lines.append(f"| {variant} | {device} | {rows[1]['ms_per_image']:.1f} | {rows[32]['ms_per_image']:.1f} | "
+                     f"{rows[1]['measures']} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    targets = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
+    rows = []
+    for device in targets:
+        print(f"inference latency on {devices.describe(device)} …", file=sys.stderr)
+        rows += latency.run(device)
+    results = {"machine": machine(), "inference_latency": rows}
+    (OUT / "results.json").write_text(json.dumps(results, indent=1) + "\n")
+    (OUT / "RESULTS.md").write_text(markdown(results))
+    print(markdown(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
