@@ -1,15 +1,30 @@
-"""Results in, plotly figures out: one theme, one colour per variant."""
+"""Results in, plotly figures out: one theme, one colour per variant; PNG and SVG export for slides."""
 
 from __future__ import annotations
 
+import atexit
+import threading
+from collections.abc import Mapping, Sequence
+
 import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
 from PIL import Image
+from plotly.subplots import make_subplots
 
+from core.metrics.classification import ClassificationResult
+from core.metrics.detection import PRCurve, ap_coco101, best_f1, match_image
+from core.metrics.paired import Comparison
+from core.metrics.regression import RegressionResult
+from core.metrics.verification import VerificationResult
 from core.models.predict import Detections, TopK
 
 TEMPLATE = "plotly_white"
 VARIANT_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
+MATCH_COLOURS = {"TP": "#2ca02c", "FP": "#d62728", "FN": "#ff7f0e"}
+EXPORT_FORMATS = ("png", "svg")
+_export_lock = threading.Lock()
+_export_server = False
 
 
 def colour(i: int) -> str:
@@ -27,14 +42,156 @@ def topk_figure(result: TopK, title: str = "", index: int = 0) -> go.Figure:
     return fig
 
 
-def detections_figure(image: Image.Image, dets: Detections, title: str = "", index: int = 0) -> go.Figure:
-    """The image with each box drawn and labelled by its score."""
+def detections_figure(image: Image.Image, dets: Detections, title: str = "", index: int = 0,
+                      truth: np.ndarray | None = None, iou_threshold: float = 0.5) -> go.Figure:
+    """The image with its boxes. Without truth, boxes take the variant's colour and show their score;
+    with truth (M, 4), true positives, false positives and missed truths (FN, dashed) get their own colours."""
     fig = go.Figure(go.Image(z=np.asarray(image.convert("RGB"))))
-    for (x1, y1, x2, y2), score in zip(dets.boxes, dets.scores, strict=True):
-        fig.add_shape(type="rect", x0=x1, y0=y1, x1=x2, y1=y2, line=dict(color=colour(index), width=3))
-        fig.add_annotation(x=x1, y=y1, text=f"{score:.2f}", showarrow=False, yanchor="bottom", xanchor="left",
-                           font=dict(color="white"), bgcolor=colour(index))
+    if truth is None:
+        kinds = [None] * len(dets.boxes)
+    else:
+        match = match_image(dets.boxes, dets.scores, truth, iou_threshold)
+        kinds = ["TP" if t else "FP" for t in match.is_tp]
+        for box in np.asarray(truth).reshape(-1, 4)[~match.gt_matched]:
+            _box(fig, box, MATCH_COLOURS["FN"], "FN", dash="dash")
+    for box, score, kind in zip(dets.boxes, dets.scores, kinds, strict=True):
+        _box(fig, box, MATCH_COLOURS[kind] if kind else colour(index), f"{kind + ' ' if kind else ''}{score:.2f}")
     fig.update_layout(template=TEMPLATE, title=title, margin=dict(l=0, r=0, t=40 if title else 0, b=0))
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
     return fig
+
+
+def _box(fig: go.Figure, box: np.ndarray, line_colour: str, label: str, dash: str = "solid") -> None:
+    x1, y1, x2, y2 = (float(v) for v in box)
+    fig.add_shape(type="rect", x0=x1, y0=y1, x1=x2, y1=y2, line=dict(color=line_colour, width=3, dash=dash))
+    fig.add_annotation(x=x1, y=y1, text=label, showarrow=False, yanchor="bottom", xanchor="left",
+                       font=dict(color="white", size=11), bgcolor=line_colour)
+
+
+def pr_figure(curves: Mapping[str, PRCurve], ap: Mapping[str, float] | None = None,
+              operating: Mapping[str, float] | None = None) -> go.Figure:
+    """PR overlay, one trace per variant, AP in the legend (COCO 101-point unless given), and each
+    variant's operating point marked: at the given score threshold, or its best-F1 point."""
+    fig = go.Figure()
+    for i, (name, curve) in enumerate(curves.items()):
+        value = ap[name] if ap is not None else ap_coco101(curve)
+        envelope = np.maximum.accumulate(curve.precision[::-1])[::-1]
+        fig.add_trace(go.Scatter(x=np.r_[0, curve.recall], y=np.r_[envelope[:1] if len(envelope) else [1], envelope],
+                                 mode="lines", line=dict(color=colour(i), shape="hv", width=2.5),
+                                 name=f"{name} (AP {value:.3f})", legendgroup=name))
+        if operating is not None and name in operating and len(curve.scores):
+            j = min(int(np.searchsorted(-curve.scores, -operating[name], side="right")) - 1, len(curve.scores) - 1)
+            point = (curve.recall[max(j, 0)], curve.precision[max(j, 0)], operating[name])
+        else:
+            best = best_f1(curve)
+            point = (best.recall, best.precision, best.threshold)
+        fig.add_trace(go.Scatter(x=[point[0]], y=[point[1]], mode="markers", legendgroup=name, showlegend=False,
+                                 marker=dict(color=colour(i), size=12, symbol="diamond", line=dict(color="black", width=1)),
+                                 hovertemplate=f"{name}<br>score ≥ {point[2]:.3f}<br>recall %{{x:.3f}}<br>precision %{{y:.3f}}"))
+    fig.update_layout(template=TEMPLATE, xaxis=dict(title="recall", range=[0, 1.02]),
+                      yaxis=dict(title="precision", range=[0, 1.02]), legend=dict(x=0.01, y=0.01, xanchor="left",
+                                                                                  yanchor="bottom"))
+    return fig
+
+
+def roc_figure(results: Mapping[str, VerificationResult]) -> go.Figure:
+    """ROC overlay with AUC and EER in the legend, each EER point marked, chance diagonal dotted."""
+    fig = go.Figure(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(color="grey", dash="dot"), name="chance"))
+    for i, (name, r) in enumerate(results.items()):
+        fig.add_trace(go.Scatter(x=r.roc.fpr, y=r.roc.tpr, mode="lines", line=dict(color=colour(i), width=2.5),
+                                 name=f"{name} (AUC {r.auc:.3f}, EER {r.eer:.3f})", legendgroup=name))
+        fig.add_trace(go.Scatter(x=[r.eer], y=[1 - r.eer], mode="markers", showlegend=False, legendgroup=name,
+                                 marker=dict(color=colour(i), size=11, symbol="x"), hovertemplate=f"{name} EER %{{x:.3f}}"))
+    fig.update_layout(template=TEMPLATE, xaxis=dict(title="false accept rate", range=[0, 1]),
+                      yaxis=dict(title="true accept rate", range=[0, 1.02]),
+                      legend=dict(x=0.99, y=0.01, xanchor="right", yanchor="bottom"))
+    return fig
+
+
+def scatter_figure(points: Mapping[str, tuple[np.ndarray, np.ndarray]], results: Mapping[str, RegressionResult],
+                   unit: str = "") -> go.Figure:
+    """Predicted against actual, one trace per variant with r and ρ in the legend, and the identity line."""
+    fig = go.Figure()
+    lo = min(float(np.min(np.r_[t, p])) for t, p in points.values())
+    hi = max(float(np.max(np.r_[t, p])) for t, p in points.values())
+    fig.add_trace(go.Scatter(x=[lo, hi], y=[lo, hi], mode="lines", line=dict(color="grey", dash="dot"),
+                             name="perfect"))
+    for i, (name, (y_true, y_pred)) in enumerate(points.items()):
+        r = results[name]
+        fig.add_trace(go.Scatter(x=y_true, y=y_pred, mode="markers", marker=dict(color=colour(i), size=6, opacity=0.6),
+                                 name=f"{name} (r {r.pearson:.3f}, ρ {r.spearman:.3f}, MAE {r.mae:.2f})"))
+    suffix = f" ({unit})" if unit else ""
+    fig.update_layout(template=TEMPLATE, xaxis=dict(title=f"actual{suffix}"), yaxis=dict(title=f"predicted{suffix}"))
+    return fig
+
+
+def confusion_figure(results: Mapping[str, ClassificationResult], normalised: bool = True) -> go.Figure:
+    """Confusion heatmaps side by side on one colour scale (row shares, or counts up to the largest cell)."""
+    names = list(results)
+    fig = make_subplots(rows=1, cols=len(names), subplot_titles=names, horizontal_spacing=0.08)
+    top = 1.0 if normalised else float(max(r.confusion.max() for r in results.values()))
+    for i, name in enumerate(names, start=1):
+        r = results[name]
+        z = r.confusion_normalised if normalised else r.confusion
+        text = [[f"{v:.0%}" if normalised else f"{int(v)}" for v in row] for row in z]
+        fig.add_trace(go.Heatmap(z=z, x=r.class_names, y=r.class_names, zmin=0, zmax=top, colorscale="Blues",
+                                 text=text, texttemplate="%{text}", showscale=i == len(names),
+                                 hovertemplate="true %{y}<br>predicted %{x}<br>%{text}<extra></extra>"), row=1, col=i)
+        fig.update_xaxes(title_text="predicted", row=1, col=i)
+        fig.update_yaxes(title_text="true" if i == 1 else "", autorange="reversed", row=1, col=i)
+    fig.update_layout(template=TEMPLATE)
+    return fig
+
+
+def learning_curves_figure(history: pd.DataFrame, metric: str = "loss",
+                           unfreeze: Mapping[str, Sequence[float]] | None = None) -> go.Figure:
+    """Train (dashed) and validation (solid) curves per variant, a dotted vertical line where a variant
+    unfroze layers. history: columns variant, epoch, split ("train"/"val"), and the metric."""
+    for column in ("variant", "epoch", "split", metric):
+        if column not in history:
+            raise ValueError(f"history needs a column {column!r}; it has {list(history.columns)}")
+    fig = go.Figure()
+    for i, (name, rows) in enumerate(history.groupby("variant", sort=False)):
+        for split, dash in (("train", "dash"), ("val", "solid")):
+            part = rows[rows["split"] == split].sort_values("epoch")
+            if len(part):
+                fig.add_trace(go.Scatter(x=part["epoch"], y=part[metric], mode="lines+markers", legendgroup=name,
+                                         line=dict(color=colour(i), dash=dash), name=f"{name} {split}"))
+        for epoch in (unfreeze or {}).get(name, []):
+            fig.add_vline(x=epoch, line=dict(color=colour(i), dash="dot"), annotation_text="unfreeze",
+                          annotation_position="top")
+    fig.update_layout(template=TEMPLATE, xaxis=dict(title="epoch"), yaxis=dict(title=metric))
+    return fig
+
+
+def comparison_table(rows: Sequence[tuple[str, str, Comparison]]) -> pd.DataFrame:
+    """One row per (variant a, variant b, comparison): values, difference, 95% CI, p-value, test."""
+    return pd.DataFrame([{
+        "metric": c.metric, "a": a, "b": b, "value a": c.a, "value b": c.b, "Δ (a − b)": c.delta,
+        "95% CI": f"[{c.ci95[0]:+.3f}, {c.ci95[1]:+.3f}]" if c.ci95 else "", "p": c.p_value, "test": c.test,
+    } for a, b, c in rows])
+
+
+def table_figure(frame: pd.DataFrame, digits: int = 3) -> go.Figure:
+    """A DataFrame as a plotly table, so that a metric table exports to PNG/SVG with the other figures."""
+    cells = [[f"{v:.{digits}f}" if isinstance(v, float) else str(v) for v in frame[c]] for c in frame.columns]
+    fig = go.Figure(go.Table(header=dict(values=list(frame.columns), fill_color="#e8eef7", align="left"),
+                             cells=dict(values=cells, align="left")))
+    fig.update_layout(template=TEMPLATE, margin=dict(l=5, r=5, t=5, b=5), height=40 + 30 * (len(frame) + 1))
+    return fig
+
+
+def export(fig: go.Figure, fmt: str, width: int = 1000, height: int = 600, scale: float = 2.0) -> bytes:
+    """PNG or SVG bytes through kaleido, which drives an installed Chrome/Chromium (BROWSER_PATH to choose one)."""
+    global _export_server
+    if fmt not in EXPORT_FORMATS:
+        raise ValueError(f"unknown export format {fmt!r}; choose from {list(EXPORT_FORMATS)}")
+    import kaleido
+
+    with _export_lock:
+        if not _export_server:
+            kaleido.start_sync_server(silence_warnings=True)
+            atexit.register(kaleido.stop_sync_server, silence_warnings=True)
+            _export_server = True
+        return fig.to_image(format=fmt, width=width, height=height, scale=scale if fmt == "png" else 1)

@@ -1,0 +1,140 @@
+"""Two variants scored on the same samples: paired bootstrap CIs, McNemar's test, DeLong's test.
+
+"a" and "b" are the two variants; every difference is a - b.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+from core.metrics.checks import check_finite, check_same_length, check_scores
+
+N_BOOT = 2000
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One metric compared between two variants; the shape of the Comparison JSON's "comparisons" rows."""
+
+    metric: str
+    a: float
+    b: float
+    delta: float
+    ci95: tuple[float, float] | None
+    p_value: float
+    test: str
+
+    def as_dict(self, name_a: str, name_b: str) -> dict:
+        return {"metric": self.metric, "a": name_a, "b": name_b, "value_a": self.a, "value_b": self.b,
+                "delta": self.delta, "ci95": list(self.ci95) if self.ci95 else None, "p_value": self.p_value,
+                "test": self.test}
+
+
+def paired_bootstrap(metric_a: Callable[[np.ndarray], float], metric_b: Callable[[np.ndarray], float], n: int,
+                     name: str, n_boot: int = N_BOOT, seed: int = 0) -> Comparison:
+    """Percentile 95% CI of metric_a - metric_b, resampling the same n units for both.
+
+    metric_x(counts) gets (n,) int counts, how often each unit was drawn, and returns the metric
+    on that resample (the observed value uses all ones). The p-value is the two-sided bootstrap
+    p of "no difference": twice the smaller share of resampled deltas on either side of 0.
+    """
+    if n < 2:
+        raise ValueError(f"need at least 2 paired samples for a bootstrap, got {n}")
+    ones = np.ones(n, dtype=np.int64)
+    a, b = metric_a(ones), metric_b(ones)
+    rng = np.random.default_rng(seed)
+    deltas = np.empty(n_boot)
+    for i in range(n_boot):
+        counts = np.bincount(rng.integers(0, n, n), minlength=n)
+        deltas[i] = metric_a(counts) - metric_b(counts)
+    deltas = deltas[np.isfinite(deltas)]
+    lo, hi = np.percentile(deltas, [2.5, 97.5])
+    p = min(1.0, 2 * min((deltas <= 0).mean(), (deltas >= 0).mean()))
+    return Comparison(name, float(a), float(b), float(a - b), (float(lo), float(hi)), float(p), "paired bootstrap")
+
+
+def weighted_mean(values: np.ndarray) -> Callable[[np.ndarray], float]:
+    """A metric that is a mean over units (accuracy from 0/1 correctness, MAE from |errors|)."""
+    values = check_finite(np.asarray(values, float).reshape(-1), "values")
+    return lambda counts: float(counts @ values / counts.sum())
+
+
+def weighted_auc(scores: np.ndarray, labels: np.ndarray) -> Callable[[np.ndarray], float]:
+    """AUC as a metric of per-sample counts: the Mann-Whitney statistic with each sample weighted by its count."""
+    scores = check_scores(scores)
+    labels = np.asarray(labels, bool).reshape(-1)
+    check_same_length(scores=scores, labels=labels)
+    order = np.argsort(scores, kind="mergesort")
+    s, y = scores[order], labels[order]
+    group_start = np.r_[0, np.flatnonzero(np.diff(s)) + 1]
+    group = np.cumsum(np.r_[0, np.diff(s) != 0])
+
+    def auc(counts: np.ndarray) -> float:
+        w = counts[order].astype(float)
+        neg = np.where(~y, w, 0.0)
+        pos = np.where(y, w, 0.0)
+        neg_below = np.r_[0.0, np.cumsum(neg)][group_start][group]  # negatives strictly below each score
+        neg_tied = np.bincount(group, neg)[group]
+        total = pos.sum() * neg.sum()
+        return float((pos * (neg_below + 0.5 * neg_tied)).sum() / total) if total else float("nan")
+    return auc
+
+
+def mcnemar(correct_a: np.ndarray, correct_b: np.ndarray) -> tuple[float, float, str]:
+    """McNemar's test on paired correctness: (statistic, p-value, method).
+
+    Exact binomial on the discordant pairs when there are fewer than 25 of them, else the
+    chi-squared statistic with continuity correction.
+    """
+    a = np.asarray(correct_a, bool).reshape(-1)
+    b = np.asarray(correct_b, bool).reshape(-1)
+    check_same_length(correct_a=a, correct_b=b)
+    only_a, only_b = int((a & ~b).sum()), int((~a & b).sum())
+    n = only_a + only_b
+    if n == 0:
+        return 0.0, 1.0, "McNemar (no discordant pairs)"
+    if n < 25:
+        return float(min(only_a, only_b)), float(stats.binomtest(only_a, n, 0.5).pvalue), "McNemar exact"
+    chi2 = (abs(only_a - only_b) - 1) ** 2 / n
+    return float(chi2), float(stats.chi2.sf(chi2, 1)), "McNemar chi-squared (continuity corrected)"
+
+
+def _placements(scores: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    """AUC and DeLong's placement values V10 (per positive) and V01 (per negative), via midranks: O(N log N)."""
+    pos, neg = scores[labels], scores[~labels]
+    m, n = len(pos), len(neg)
+    rank_all = stats.rankdata(np.r_[pos, neg])
+    rank_pos, rank_neg = stats.rankdata(pos), stats.rankdata(neg)
+    v10 = (rank_all[:m] - rank_pos) / n  # share of negatives below each positive (ties count 1/2)
+    v01 = 1.0 - (rank_all[m:] - rank_neg) / m  # share of positives above each negative
+    return float(v10.mean()), v10, v01
+
+
+def delong(scores_a: np.ndarray, scores_b: np.ndarray, labels: np.ndarray) -> Comparison:
+    """DeLong, DeLong & Clarke-Pearson (1988) test of two correlated AUCs, with the fast midrank
+    computation of Sun & Xu (2014). The CI is the normal one on the difference."""
+    scores_a, scores_b = check_scores(scores_a, "scores_a"), check_scores(scores_b, "scores_b")
+    labels = np.asarray(labels).reshape(-1)
+    check_same_length(scores_a=scores_a, scores_b=scores_b, labels=labels)
+    labels = labels.astype(bool)
+    m, n = int(labels.sum()), int((~labels).sum())
+    if m < 2 or n < 2:
+        raise ValueError(f"DeLong's test needs at least 2 positives and 2 negatives, got {m} and {n}")
+    auc_a, v10_a, v01_a = _placements(scores_a, labels)
+    auc_b, v10_b, v01_b = _placements(scores_b, labels)
+    s10 = np.cov(np.vstack([v10_a, v10_b]))
+    s01 = np.cov(np.vstack([v01_a, v01_b]))
+    contrast = np.array([1.0, -1.0])
+    var = float(contrast @ s10 @ contrast / m + contrast @ s01 @ contrast / n)
+    delta = auc_a - auc_b
+    if var <= 0:
+        p = 1.0 if delta == 0 else 0.0
+        return Comparison("AUC", auc_a, auc_b, delta, (delta, delta), p, "DeLong")
+    z = delta / np.sqrt(var)
+    half = stats.norm.ppf(0.975) * np.sqrt(var)
+    return Comparison("AUC", auc_a, auc_b, delta, (delta - half, delta + half), float(2 * stats.norm.sf(abs(z))),
+                      "DeLong")

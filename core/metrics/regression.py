@@ -1,0 +1,35 @@
+"""Regression metrics: MAE, RMSE, R², Pearson and Spearman correlation. y_true, y_pred: (N,) float."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+from core.metrics.checks import check_finite, check_same_length
+
+
+@dataclass(frozen=True)
+class RegressionResult:
+    mae: float
+    rmse: float
+    r2: float
+    pearson: float
+    spearman: float
+    n: int
+
+
+def evaluate(y_true: np.ndarray, y_pred: np.ndarray) -> RegressionResult:
+    y_true = check_finite(np.asarray(y_true, float).reshape(-1), "y_true")
+    y_pred = check_finite(np.asarray(y_pred, float).reshape(-1), "y_pred")
+    n = check_same_length(y_true=y_true, y_pred=y_pred)
+    if n < 2:
+        raise ValueError(f"need at least 2 samples for correlations, got {n}")
+    err = y_pred - y_true
+    ss_tot = float(((y_true - y_true.mean()) ** 2).sum())
+    r2 = 1 - float((err**2).sum()) / ss_tot if ss_tot > 0 else float("nan")
+    constant = np.ptp(y_true) == 0 or np.ptp(y_pred) == 0  # correlation undefined, not an error
+    pearson = float("nan") if constant else float(stats.pearsonr(y_true, y_pred).statistic)
+    spearman = float("nan") if constant else float(stats.spearmanr(y_true, y_pred).statistic)
+    return RegressionResult(float(np.abs(err).mean()), float(np.sqrt((err**2).mean())), r2, pearson, spearman, n)
