@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import threading
+import warnings
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -194,4 +195,6 @@ def export(fig: go.Figure, fmt: str, width: int = 1000, height: int = 600, scale
             kaleido.start_sync_server(silence_warnings=True)
             atexit.register(kaleido.stop_sync_server, silence_warnings=True)
             _export_server = True
-        return fig.to_image(format=fmt, width=width, height=height, scale=scale if fmt == "png" else 1)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="The kopts argument is ignored")  # plotly's, harmless
+            return fig.to_image(format=fmt, width=width, height=height, scale=scale if fmt == "png" else 1)

@@ -1,0 +1,75 @@
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from core import plots
+from core.metrics import classification, detection, paired, regression, verification
+from core.models.predict import Detections
+
+
+def test_pr_figure_has_a_trace_and_a_marked_point_per_variant():
+    curves = {"pretrained": detection.pr_curve(np.array([0.9, 0.8, 0.7]), np.array([1, 0, 1], bool), 3),
+              "finetuned": detection.pr_curve(np.array([0.9, 0.8, 0.7]), np.array([1, 1, 1], bool), 3)}
+    fig = plots.pr_figure(curves, operating={"pretrained": 0.75, "finetuned": 0.75})
+    names = [t.name for t in fig.data if t.showlegend is not False]
+    # TP, FP, TP of 3 truths: precision 1 up to recall 1/3 (34 of the 101 points), 2/3 up to 2/3 (33 points).
+    assert names == [f"pretrained (AP {(34 + 33 * 2 / 3) / 101:.3f})", "finetuned (AP 1.000)"]
+    marks = [(t.x[0], t.y[0]) for t in fig.data if t.mode == "markers"]
+    assert marks == [(pytest.approx(1 / 3), pytest.approx(0.5)), (pytest.approx(2 / 3), 1.0)]
+
+
+def test_roc_and_scatter_figures_report_their_numbers():
+    rng = np.random.default_rng(0)
+    y = rng.random(300) < 0.5
+    res = {"a": verification.evaluate(y + rng.normal(0, 1, 300), y), "b": verification.evaluate(rng.random(300), y)}
+    fig = plots.roc_figure(res)
+    assert f"AUC {res['a'].auc:.3f}" in fig.data[1].name and "EER" in fig.data[3].name
+    true = rng.uniform(0, 10, 50)
+    pts = {"frozen": (true, true + rng.normal(0, 1, 50))}
+    fig = plots.scatter_figure(pts, {"frozen": regression.evaluate(*pts["frozen"])})
+    assert fig.data[0].name == "perfect" and "ρ" in fig.data[1].name
+
+
+def test_confusion_heatmaps_share_one_colour_scale():
+    a = classification.evaluate(np.array([0, 0, 1, 2]), np.array([0, 1, 1, 2]), ["x", "y", "z"])
+    b = classification.evaluate(np.array([0, 0, 1, 2]), np.array([0, 0, 0, 0]), ["x", "y", "z"])
+    fig = plots.confusion_figure({"scratch": a, "finetuned": b}, normalised=False)
+    assert [(t.zmin, t.zmax) for t in fig.data] == [(0, 2.0), (0, 2.0)]
+    assert [t.showscale for t in fig.data] == [False, True]
+
+
+def test_learning_curves_mark_unfreezing_and_check_columns():
+    history = pd.DataFrame({"variant": ["two-phase"] * 4, "epoch": [1, 1, 2, 2], "split": ["train", "val"] * 2,
+                            "loss": [1.0, 1.1, 0.5, 0.7]})
+    fig = plots.learning_curves_figure(history, unfreeze={"two-phase": [1.5]})
+    assert len(fig.data) == 2 and fig.layout.shapes[0].x0 == 1.5
+    with pytest.raises(ValueError, match="column 'accuracy'"):
+        plots.learning_curves_figure(history, metric="accuracy")
+
+
+def test_detections_coloured_as_tp_fp_fn():
+    image = Image.new("RGB", (64, 64))
+    dets = Detections(np.array([[0, 0, 10, 10], [30, 30, 40, 40]], float), np.array([0.9, 0.8]))
+    truth = np.array([[0, 0, 10, 10], [50, 50, 60, 60]], float)
+    fig = plots.detections_figure(image, dets, truth=truth)
+    colours = sorted(s.line.color for s in fig.layout.shapes)
+    assert colours == sorted(plots.MATCH_COLOURS[k] for k in ("TP", "FP", "FN"))
+
+
+def test_comparison_table_and_its_figure():
+    c = paired.Comparison("AP", 0.61, 0.52, 0.09, (0.05, 0.13), 0.001, "paired bootstrap")
+    frame = plots.comparison_table([("finetuned", "pretrained", c)])
+    assert frame.loc[0, "95% CI"] == "[+0.050, +0.130]"
+    assert plots.table_figure(frame).data[0].cells.values[0] == ["AP"]
+
+
+@pytest.mark.skipif(not shutil.which("chromium"), reason="Debian chromium is not installed (make browser)")
+def test_figures_export_to_png_and_svg():
+    fig = plots.roc_figure({"a": verification.evaluate(np.array([0.1, 0.9, 0.4, 0.6]), np.array([0, 1, 0, 1]))})
+    assert plots.export(fig, "png")[:8] == b"\x89PNG\r\n\x1a\n"
+    assert b"<svg" in plots.export(fig, "svg")[:200]
+    with pytest.raises(ValueError, match="unknown export format"):
+        plots.export(fig, "gif")
