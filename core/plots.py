@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import atexit
+import os
+import shutil
 import threading
 import warnings
 from collections.abc import Mapping, Sequence
@@ -71,7 +73,7 @@ def _box(fig: go.Figure, box: np.ndarray, line_colour: str, label: str, dash: st
 
 
 def pr_figure(curves: Mapping[str, PRCurve], ap: Mapping[str, float] | None = None,
-              operating: Mapping[str, float] | None = None) -> go.Figure:
+              operating: Mapping[str, float] | None = None, ap_label: str = "AP") -> go.Figure:
     """PR overlay, one trace per variant, AP in the legend (COCO 101-point unless given), and each
     variant's operating point marked: at the given score threshold, or its best-F1 point."""
     fig = go.Figure()
@@ -80,7 +82,7 @@ def pr_figure(curves: Mapping[str, PRCurve], ap: Mapping[str, float] | None = No
         envelope = np.maximum.accumulate(curve.precision[::-1])[::-1]
         fig.add_trace(go.Scatter(x=np.r_[0, curve.recall], y=np.r_[envelope[:1] if len(envelope) else [1], envelope],
                                  mode="lines", line=dict(color=colour(i), shape="hv", width=2.5),
-                                 name=f"{name} (AP {value:.3f})", legendgroup=name))
+                                 name=f"{name} ({ap_label} {value:.3f})", legendgroup=name))
         if operating is not None and name in operating and len(curve.scores):
             j = min(int(np.searchsorted(-curve.scores, -operating[name], side="right")) - 1, len(curve.scores) - 1)
             point = (curve.recall[max(j, 0)], curve.precision[max(j, 0)], operating[name])
@@ -170,7 +172,7 @@ def comparison_table(rows: Sequence[tuple[str, str, Comparison]]) -> pd.DataFram
     """One row per (variant a, variant b, comparison): values, difference, 95% CI, p-value, test."""
     return pd.DataFrame([{
         "metric": c.metric, "a": a, "b": b, "value a": c.a, "value b": c.b, "Δ (a − b)": c.delta,
-        "95% CI": f"[{c.ci95[0]:+.3f}, {c.ci95[1]:+.3f}]" if c.ci95 else "", "p": c.p_value, "test": c.test,
+        "95% CI": f"[{c.ci95[0]:+.3f}, {c.ci95[1]:+.3f}]" if c.ci95 else "—", "p": c.p_value, "test": c.test,
     } for a, b, c in rows])
 
 
@@ -181,6 +183,13 @@ def table_figure(frame: pd.DataFrame, digits: int = 3) -> go.Figure:
                              cells=dict(values=cells, align="left")))
     fig.update_layout(template=TEMPLATE, margin=dict(l=5, r=5, t=5, b=5), height=40 + 30 * (len(frame) + 1))
     return fig
+
+
+def export_available() -> bool:
+    """Whether a Chrome or Chromium for kaleido is installed (or named by BROWSER_PATH)."""
+    if os.environ.get("BROWSER_PATH"):
+        return os.path.exists(os.environ["BROWSER_PATH"])
+    return any(shutil.which(b) for b in ("chromium", "chromium-browser", "google-chrome", "chrome"))
 
 
 def export(fig: go.Figure, fmt: str, width: int = 1000, height: int = 600, scale: float = 2.0) -> bytes:

@@ -1,10 +1,12 @@
 """Every page under Streamlit's AppTest: no exception, the key widgets there, bad uploads answered."""
 
+import json
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from core.metrics import synthetic
 from tests.bad_files import BAD_UPLOADS, jpeg_bytes
 
 TIMEOUT = 120
@@ -68,3 +70,55 @@ def test_bad_upload_gets_a_message_and_the_page_keeps_working(name):
     assert len(at.error) == 1 and expected in at.error[0].value and not at.metric
     at.file_uploader(key="try.upload").upload("good.jpg", jpeg_bytes(), "image/jpeg").run()
     assert not at.exception and not at.error and len(at.metric) == 2
+
+
+@pytest.mark.parametrize("task, first_metric", [("detection", "AP (COCO)"), ("classification", "accuracy"),
+                                                ("verification", "AUC"), ("regression", "MAE")])
+def test_score_page_scores_each_generated_example(task, first_metric):
+    at = run_page("app_pages/score.py")
+    at.radio(key="score.task").set_value(task).run()
+    assert not at.exception and not at.error
+    assert at.metric[0].label == first_metric and len(at.get("plotly_chart")) == 1
+
+
+def test_score_page_uploaded_csv_with_two_variants_shows_the_comparison():
+    at = run_page("app_pages/score.py")
+    at.radio(key="score.task").set_value("classification").run()
+    at.radio(key="score.source").set_value("Upload").run()
+    frame = synthetic.classification_example(seed=3)
+    at.file_uploader(key="score.classification.csv").upload("preds.csv", frame.to_csv(index=False).encode(),
+                                                          "text/csv").run()
+    assert not at.exception and not at.error
+    compared = at.dataframe[-1].value.set_index("metric")
+    accuracy = {c: (frame[c] == frame["true"]).mean() for c in ("pred", "pred_b")}
+    assert compared.loc["accuracy", "Δ (a − b)"].tolist() == [pytest.approx(accuracy["pred"] - accuracy["pred_b"])] * 2
+    assert compared.loc["accuracy", "test"].iloc[1].startswith("McNemar")
+    # The majority-class fallback of pred_b wins on accuracy and loses on mean class accuracy.
+    assert compared.loc["mean class accuracy", "Δ (a − b)"] > 0 > compared.loc["accuracy", "Δ (a − b)"].iloc[0]
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"true,pred\ncar,car\n", None),
+    (b"truth,guess\ncar,car\n", "needs a column named true"),
+    (b"\xff\xfe\x00bad", "not a readable CSV"),
+])
+def test_score_page_bad_csv_is_one_message(content, message):
+    at = run_page("app_pages/score.py")
+    at.radio(key="score.task").set_value("classification").run()
+    at.radio(key="score.source").set_value("Upload").run()
+    at.file_uploader(key="score.classification.csv").upload("x.csv", content, "text/csv").run()
+    assert not at.exception
+    if message is None:
+        assert not at.error and at.metric[0].value == "1.000"
+    else:
+        assert len(at.error) == 1 and message in at.error[0].value
+
+
+def test_score_page_detection_upload_with_a_broken_box():
+    gt, results = synthetic.make_coco_set(1, 20)
+    results[4]["bbox"][3] = -2.0
+    at = run_page("app_pages/score.py")
+    at.radio(key="score.source").set_value("Upload").run()
+    at.file_uploader(key="score.gt").upload("gt.json", json.dumps(gt).encode(), "application/json")
+    at.file_uploader(key="score.pred").upload("pred.json", json.dumps(results).encode(), "application/json").run()
+    assert not at.exception and "negative width or height" in at.error[0].value

@@ -94,3 +94,17 @@ def test_try_image_survives_a_bad_upload_then_runs(server, page, tmp_path):
     expect(page.get_by_text("ms / image")).to_have_count(2)
     expect(page.get_by_text("not an image")).to_have_count(0)
     page.screenshot(path=ARTIFACTS / "try_image.png", full_page=True)
+
+
+def test_score_page_downloads_a_png_for_slides(server, page):
+    from playwright.sync_api import expect
+
+    page.goto(f"{server}/score")
+    expect(page.get_by_text("AP (COCO)")).to_be_visible()
+    with page.expect_download() as info:
+        page.get_by_text("PNG for slides").click()
+    path = info.value.path()
+    with open(path, "rb") as fh:
+        assert fh.read(8) == b"\x89PNG\r\n\x1a\n"
+    assert info.value.suggested_filename == "precision_recall.png"
+    page.screenshot(path=ARTIFACTS / "score.png", full_page=True)

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from core.metrics import detection
-from tests.detection_data import make_coco_set
+from core.metrics.synthetic import make_coco_set
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:

@@ -9,7 +9,7 @@ from pycocotools.cocoeval import COCOeval
 
 from core.metrics import detection as det
 from core.metrics import paired
-from tests.detection_data import make_coco_set
+from core.metrics.synthetic import make_coco_set
 
 STATS = ["AP", "AP50", "AP75", "AP_small", "AP_medium", "AP_large", "AR1", "AR10", "AR100", "AR_small", "AR_medium",
          "AR_large"]
@@ -30,9 +30,10 @@ def pycocotools_eval(gt: dict, results: list[dict], ious: list[float] | None = N
     return e
 
 
-@pytest.mark.parametrize("seed, n_images, crowd_rate", [(11, 600, 0.03), (12, 500, 0.15)])
-def test_coco_numbers_equal_pycocotools(seed, n_images, crowd_rate):
-    gt, results = make_coco_set(seed, n_images, crowd_rate=crowd_rate)
+@pytest.mark.parametrize("seed, n_images, crowd_rate, informative", [(11, 600, 0.03, False), (12, 500, 0.15, False),
+                                                                     (14, 500, 0.03, True)])
+def test_coco_numbers_equal_pycocotools(seed, n_images, crowd_rate, informative):
+    gt, results = make_coco_set(seed, n_images, crowd_rate=crowd_rate, informative_scores=informative)
     counts = [sum(a["image_id"] == i for a in gt["annotations"]) for i in range(1, 50)]
     assert len(set(counts)) > 5 and 0 in counts, "the set must vary the number of boxes per image"
     truth, dets, names = det.from_coco(gt, results)

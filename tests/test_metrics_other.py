@@ -113,12 +113,13 @@ def test_mcnemar_against_its_formulas():
     # 10 pairs only a got right, 2 only b: exact two-sided binomial p = 2 * P(X <= 2 | n=12, 1/2) = 158/4096.
     a = np.r_[np.ones(10), np.zeros(2), np.ones(30)].astype(bool)
     b = np.r_[np.zeros(10), np.ones(2), np.ones(30)].astype(bool)
-    stat, p, method = paired.mcnemar(a, b)
-    assert method == "McNemar exact" and p == pytest.approx(158 / 4096)
+    r = paired.mcnemar(a, b)
+    assert r.test.startswith("McNemar exact") and r.p_value == pytest.approx(158 / 4096)
+    assert r.delta == pytest.approx(8 / 42) and r.ci95 is None
     # 30 vs 10 discordant: chi2 = (|30 - 10| - 1)^2 / 40 (McNemar 1947, with Edwards' continuity correction).
     a = np.r_[np.ones(30), np.zeros(10)].astype(bool)
-    stat, p, method = paired.mcnemar(a, ~a)
-    assert stat == pytest.approx(361 / 40) and p == pytest.approx(stats.chi2.sf(361 / 40, 1))
+    r = paired.mcnemar(a, ~a)
+    assert "χ² = 9.03" in r.test and r.p_value == pytest.approx(stats.chi2.sf(361 / 40, 1))
 
 
 def test_delong_on_a_hand_worked_example():
@@ -167,3 +168,11 @@ def test_bootstrap_is_reproducible_and_weighted_auc_equals_sklearn_with_weights(
     assert one == two and one.ci95[0] < one.delta < one.ci95[1]
     same = paired.paired_bootstrap(auc, auc, 500, "AUC", n_boot=100)
     assert same.delta == 0 and same.ci95 == (0.0, 0.0)
+
+
+def test_mean_class_accuracy_of_counts_equals_sklearn_balanced_accuracy_with_weights():
+    rng = np.random.default_rng(11)
+    y_true, y_pred = rng.integers(0, 3, 200), rng.integers(0, 3, 200)
+    counts = rng.integers(0, 3, 200)
+    mca = classification.mca_of_counts(y_true, y_pred, 3)
+    assert mca(counts) == pytest.approx(skm.balanced_accuracy_score(y_true, y_pred, sample_weight=counts))

@@ -5,6 +5,7 @@ y_true, y_pred: (N,) int class indices in [0, n_classes).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -73,3 +74,16 @@ def from_confusion(cm: np.ndarray, class_names: list[str]) -> ClassificationResu
 def evaluate(y_true: np.ndarray, y_pred: np.ndarray, class_names: list[str]) -> ClassificationResult:
     """Per-class accuracy is the class's recall; mean class accuracy averages it over classes with samples."""
     return from_confusion(confusion_matrix(y_true, y_pred, len(class_names)), class_names)
+
+
+def mca_of_counts(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> Callable[[np.ndarray], float]:
+    """Mean class accuracy as a function of per-sample draw counts, for the paired bootstrap."""
+    y_true, y_pred = _check(y_true, y_pred, n_classes)
+    correct = (y_true == y_pred).astype(float)
+
+    def mca(counts: np.ndarray) -> float:
+        support = np.bincount(y_true, counts, minlength=n_classes)
+        hits = np.bincount(y_true, counts * correct, minlength=n_classes)
+        present = support > 0
+        return float((hits[present] / support[present]).mean())
+    return mca

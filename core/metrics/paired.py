@@ -84,23 +84,26 @@ def weighted_auc(scores: np.ndarray, labels: np.ndarray) -> Callable[[np.ndarray
     return auc
 
 
-def mcnemar(correct_a: np.ndarray, correct_b: np.ndarray) -> tuple[float, float, str]:
-    """McNemar's test on paired correctness: (statistic, p-value, method).
+def mcnemar(correct_a: np.ndarray, correct_b: np.ndarray) -> Comparison:
+    """McNemar's test on paired correctness (a and b are the two accuracies).
 
     Exact binomial on the discordant pairs when there are fewer than 25 of them, else the
-    chi-squared statistic with continuity correction.
+    chi-squared statistic with continuity correction. No CI: the bootstrap gives that.
     """
     a = np.asarray(correct_a, bool).reshape(-1)
     b = np.asarray(correct_b, bool).reshape(-1)
     check_same_length(correct_a=a, correct_b=b)
+    acc_a, acc_b = (float(a.mean()), float(b.mean())) if len(a) else (float("nan"), float("nan"))
     only_a, only_b = int((a & ~b).sum()), int((~a & b).sum())
     n = only_a + only_b
     if n == 0:
-        return 0.0, 1.0, "McNemar (no discordant pairs)"
-    if n < 25:
-        return float(min(only_a, only_b)), float(stats.binomtest(only_a, n, 0.5).pvalue), "McNemar exact"
-    chi2 = (abs(only_a - only_b) - 1) ** 2 / n
-    return float(chi2), float(stats.chi2.sf(chi2, 1)), "McNemar chi-squared (continuity corrected)"
+        p, test = 1.0, "McNemar (no discordant pairs)"
+    elif n < 25:
+        p, test = float(stats.binomtest(only_a, n, 0.5).pvalue), f"McNemar exact ({only_a} vs {only_b} discordant)"
+    else:
+        chi2 = (abs(only_a - only_b) - 1) ** 2 / n
+        p, test = float(stats.chi2.sf(chi2, 1)), f"McNemar χ² = {chi2:.2f} ({only_a} vs {only_b} discordant)"
+    return Comparison("accuracy", acc_a, acc_b, acc_a - acc_b, None, p, test)
 
 
 def _placements(scores: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:

@@ -1,0 +1,134 @@
+"""Score your predictions: any model's outputs, scored with the dashboard's metrics and figures."""
+
+import io
+import json
+
+import pandas as pd
+import streamlit as st
+
+from core import plots
+from core.metrics import detection, reports, synthetic
+from ui.export import export_buttons
+
+TASKS = {"detection": "Object detection (COCO json)", "classification": "Classification (CSV)",
+         "verification": "Verification (CSV)", "regression": "Regression (CSV)"}
+IOU_CHOICES = {"COCO 0.50:0.95": detection.COCO_IOUS, "0.5 (VOC)": (0.5,), "0.3 (the face-detection study)": (0.3,)}
+
+
+@st.cache_data(max_entries=16, show_spinner="Scoring…")
+def score(task: str, files: tuple[bytes, ...], ious: tuple[float, ...]) -> reports.Report:
+    """Parse the uploaded bytes and score them; ValueError carries the message for the user."""
+    if task == "detection":
+        parsed = []
+        for name, data in zip(("ground truth", "detections"), files, strict=True):
+            try:
+                parsed.append(json.loads(data))
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                raise ValueError(f"The {name} file is not valid JSON ({exc}).") from None
+        return reports.detection_report(*parsed, ious)
+    try:
+        frame = pd.read_csv(io.BytesIO(files[0]))
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise ValueError(f"The file is not a readable CSV file ({exc}).") from None
+    return reports.CSV_REPORTS[task](frame, "the uploaded CSV")
+
+
+def example(task: str) -> tuple[bytes, ...]:
+    if task == "detection":
+        gt, results = synthetic.make_coco_set(7, 300, max_gt=6, background_rate=0.2,
+                                                  informative_scores=True)
+        return json.dumps(gt).encode(), json.dumps(results).encode()
+    frame = {"classification": synthetic.classification_example, "verification": synthetic.verification_example,
+             "regression": synthetic.regression_example}[task]()
+    return (frame.to_csv(index=False).encode(),)
+
+
+def uploads(task: str) -> tuple[bytes, ...] | None:
+    if task == "detection":
+        left, right = st.columns(2)
+        gt = left.file_uploader("Ground truth (COCO json)", type=["json"], key="score.gt")
+        pred = right.file_uploader("Detections (COCO result json)", type=["json"], key="score.pred")
+        return (gt.getvalue(), pred.getvalue()) if gt and pred else None
+    st.caption(f"Columns: {reports.COLUMNS[task]}.")
+    f = st.file_uploader("Predictions (CSV)", type=["csv"], key=f"score.{task}.csv")
+    return (f.getvalue(),) if f else None
+
+
+def comparisons(report: reports.Report) -> None:
+    if report.comparisons:
+        st.markdown("**Two variants on the same samples** (Δ = a − b)")
+        st.dataframe(plots.comparison_table(report.comparisons), hide_index=True, width="stretch")
+
+
+st.title("Score your predictions")
+st.markdown("Evaluate any model's outputs with the metrics every page uses: the same numbers as "
+            "`python -m core.metrics`. Start from a generated example, or upload your own files.")
+
+task = st.radio("Task", list(TASKS), format_func=TASKS.get, horizontal=True, key="score.task")
+source = st.radio("Data", ["Generated example", "Upload"], horizontal=True, key="score.source")
+ious = detection.COCO_IOUS
+if task == "detection":
+    ious = IOU_CHOICES[st.selectbox("IoU thresholds", list(IOU_CHOICES), key="score.iou")]
+files = example(task) if source == "Generated example" else uploads(task)
+if files is None:
+    st.info("Upload the file(s) above, or switch to the generated example.")
+    st.stop()
+try:
+    report = score(task, files, tuple(ious))
+except ValueError as exc:
+    st.error(str(exc))
+    st.stop()
+summary = report.summary
+
+if task == "detection":
+    result = report.results["detections"]
+    t0 = round(result.iou_thresholds[0] * 100)
+    cols = st.columns(5)
+    cols[0].metric("AP (COCO)", f"{summary['AP']:.3f}")
+    cols[1].metric(f"AP_VOC{t0}", f"{summary[f'AP_VOC{t0}']:.3f}")
+    cols[2].metric(f"AP_trapz{t0}", f"{summary[f'AP_trapz{t0}']:.3f}")
+    cols[3].metric("images", summary["n_images"])
+    cols[4].metric("detections / truths", f"{summary['n_detections']} / {summary['n_gt']}")
+    fig = plots.pr_figure(result.curves, ap_label=f"AP{t0}")
+    st.plotly_chart(fig, width="stretch", key="score.fig.pr")
+    st.caption(f"Precision–recall per class at IoU {result.iou_thresholds[0]:.2f}; the diamond is the best-F1 point.")
+    export_buttons(fig, "precision_recall", "score.export")
+    st.dataframe(result.per_class, hide_index=True, width="stretch")
+    with st.expander("All COCO numbers"):
+        st.json({k: v for k, v in summary.items() if k != "per_class"})
+elif task == "classification":
+    cols = st.columns(4)
+    cols[0].metric("accuracy", f"{summary['accuracy']:.3f}")
+    cols[1].metric("mean class accuracy", f"{summary['mean_class_accuracy']:.3f}")
+    cols[2].metric("macro F1", f"{summary['macro']['f1']:.3f}")
+    cols[3].metric("weighted F1", f"{summary['weighted']['f1']:.3f}")
+    normalised = st.toggle("Row-normalised", value=True, key="score.normalised")
+    fig = plots.confusion_figure(report.results, normalised=normalised)
+    st.plotly_chart(fig, width="stretch", key="score.fig.cm")
+    export_buttons(fig, "confusion", "score.export")
+    st.dataframe(pd.DataFrame(summary["variants"]).T, width="stretch")
+    st.markdown("**Per class** (pred)")
+    st.dataframe(pd.DataFrame(summary["per_class"]), hide_index=True, width="stretch")
+    comparisons(report)
+elif task == "verification":
+    cols = st.columns(4)
+    cols[0].metric("AUC", f"{summary['AUC']:.3f}")
+    cols[1].metric("EER", f"{summary['EER']:.3f}")
+    cols[2].metric("TAR @ FAR 1e-2", f"{summary['TAR@FAR=0.01']:.3f}")
+    cols[3].metric("best accuracy", f"{summary['best_accuracy']:.3f}")
+    fig = plots.roc_figure(report.results)
+    st.plotly_chart(fig, width="stretch", key="score.fig.roc")
+    export_buttons(fig, "roc", "score.export")
+    comparisons(report)
+elif task == "regression":
+    cols = st.columns(4)
+    cols[0].metric("MAE", f"{summary['mae']:.2f}")
+    cols[1].metric("RMSE", f"{summary['rmse']:.2f}")
+    cols[2].metric("Pearson r", f"{summary['pearson']:.3f}")
+    cols[3].metric("Spearman ρ", f"{summary['spearman']:.3f}")
+    fig = plots.scatter_figure(report.points, report.results)
+    st.plotly_chart(fig, width="stretch", key="score.fig.scatter")
+    export_buttons(fig, "predicted_vs_actual", "score.export")
+    comparisons(report)
+else:
+    raise ValueError(f"no view for task {task!r}")
