@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from core import devices, weights
-from core.data import inventory
+from core.data import catalogue
 from ui.sidebar import device
 
 STUDIES = pd.DataFrame([
@@ -40,4 +40,4 @@ catalogue = pd.DataFrame(weights.catalogue()).drop(columns=["path"])
 st.dataframe(catalogue, hide_index=True, width="stretch")
 
 st.subheader("Datasets present")
-st.dataframe(pd.DataFrame([vars(d) for d in inventory.present()]), hide_index=True, width="stretch")
+st.dataframe(pd.DataFrame(catalogue.listing()), hide_index=True, width="stretch")

@@ -1,0 +1,236 @@
+"""Every dataset the dashboard knows: built-in sets, and folders users brought (user_data/ or $TLDASH_DATA_DIR).
+
+Loading is cached per process; `describe(path)` recognises a folder's format and reports its
+statistics and problems.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from core.data import fashion_mnist, formats
+from core.data.types import DataError, Dataset, DetectionSet, LabelledImages, VerificationSet
+
+ASSETS = Path(__file__).resolve().parents[2] / "assets"
+CARTOON = ASSETS / "cartoon_faces"
+USER_DIR_ENV = "TLDASH_DATA_DIR"
+SIZE_SAMPLE = 200
+
+
+def user_dir() -> Path:
+    return Path(os.environ.get(USER_DIR_ENV, "user_data"))
+
+
+@dataclass(frozen=True)
+class Entry:
+    name: str
+    task: str
+    content: str
+    source: str
+    licence: str
+    load: Callable[[], Dataset]
+    available: Callable[[], bool] = lambda: True
+
+
+def _cartoon_verification() -> VerificationSet:
+    parts = [formats.lfw_pairs(CARTOON / "verification" / "images", CARTOON / "verification" / f"pairs_{s}.txt", s)
+             for s in ("train", "val", "test")]
+    return VerificationSet("cartoon_faces/verification", [p for part in parts for p in part.pairs],
+                           source=str(CARTOON / "verification"), licence="Apache-2.0 (facesjs); see LICENSE.md",
+                           problems=[q for part in parts for q in part.problems])
+
+
+def _lfw_subset() -> LabelledImages:
+    from skimage.data import lfw_subset
+
+    patches = (lfw_subset() * 255).round().astype(np.uint8)  # floats in [0, 1]: 100 faces, then 100 non-faces
+    labels = np.repeat([1, 0], 100)
+    split = np.where(np.arange(200) % 5 == 0, "test", "train")
+    return LabelledImages("lfw_subset", list(patches), labels, split, ["non-face", "face"], source="scikit-image",
+                          licence="LFW terms of use")
+
+
+def _digits() -> LabelledImages:
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    images = (d.images * (255 / 16)).round().astype(np.uint8)
+    split = np.where(np.arange(len(images)) % 5 == 0, "test", "train")
+    return LabelledImages("digits", list(images), d.target.astype(int), split, [str(i) for i in range(10)],
+                          source="scikit-learn", licence="CC BY 4.0")
+
+
+BUILTIN: dict[str, Entry] = {e.name: e for e in [
+    Entry("cartoon_faces/detection", "detection", "600 generated images, 0-5 cartoon faces each, exact boxes",
+          "generated with facesjs (assets/cartoon_faces)", "Apache-2.0 (facesjs); see LICENSE.md",
+          lambda: formats.yolo(CARTOON / "detection", "cartoon_faces/detection"),
+          lambda: (CARTOON / "detection" / "images").is_dir()),
+    Entry("cartoon_faces/verification", "verification", "150 identities x 4 renderings, identity-disjoint pairs",
+          "generated with facesjs (assets/cartoon_faces)", "Apache-2.0 (facesjs); see LICENSE.md",
+          _cartoon_verification, lambda: (CARTOON / "verification" / "pairs_test.txt").is_file()),
+    Entry("fashion_mnist_imbalanced3", "classification",
+          "Sneaker / Sandal / Ankle boot with the KITTI study's counts 2074 / 303 / 122",
+          "embedded subset of Fashion-MNIST", fashion_mnist.LICENCE, fashion_mnist.imbalanced,
+          fashion_mnist.SUBSET.is_file),
+    Entry("fashion_mnist_sample", "classification", "100 test images of each of 10 clothing classes",
+          "embedded subset of Fashion-MNIST", fashion_mnist.LICENCE, fashion_mnist.balanced_sample,
+          fashion_mnist.SUBSET.is_file),
+    Entry("fashion_mnist", "classification", "70,000 28x28 clothing photos, 10 classes",
+          "Debian dataset-fashion-mnist, or torchvision's download", fashion_mnist.LICENCE, fashion_mnist.full,
+          lambda: (fashion_mnist.DEBIAN_DIR / "train-images-idx3-ubyte.gz").is_file()),
+    Entry("lfw_subset", "classification", "200 grayscale 25x25 patches: 100 faces, 100 non-faces",
+          "scikit-image", "LFW terms of use", _lfw_subset),
+    Entry("digits", "classification", "1,797 8x8 handwritten digits", "scikit-learn", "CC BY 4.0", _digits),
+]}
+
+
+def detect_format(path: Path) -> tuple[str, Callable[[], Dataset]]:
+    """The format of a folder or file, and a loader for it; DataError when none fits."""
+    path = Path(path)
+    if path.is_file():
+        if path.suffix == ".json":
+            return "coco", lambda: formats.coco(path)
+        if path.suffix == ".txt":
+            head = [ln.split() for ln in path.read_text(errors="replace").splitlines()[:2]]
+            if len(head) == 2 and len(head[0]) == 1 and len(head[1]) == 1 and head[1][0].isdigit():
+                return "wider_face", lambda: formats.wider_face(path, path.parent / "images")
+            return "box_list", lambda: formats.box_list(path)
+        raise DataError(f"{path.name}: not a dataset file (expected COCO .json or a .txt box list)")
+    if not path.is_dir():
+        raise DataError(f"{path} does not exist")
+    if (path / "pairs.txt").is_file():
+        return "lfw", lambda: formats.lfw_pairs(path)
+    if (path / "images").is_dir() and (path / "labels").is_dir():
+        return "yolo", lambda: formats.yolo(path)
+    jsons = [p for p in sorted(path.glob("*.json")) if _is_coco(p)]
+    if jsons:
+        return "coco", lambda: formats.coco(jsons[0], path)
+    wider = sorted(path.glob("wider_face_*_bbx_gt.txt"))
+    if wider:
+        return "wider_face", lambda: formats.wider_face(wider[0], path / "images")
+    images = [p for p in path.rglob("*") if p.suffix.lower() in formats.IMAGE_SUFFIXES]
+    if images and sum(bool(formats.UTK_NAME.match(p.name)) for p in images) > 0.8 * len(images):
+        return "utkface", lambda: formats.utkface(path)
+    if any(d.is_dir() for d in path.iterdir()):
+        return "image_folder", lambda: formats.image_folder(path)
+    lists = [p for p in sorted(path.glob("*.txt")) if _is_box_list(p)]
+    if lists:
+        return "box_list", lambda: formats.box_list(lists[0])
+    raise DataError(f"{path}: format not recognised. Expected an ImageFolder (CLASS/image.jpg), YOLO (images/ and "
+                    "labels/), COCO json, LFW (pairs.txt), UTKFace (age_gender_race_date.jpg), a box list "
+                    "(image x1 y1 x2 y2 label) or WIDER FACE (wider_face_*_bbx_gt.txt)")
+
+
+def _is_coco(path: Path) -> bool:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        return False
+    return isinstance(data, dict) and "images" in data and "annotations" in data
+
+
+def _is_box_list(path: Path) -> bool:
+    lines = [ln.split() for ln in path.read_text(errors="replace").splitlines() if ln.strip()][:5]
+    return bool(lines) and all(len(ln) == 6 for ln in lines)
+
+
+def user_entries() -> dict[str, Entry]:
+    """One entry per folder in the user data folder whose format is recognised."""
+    found = {}
+    root = user_dir()
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []:
+        try:
+            fmt, loader = detect_format(folder)
+        except DataError:
+            continue
+        task = {"yolo": "detection", "coco": "detection", "wider_face": "detection", "box_list": "detection",
+                "lfw": "verification", "utkface": "regression"}.get(fmt, "classification")
+        found[f"user/{folder.name}"] = Entry(f"user/{folder.name}", task, f"{fmt} folder brought by a user",
+                                             str(folder), "the user's", loader)
+    return found
+
+
+def entries() -> dict[str, Entry]:
+    return {**BUILTIN, **user_entries()}
+
+
+def load(name: str) -> Dataset:
+    """A dataset by name, cached per process (the cartoon detection set loads once)."""
+    known = entries()
+    if name not in known:
+        raise KeyError(f"unknown dataset {name!r}; choose from {sorted(known)}")
+    return _load_cached(name, known[name].source)
+
+
+@functools.lru_cache(maxsize=16)
+def _load_cached(name: str, source: str) -> Dataset:
+    return entries()[name].load()
+
+
+def describe_dataset(ds: Dataset, fmt: str = "") -> dict:
+    """Counts, classes, sizes, boxes per image and problems: JSON-ready."""
+    out: dict = {"name": ds.name, "format": fmt, "task": ds.task, "splits": ds.counts(),
+                 "problems": [str(p) for p in ds.problems]}
+    if isinstance(ds, LabelledImages):
+        out["samples"] = len(ds.images)
+        if ds.classes is not None:
+            out["classes"] = ds.class_counts()
+        else:
+            out["target"] = {"name": ds.target_name, "min": float(ds.targets.min()), "max": float(ds.targets.max()),
+                             "mean": float(ds.targets.mean())}
+        out["image_sizes"] = _sizes(ds.images[:SIZE_SAMPLE])
+    elif isinstance(ds, DetectionSet):
+        per_image = np.array([len(s.boxes) for s in ds.samples])
+        heights = np.concatenate([s.boxes[:, 3] - s.boxes[:, 1] for s in ds.samples]) if ds.samples else np.zeros(0)
+        out |= {"images": len(ds.samples), "boxes": int(per_image.sum()), "classes": ds.class_counts(),
+                "boxes_per_image": {"min": int(per_image.min()), "median": float(np.median(per_image)),
+                                    "max": int(per_image.max())},
+                "box_height_px": ({"min": float(heights.min()), "median": float(np.median(heights)),
+                                   "max": float(heights.max())} if len(heights) else {}),
+                "image_sizes": _sizes([s.image for s in ds.samples[:SIZE_SAMPLE]])}
+    else:
+        same = sum(p.same for p in ds.pairs)
+        out |= {"pairs": len(ds.pairs), "same": same, "different": len(ds.pairs) - same}
+    return out
+
+
+def _sizes(refs: list) -> dict[str, int]:
+    sizes: dict[str, int] = {}
+    for ref in refs:
+        if isinstance(ref, np.ndarray):
+            key = f"{ref.shape[1]}x{ref.shape[0]}"
+        else:
+            with Image.open(ref) as im:
+                key = f"{im.width}x{im.height}"
+        sizes[key] = sizes.get(key, 0) + 1
+    return dict(sorted(sizes.items(), key=lambda kv: -kv[1])[:5])
+
+
+def describe(path: Path) -> dict:
+    fmt, loader = detect_format(path)
+    return describe_dataset(loader(), fmt)
+
+
+def listing() -> list[dict]:
+    """One row per dataset for tables: name, task, content, counts, source, licence, present."""
+    rows = []
+    for name, e in entries().items():
+        present = e.available()
+        row = {"name": name, "task": e.task, "content": e.content, "source": e.source, "licence": e.licence,
+               "present": present, "samples": None, "splits": ""}
+        if present and name != "fashion_mnist":  # the full set takes seconds to read; its size is known
+            ds = load(name)
+            row["samples"] = len(getattr(ds, "images", getattr(ds, "samples", getattr(ds, "pairs", []))))
+            row["splits"] = ", ".join(f"{k} {v}" for k, v in sorted(ds.counts().items()))
+        elif present:
+            row["samples"], row["splits"] = 70_000, "test 10000, train 60000"
+        rows.append(row)
+    return rows
