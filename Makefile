@@ -5,7 +5,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 8501
 
-.PHONY: run test bench lint browser clean
+.PHONY: run test bench lint browser clean assets
+
+NODE_STAMP := node_modules/.package-lock.json
 
 $(STAMP): requirements.txt requirements-nodeps.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -13,6 +15,10 @@ $(STAMP): requirements.txt requirements-nodeps.txt
 	$(BIN)/pip install -q --disable-pip-version-check --no-deps -r requirements-nodeps.txt
 	$(BIN)/python -m core.env_check
 	touch $(STAMP)
+
+# facesjs, for the cartoon-face generator (the generated set itself is committed under assets/).
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
 
 run: $(STAMP)
 	$(BIN)/streamlit run streamlit_app.py --server.headless true --server.port $(PORT)
@@ -23,11 +29,14 @@ browser:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) ; } || \
 	  echo "warning: Debian chromium is not installed; the real-browser test will be skipped"
 
-test: $(STAMP) browser
+test: $(STAMP) $(NODE_STAMP) browser
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+assets: $(STAMP) $(NODE_STAMP)
+	$(BIN)/python -m core.data.cartoon_faces --seed 0 --out assets/cartoon_faces
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -10,6 +10,7 @@ PAGES = [
     st.Page("app_pages/home.py", title="Home", icon=":material/home:", default=True),
     st.Page("app_pages/try_image.py", title="Try your image", icon=":material/image_search:"),
     st.Page("app_pages/score.py", title="Score your predictions", icon=":material/analytics:"),
+    st.Page("app_pages/datasets.py", title="Datasets", icon=":material/dataset:"),
 ]
 
 navigation = st.navigation(PAGES)

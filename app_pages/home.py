@@ -36,8 +36,8 @@ st.markdown(f"Models run on **{devices.describe(device())}**. Switch to CPU in t
 st.subheader("Pretrained weights")
 st.caption("packaged: inside an installed package · cached: in the torch hub cache or $TLDASH_WEIGHTS_DIR · "
            "downloadable: fetchable now · missing: see `python -m core.weights fetch NAME`")
-catalogue = pd.DataFrame(weights.catalogue()).drop(columns=["path"])
-st.dataframe(catalogue, hide_index=True, width="stretch")
+weights_table = pd.DataFrame(weights.catalogue()).drop(columns=["path"])
+st.dataframe(weights_table, hide_index=True, width="stretch")
 
 st.subheader("Datasets present")
 st.dataframe(pd.DataFrame(catalogue.listing()), hide_index=True, width="stretch")

@@ -122,3 +122,34 @@ def test_score_page_detection_upload_with_a_broken_box():
     at.file_uploader(key="score.gt").upload("gt.json", json.dumps(gt).encode(), "application/json")
     at.file_uploader(key="score.pred").upload("pred.json", json.dumps(results).encode(), "application/json").run()
     assert not at.exception and "negative width or height" in at.error[0].value
+
+
+def test_datasets_page_lists_and_previews_the_builtin_sets():
+    at = run_page("app_pages/datasets.py")
+    names = set(at.dataframe[0].value["name"])
+    assert {"cartoon_faces/detection", "cartoon_faces/verification", "fashion_mnist_imbalanced3"} <= names
+    assert at.selectbox(key="data.preview").value == "cartoon_faces/detection"
+    assert any("No problems found" in s.value for s in at.success)
+    at.selectbox(key="data.preview").set_value("fashion_mnist_imbalanced3").run()
+    assert not at.exception
+
+
+def test_datasets_page_takes_a_zip_and_reports_its_problems(tmp_path, monkeypatch):
+    from core.data import catalogue
+    from tests import data_fixtures as fx
+
+    monkeypatch.setenv(catalogue.USER_DIR_ENV, str(tmp_path / "user_data"))
+    zipped = fx.zip_of(fx.yolo(tmp_path / "src"), extra={"../evil.txt": b"x"})
+    at = run_page("app_pages/datasets.py")
+    at.file_uploader(key="data.upload").upload("street.zip", zipped, "application/zip").run()
+    assert not at.exception and not at.error
+    assert any("user/street" in s.value and "yolo" in s.value for s in at.success)
+    assert any("path leaves the archive" in w.value for w in at.warning)
+    assert "user/street" in set(at.dataframe[0].value["name"])
+    assert not (tmp_path / "evil.txt").exists()
+
+
+def test_datasets_page_refuses_a_file_that_is_not_a_zip():
+    at = run_page("app_pages/datasets.py")
+    at.file_uploader(key="data.upload").upload("photo.zip", b"\xff\xd8\xff not a zip", "application/zip").run()
+    assert not at.exception and "not a readable zip archive" in at.error[0].value

@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image
 
 from core.data import fashion_mnist, formats
+from core.data.archive import dataset_root
 from core.data.types import DataError, Dataset, DetectionSet, LabelledImages, VerificationSet
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
@@ -138,8 +139,17 @@ def _is_coco(path: Path) -> bool:
 
 
 def _is_box_list(path: Path) -> bool:
-    lines = [ln.split() for ln in path.read_text(errors="replace").splitlines() if ln.strip()][:5]
-    return bool(lines) and all(len(ln) == 6 for ln in lines)
+    """Most of the first lines read "image x1 y1 x2 y2 label" (bad lines are the adapter's to report)."""
+    lines = [ln.split() for ln in path.read_text(errors="replace").splitlines() if ln.strip()][:10]
+    return bool(lines) and sum(len(ln) == 6 and _numbers(ln[1:5]) for ln in lines) >= 0.6 * len(lines)
+
+
+def _numbers(fields: list[str]) -> bool:
+    try:
+        [float(f) for f in fields]
+    except ValueError:
+        return False
+    return True
 
 
 def user_entries() -> dict[str, Entry]:
@@ -148,13 +158,13 @@ def user_entries() -> dict[str, Entry]:
     root = user_dir()
     for folder in sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []:
         try:
-            fmt, loader = detect_format(folder)
+            fmt, loader = detect_format(dataset_root(folder))
         except DataError:
             continue
         task = {"yolo": "detection", "coco": "detection", "wider_face": "detection", "box_list": "detection",
                 "lfw": "verification", "utkface": "regression"}.get(fmt, "classification")
         found[f"user/{folder.name}"] = Entry(f"user/{folder.name}", task, f"{fmt} folder brought by a user",
-                                             str(folder), "the user's", loader)
+                                             str(dataset_root(folder)), "the user's", loader)
     return found
 
 
