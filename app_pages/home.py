@@ -10,6 +10,10 @@ from ui.sidebar import device
 STUDIES = pd.DataFrame([
     ("Try your image", "available", "Two variants of one task on your photo: top-5 classes or face boxes, with ms/image.",
      "See what a pretrained model already knows before you fine-tune it."),
+    ("Score your predictions", "available", "Any model's outputs (COCO json or CSV) scored with the same metrics: "
+     "AP three ways, ROC/AUC/EER, confusion, r and ρ, paired CIs.", "Bring results from elsewhere into the same comparison."),
+    ("Datasets", "available", "The built-in sets with previews and problems; bring your own zip in a standard format.",
+     "Every comparison needs data the user can inspect."),
     ("Face detection", "planned", "MTCNN as pretrained vs with its PNet fine-tuned on cartoon faces; PR curves, AP.",
      "Does a small domain-specific fine-tune beat a detector trained on real faces?"),
     ("Face verification", "planned", "AlexNet / VGG16 outputs as face embeddings, head-only then full fine-tuning; ROC, AUC.",

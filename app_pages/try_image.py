@@ -9,13 +9,15 @@ from ui import cache
 from ui.image_input import pick_image
 from ui.sidebar import device
 
+FACE_IOU = 0.3
+
 st.title("Try your image")
 st.markdown("Run two variants of one task on the same photo and compare their outputs and speed.")
 
 picked = pick_image("try")
 if picked is None:
     st.stop()
-loaded, image_key = picked
+loaded, image_key = picked.loaded, picked.key
 
 preview, controls = st.columns([1, 3])
 preview.image(loaded.image, width="stretch")
@@ -56,7 +58,10 @@ for i, (col, name) in enumerate(zip(st.columns(len(chosen)), chosen, strict=True
             st.plotly_chart(plots.topk_figure(out, index=i), width="stretch", key=f"try.fig.{i}")
         elif isinstance(out, Detections):
             st.markdown(f"**{len(out.boxes)}** face(s) found")
-            st.plotly_chart(plots.detections_figure(loaded.image, out, index=i), width="stretch",
-                            key=f"try.fig.{i}")
+            st.plotly_chart(plots.detections_figure(loaded.image, out, index=i, truth=picked.truth,
+                                                    iou_threshold=FACE_IOU), width="stretch", key=f"try.fig.{i}")
+            if picked.truth is not None:
+                st.caption(f"Against the dataset's boxes at IoU ≥ {FACE_IOU} (the face study's threshold): "
+                           "green TP, red FP, orange dashed FN.")
         else:
             raise TypeError(f"no view for output {type(out).__name__}")

@@ -153,3 +153,14 @@ def test_datasets_page_refuses_a_file_that_is_not_a_zip():
     at = run_page("app_pages/datasets.py")
     at.file_uploader(key="data.upload").upload("photo.zip", b"\xff\xd8\xff not a zip", "application/zip").run()
     assert not at.exception and "not a readable zip archive" in at.error[0].value
+
+
+def test_try_image_on_a_cartoon_dataset_image_colours_hits_and_misses():
+    at = run_page("app_pages/try_image.py")
+    at.radio(key="try.source").set_value("From a dataset").run()
+    at.selectbox(key="try.dataset").set_value("cartoon_faces/detection").run()
+    at.number_input(key="try.index").set_value(3).run()
+    at.selectbox(key="try.task").set_value("face_detection").run()
+    assert not at.exception and not at.error
+    assert any("ground-truth box" in c.value for c in at.caption)
+    assert any("orange dashed FN" in c.value for c in at.caption)

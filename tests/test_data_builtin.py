@@ -116,3 +116,8 @@ def test_lfw_subset_and_digits_are_real_and_labelled():
     assert faces.class_counts() == {"non-face": 100, "face": 100} and faces.images[0].dtype == np.uint8
     assert faces.images[0].max() > 200  # scaled from [0, 1] floats
     assert len(catalogue.load("digits").images) == 1797
+
+
+def test_backgrounds_never_show_real_people():
+    backgrounds = cartoon_faces.Backgrounds(np.random.default_rng(0))
+    assert backgrounds.names and not {"astronaut", "grace_hopper", "zidane", "bus", "camera"} & set(backgrounds.names)

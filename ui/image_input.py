@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 
+import numpy as np
 import streamlit as st
 from PIL import Image, ImageOps
 
-from core.data import samples
+from core.data import catalogue, samples
+from core.data.types import DataError, DetectionSet, LabelledImages, open_image
 from core.images import ImageRejected, LoadedImage, load_image
 
 THUMB_SIDE = 80
@@ -31,14 +34,49 @@ def _gallery(prefix: str) -> str:
     return chosen or names[0]
 
 
-def pick_image(prefix: str) -> tuple[LoadedImage, str] | None:
+@dataclass(frozen=True)
+class Picked:
+    loaded: LoadedImage
+    key: str  # identifies the image for caches
+    truth: np.ndarray | None = None  # (M, 4) ground-truth boxes when the image comes from a detection set
+
+
+@st.cache_resource(max_entries=4, show_spinner="Reading the dataset…")
+def _dataset(name: str, source: str) -> DetectionSet | LabelledImages:
+    return catalogue.load(name)
+
+
+def _from_dataset(prefix: str) -> Picked | None:
+    names = [n for n, e in catalogue.entries().items() if e.task != "verification" and e.available()]
+    name = st.selectbox("Dataset", names, key=f"{prefix}.dataset")
+    try:
+        ds = _dataset(name, catalogue.entries()[name].source)
+    except (DataError, OSError) as exc:
+        st.error(f"{name} cannot be read: {exc}")
+        return None
+    count = len(ds.samples) if isinstance(ds, DetectionSet) else len(ds.images)
+    index = st.number_input(f"Image (0–{count - 1})", 0, count - 1, 0, key=f"{prefix}.index")
+    if isinstance(ds, DetectionSet):
+        sample = ds.samples[int(index)]
+        loaded = LoadedImage(open_image(sample.image), sample.image.name, (0, 0), "RGB")
+        st.caption(f"**{name}** · {sample.image.name} · {sample.split} · {len(sample.boxes)} ground-truth box(es)")
+        return Picked(loaded, f"data:{name}:{index}", sample.boxes)
+    image = open_image(ds.images[int(index)])
+    label = ds.classes[int(ds.targets[index])] if ds.classes else f"{ds.target_name} {ds.targets[index]:g}"
+    st.caption(f"**{name}** · image {index} · {label}")
+    return Picked(LoadedImage(image, f"{name}[{index}]", image.size, "RGB"), f"data:{name}:{index}")
+
+
+def pick_image(prefix: str) -> Picked | None:
     """A checked RGB image and a cache key for it, or None (with a message shown) when there is none yet."""
-    mode = st.radio("Image", ["Sample photo", "Upload"], horizontal=True, key=f"{prefix}.source")
+    mode = st.radio("Image", ["Sample photo", "Upload", "From a dataset"], horizontal=True, key=f"{prefix}.source")
+    if mode == "From a dataset":
+        return _from_dataset(prefix)
     if mode == "Sample photo":
         name = _gallery(prefix)
         loaded = _sample(name)
         st.caption(f"**{name}** · {samples.SAMPLES[name].shows} · {samples.SAMPLES[name].credit}")
-        return loaded, f"sample:{name}"
+        return Picked(loaded, f"sample:{name}")
     upload = st.file_uploader("Upload an image (JPEG, PNG, WebP, BMP, TIFF or GIF)", key=f"{prefix}.upload")
     if upload is None:
         st.info("Choose an image file to upload, or pick a sample photo.")
@@ -51,4 +89,4 @@ def pick_image(prefix: str) -> tuple[LoadedImage, str] | None:
         return None
     for note in loaded.notes:
         st.caption(f"{upload.name}: {note}")
-    return loaded, "upload:" + hashlib.sha256(data).hexdigest()
+    return Picked(loaded, "upload:" + hashlib.sha256(data).hexdigest())

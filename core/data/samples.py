@@ -16,22 +16,23 @@ class Sample:
     path: str  # inside the package
     credit: str
     shows: str
+    people: bool = False  # real human faces or people in view
 
 
 SAMPLES: dict[str, Sample] = {
     s.name: s
     for s in [
-        Sample("astronaut", "skimage", "data/astronaut.png", "NASA, public domain (scikit-image)", "one face"),
+        Sample("astronaut", "skimage", "data/astronaut.png", "NASA, public domain (scikit-image)", "one face", people=True),
         Sample("grace_hopper", "matplotlib", "mpl-data/sample_data/grace_hopper.jpg",
-               "US Navy, public domain (matplotlib)", "one face"),
-        Sample("zidane", "ultralytics", "assets/zidane.jpg", "ultralytics sample (AGPL-3.0)", "two people, faces"),
-        Sample("bus", "ultralytics", "assets/bus.jpg", "ultralytics sample (AGPL-3.0)", "street, bus, people"),
+               "US Navy, public domain (matplotlib)", "one face", people=True),
+        Sample("zidane", "ultralytics", "assets/zidane.jpg", "ultralytics sample (AGPL-3.0)", "two people, faces", people=True),
+        Sample("bus", "ultralytics", "assets/bus.jpg", "ultralytics sample (AGPL-3.0)", "street, bus, people", people=True),
         Sample("coffee", "skimage", "data/coffee.png", "Rachel Michetti, CC0 (scikit-image)", "a cup of coffee"),
         Sample("chelsea", "skimage", "data/chelsea.png", "Stefan van der Walt, CC0 (scikit-image)", "a cat"),
         Sample("motorcycle", "skimage", "data/motorcycle_left.png", "Middlebury stereo set (scikit-image)",
                "a motorcycle"),
         Sample("rocket", "skimage", "data/rocket.jpg", "SpaceX, CC0 (scikit-image)", "a rocket launch"),
-        Sample("camera", "skimage", "data/camera.png", "scikit-image, CC0", "a cameraman, grayscale"),
+        Sample("camera", "skimage", "data/camera.png", "scikit-image, CC0", "a cameraman, grayscale", people=True),
         Sample("china", "sklearn", "datasets/images/china.jpg", "scikit-learn sample (CC BY 2.0)", "a temple"),
         Sample("flower", "sklearn", "datasets/images/flower.jpg", "scikit-learn sample (CC BY 2.0)", "a flower"),
     ]
