@@ -89,10 +89,16 @@ if task == "detection":
     cols[2].metric(f"AP_trapz{t0}", f"{summary[f'AP_trapz{t0}']:.3f}")
     cols[3].metric("images", summary["n_images"])
     cols[4].metric("detections / truths", f"{summary['n_detections']} / {summary['n_gt']}")
-    fig = plots.pr_figure(result.curves, ap_label=f"AP{t0}")
-    st.plotly_chart(fig, width="stretch", key="score.fig.pr")
-    st.caption(f"Precision–recall per class at IoU {result.iou_thresholds[0]:.2f}; the diamond is the best-F1 point.")
-    export_buttons(fig, "precision_recall", "score.export")
+    pr_tab, f1_tab = st.tabs(["Precision–recall", "F1 against threshold"])
+    with pr_tab:
+        fig = plots.pr_figure(result.curves, ap_label=f"AP{t0}")
+        st.plotly_chart(fig, width="stretch", key="score.fig.pr")
+        st.caption(f"Per class at IoU {result.iou_thresholds[0]:.2f}; the diamond is the best-F1 point.")
+        export_buttons(fig, "precision_recall", "score.export")
+    with f1_tab:
+        fig = plots.f1_figure(result.curves)
+        st.plotly_chart(fig, width="stretch", key="score.fig.f1")
+        export_buttons(fig, "f1_threshold", "score.export.f1")
     st.dataframe(result.per_class, hide_index=True, width="stretch")
     with st.expander("All COCO numbers"):
         st.json({k: v for k, v in summary.items() if k != "per_class"})

@@ -98,6 +98,20 @@ def pr_figure(curves: Mapping[str, PRCurve], ap: Mapping[str, float] | None = No
     return fig
 
 
+def f1_figure(curves: Mapping[str, PRCurve]) -> go.Figure:
+    """F1 against the score threshold, one trace per variant, the best-F1 point marked."""
+    fig = go.Figure()
+    for i, (name, curve) in enumerate(curves.items()):
+        best = best_f1(curve)
+        fig.add_trace(go.Scatter(x=curve.scores, y=curve.f1, mode="lines", line=dict(color=colour(i), width=2.5),
+                                 name=f"{name} (best F1 {best.f1:.3f} at {best.threshold:.3f})", legendgroup=name))
+        fig.add_trace(go.Scatter(x=[best.threshold], y=[best.f1], mode="markers", showlegend=False, legendgroup=name,
+                                 marker=dict(color=colour(i), size=12, symbol="diamond", line=dict(color="black", width=1))))
+    fig.update_layout(template=TEMPLATE, xaxis=dict(title="score threshold (keep detections scoring at least this)"),
+                      yaxis=dict(title="F1", range=[0, 1.02]))
+    return fig
+
+
 def roc_figure(results: Mapping[str, VerificationResult]) -> go.Figure:
     """ROC overlay with AUC and EER in the legend, each EER point marked, chance diagonal dotted."""
     fig = go.Figure(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(color="grey", dash="dot"), name="chance"))

@@ -73,3 +73,10 @@ def test_figures_export_to_png_and_svg():
     assert b"<svg" in plots.export(fig, "svg")[:200]
     with pytest.raises(ValueError, match="unknown export format"):
         plots.export(fig, "gif")
+
+
+def test_f1_figure_marks_the_best_threshold():
+    curve = detection.pr_curve(np.array([0.9, 0.8, 0.7, 0.6, 0.5]), np.array([1, 0, 1, 0, 1], bool), 3)
+    fig = plots.f1_figure({"pretrained": curve})
+    assert fig.data[1].x[0] == 0.5 and fig.data[1].y[0] == pytest.approx(0.75)
+    assert "best F1 0.750 at 0.500" in fig.data[0].name
