@@ -54,6 +54,11 @@ def uploads(task: str) -> tuple[bytes, ...] | None:
     return (f.getvalue(),) if f else None
 
 
+def metric_row(items: list[tuple[str, object]]) -> None:
+    for col, (label, value) in zip(st.columns(len(items)), items, strict=True):
+        col.metric(label, value)
+
+
 def comparisons(report: reports.Report) -> None:
     if report.comparisons:
         st.markdown("**Two variants on the same samples** (Δ = a − b)")
@@ -83,12 +88,9 @@ summary = report.summary
 if task == "detection":
     result = report.results["detections"]
     t0 = round(result.iou_thresholds[0] * 100)
-    cols = st.columns(5)
-    cols[0].metric("AP (COCO)", f"{summary['AP']:.3f}")
-    cols[1].metric(f"AP_VOC{t0}", f"{summary[f'AP_VOC{t0}']:.3f}")
-    cols[2].metric(f"AP_trapz{t0}", f"{summary[f'AP_trapz{t0}']:.3f}")
-    cols[3].metric("images", summary["n_images"])
-    cols[4].metric("detections / truths", f"{summary['n_detections']} / {summary['n_gt']}")
+    metric_row([("AP (COCO)", f"{summary['AP']:.3f}"), (f"AP_VOC{t0}", f"{summary[f'AP_VOC{t0}']:.3f}"),
+                (f"AP_trapz{t0}", f"{summary[f'AP_trapz{t0}']:.3f}"), ("images", summary["n_images"]),
+                ("detections / truths", f"{summary['n_detections']} / {summary['n_gt']}")])
     pr_tab, f1_tab = st.tabs(["Precision–recall", "F1 against threshold"])
     with pr_tab:
         fig = plots.pr_figure(result.curves, ap_label=f"AP{t0}")
@@ -103,11 +105,9 @@ if task == "detection":
     with st.expander("All COCO numbers"):
         st.json({k: v for k, v in summary.items() if k != "per_class"})
 elif task == "classification":
-    cols = st.columns(4)
-    cols[0].metric("accuracy", f"{summary['accuracy']:.3f}")
-    cols[1].metric("mean class accuracy", f"{summary['mean_class_accuracy']:.3f}")
-    cols[2].metric("macro F1", f"{summary['macro']['f1']:.3f}")
-    cols[3].metric("weighted F1", f"{summary['weighted']['f1']:.3f}")
+    metric_row([("accuracy", f"{summary['accuracy']:.3f}"),
+                ("mean class accuracy", f"{summary['mean_class_accuracy']:.3f}"),
+                ("macro F1", f"{summary['macro']['f1']:.3f}"), ("weighted F1", f"{summary['weighted']['f1']:.3f}")])
     normalised = st.toggle("Row-normalised", value=True, key="score.normalised")
     fig = plots.confusion_figure(report.results, normalised=normalised)
     st.plotly_chart(fig, width="stretch", key="score.fig.cm")
@@ -117,21 +117,15 @@ elif task == "classification":
     st.dataframe(pd.DataFrame(summary["per_class"]), hide_index=True, width="stretch")
     comparisons(report)
 elif task == "verification":
-    cols = st.columns(4)
-    cols[0].metric("AUC", f"{summary['AUC']:.3f}")
-    cols[1].metric("EER", f"{summary['EER']:.3f}")
-    cols[2].metric("TAR @ FAR 1e-2", f"{summary['TAR@FAR=0.01']:.3f}")
-    cols[3].metric("best accuracy", f"{summary['best_accuracy']:.3f}")
+    metric_row([("AUC", f"{summary['AUC']:.3f}"), ("EER", f"{summary['EER']:.3f}"),
+                ("TAR @ FAR 1e-2", f"{summary['TAR@FAR=0.01']:.3f}"), ("best accuracy", f"{summary['best_accuracy']:.3f}")])
     fig = plots.roc_figure(report.results)
     st.plotly_chart(fig, width="stretch", key="score.fig.roc")
     export_buttons(fig, "roc", "score.export")
     comparisons(report)
 elif task == "regression":
-    cols = st.columns(4)
-    cols[0].metric("MAE", f"{summary['mae']:.2f}")
-    cols[1].metric("RMSE", f"{summary['rmse']:.2f}")
-    cols[2].metric("Pearson r", f"{summary['pearson']:.3f}")
-    cols[3].metric("Spearman ρ", f"{summary['spearman']:.3f}")
+    metric_row([("MAE", f"{summary['mae']:.2f}"), ("RMSE", f"{summary['rmse']:.2f}"),
+                ("Pearson r", f"{summary['pearson']:.3f}"), ("Spearman ρ", f"{summary['spearman']:.3f}")])
     fig = plots.scatter_figure(report.points, report.results)
     st.plotly_chart(fig, width="stretch", key="score.fig.scatter")
     export_buttons(fig, "predicted_vs_actual", "score.export")

@@ -22,33 +22,35 @@ def check_scores(scores: np.ndarray, name: str = "scores") -> np.ndarray:
     return check_finite(np.asarray(scores, dtype=float).reshape(-1), name)
 
 
-def check_boxes(boxes: np.ndarray, name: str = "boxes") -> np.ndarray:
-    """(N, 4) x1 y1 x2 y2, finite, with x2 >= x1 and y2 >= y1."""
+def _n_by_4(boxes: np.ndarray, name: str, layout: str) -> np.ndarray:
+    """(N, 4) finite floats, or ValueError naming the array and the expected layout."""
     arr = np.asarray(boxes, dtype=float)
     if arr.size == 0:
         return arr.reshape(0, 4)
     if arr.ndim != 2 or arr.shape[1] != 4:
-        raise ValueError(f"{name} must have shape (N, 4) as x1 y1 x2 y2, got {arr.shape}")
-    check_finite(arr, name)
-    flipped = (arr[:, 2] < arr[:, 0]) | (arr[:, 3] < arr[:, 1])
-    if flipped.any():
-        i = int(np.flatnonzero(flipped)[0])
-        raise ValueError(f"{name} has x2 < x1 or y2 < y1 (first at index {i}: {arr[i].tolist()})")
+        raise ValueError(f"{name} must have shape (N, 4) as {layout}, got {arr.shape}")
+    return check_finite(arr, name)
+
+
+def _first_bad(mask: np.ndarray, arr: np.ndarray, name: str, what: str) -> None:
+    if mask.any():
+        i = int(np.flatnonzero(mask)[0])
+        raise ValueError(f"{name} has {what} (first at index {i}: {arr[i].tolist()})")
+
+
+def check_boxes(boxes: np.ndarray, name: str = "boxes") -> np.ndarray:
+    """(N, 4) x1 y1 x2 y2, finite, with x2 >= x1 and y2 >= y1."""
+    arr = _n_by_4(boxes, name, "x1 y1 x2 y2")
+    if len(arr):
+        _first_bad((arr[:, 2] < arr[:, 0]) | (arr[:, 3] < arr[:, 1]), arr, name, "x2 < x1 or y2 < y1")
     return arr
 
 
 def check_xywh(boxes: np.ndarray, name: str = "bbox") -> np.ndarray:
     """(N, 4) x y w h with w, h >= 0, returned as x1 y1 x2 y2."""
-    arr = np.asarray(boxes, dtype=float)
-    if arr.size == 0:
-        return arr.reshape(0, 4)
-    if arr.ndim != 2 or arr.shape[1] != 4:
-        raise ValueError(f"{name} must have shape (N, 4) as x y w h, got {arr.shape}")
-    check_finite(arr, name)
-    negative = (arr[:, 2] < 0) | (arr[:, 3] < 0)
-    if negative.any():
-        i = int(np.flatnonzero(negative)[0])
-        raise ValueError(f"{name} has a negative width or height (first at index {i}: {arr[i].tolist()})")
+    arr = _n_by_4(boxes, name, "x y w h")
+    if len(arr):
+        _first_bad((arr[:, 2] < 0) | (arr[:, 3] < 0), arr, name, "a negative width or height")
     return np.column_stack([arr[:, 0], arr[:, 1], arr[:, 0] + arr[:, 2], arr[:, 1] + arr[:, 3]])
 
 
