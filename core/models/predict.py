@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from core.models import classifiers
+from core.models import classifiers, mtcnn_batched
 from core.registry import Variant, availability
 from core.weights import WeightsUnavailable
 
@@ -63,7 +63,8 @@ class Classifier:
 
 
 class FaceDetector:
-    """MTCNN on one device. thresholds: the three stages' score thresholds."""
+    """MTCNN on one device (facenet-pytorch's networks, run by core.models.mtcnn_batched).
+    thresholds: the three stages' score thresholds."""
 
     def __init__(self, variant: Variant, device: torch.device,
                  thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7), min_face_size: int = 20) -> None:
@@ -79,17 +80,14 @@ class FaceDetector:
                     getattr(self.mtcnn, stage).load_state_dict(state[stage])
         self.mtcnn.eval()
 
-    @torch.inference_mode()
+    def predict_staged(self, images: list[Image.Image]) -> list[mtcnn_batched.StagedDetections]:
+        """Detections with each box's PNet, RNet and ONet score, all images batched together."""
+        m = self.mtcnn
+        return mtcnn_batched.detect(images, m.pnet, m.rnet, m.onet, tuple(m.thresholds), m.min_face_size, m.factor,
+                                    self.device)
+
     def predict(self, images: list[Image.Image]) -> list[Detections]:
-        out = []
-        for im in images:
-            boxes, probs = self.mtcnn.detect(im.convert("RGB"))
-            if boxes is None:
-                out.append(Detections(np.zeros((0, 4)), np.zeros(0)))
-            else:  # with numpy 2 these can be object arrays
-                out.append(Detections(np.asarray(boxes, dtype=float).reshape(-1, 4),
-                                      np.asarray(probs, dtype=float).reshape(-1)))
-        return out
+        return [Detections(d.boxes, d.scores) for d in self.predict_staged(images)]
 
 
 def _classifier(v: Variant, device: torch.device) -> Classifier:
