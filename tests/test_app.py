@@ -165,3 +165,23 @@ def test_try_image_on_a_cartoon_dataset_image_colours_hits_and_misses():
     assert not at.exception and not at.error
     assert any("ground-truth box" in c.value for c in at.caption)
     assert any("orange dashed FN" in c.value for c in at.caption)
+
+
+def test_try_image_puts_a_finetuned_mtcnn_beside_the_pretrained_one():
+    import torch
+    from facenet_pytorch import MTCNN
+
+    from core.train.runstore import RunStore
+
+    store = RunStore()
+    run_id = store.create("face_detection", "mtcnn/pretrained", "face_detection", {"strategy": "finetuned-pnet"})
+    path = store.checkpoint_path(run_id)
+    path.parent.mkdir(parents=True)
+    torch.save({"pnet": MTCNN().pnet.state_dict()}, path)
+    store.update(run_id, status="done", checkpoint=str(path))
+    at = run_page("app_pages/try_image.py")
+    at.selectbox(key="try.task").set_value("face_detection").run()
+    assert not at.exception
+    assert at.selectbox(key="try.b").value == f"mtcnn/finetuned-pnet-{run_id}"
+    assert [m.label for m in at.metric] == ["ms / image", "ms / image"]
+    assert [m.value for m in at.markdown if m.value.endswith("face(s) found")] == ["**1** face(s) found"] * 2

@@ -51,7 +51,7 @@ def _pyramid(h: int, w: int, min_face_size: int, factor: float) -> list[float]:
     return scales
 
 
-def _proposals(imgs: torch.Tensor, pnet: nn.Module, threshold: float, min_face_size: int,
+def proposals(imgs: torch.Tensor, pnet: nn.Module, threshold: float, min_face_size: int,
                factor: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """PNet over a batch of equal-size images: (boxes (K, 4), PNet scores (K,), image index (K,))."""
     h, w = imgs.shape[2:4]
@@ -148,7 +148,7 @@ def cascade(images: list[Image.Image], pnet: nn.Module, rnet: nn.Module, onet: n
         by_size[tuple(t.shape[1:])].append(i)
     boxes, owner = [], []
     for members in by_size.values():
-        b, _, local = _proposals(torch.stack([tensors[i] for i in members]), pnet, thresholds[0], min_face_size,
+        b, _, local = proposals(torch.stack([tensors[i] for i in members]), pnet, thresholds[0], min_face_size,
                                  factor)
         boxes.append(b)
         owner.append(torch.as_tensor(members, device=device)[local])

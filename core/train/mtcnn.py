@@ -1,0 +1,246 @@
+"""Fine-tune MTCNN's stages on a detection set (the face study: PNet on cartoon faces).
+
+    python -m core.train.mtcnn --stages pnet            # the study: PNet only
+    python -m core.train.mtcnn --stages pnet rnet onet  # all stages
+
+Each stage trains on its mined samples (core.train.mtcnn_samples) with a classification loss on
+faces and background and a box-regression loss on faces and part faces. PNet gets an optional
+round of hard negatives: its own confident proposals on training images that overlap no face.
+The run is recorded in the run store; when it finishes, its checkpoint is a variant on every page.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+from facenet_pytorch import MTCNN
+from torch import nn
+
+from core import devices
+from core.data import catalogue
+from core.data.types import DetectionSample, DetectionSet, open_image
+from core.metrics import detection as det
+from core.models import mtcnn_batched
+from core.train import mtcnn_samples as ms
+from core.train.runstore import RunStore
+
+BASE_VARIANT = "mtcnn/pretrained"
+EVAL_THRESHOLDS = (0.1, 0.2, 0.2)  # the face study's permissive stage thresholds
+EVAL_IOU = 0.3  # and its IoU for a match
+HARD_NEGATIVE_IMAGES = 200
+HARD_NEGATIVES_PER_IMAGE = 10
+
+
+@dataclass(frozen=True)
+class MTCNNConfig:
+    stages: tuple[str, ...] = ("pnet",)
+    dataset: str = "cartoon_faces/detection"
+    epochs: int = 4
+    lr: float = 1e-3
+    batch_size: int = 256
+    box_weight: float = 0.5
+    hard_negatives: bool = True
+    per_face: int = 6
+    seed: int = 0
+    max_train_images: int | None = None  # a cap for quick runs and tests
+
+    def __post_init__(self) -> None:
+        if not self.stages or any(s not in ms.STAGE_SIZE for s in self.stages):
+            raise ValueError(f"stages must be a non-empty subset of {sorted(ms.STAGE_SIZE)}, got {self.stages}")
+        if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0 or self.per_face < 1:
+            raise ValueError("epochs, batch_size and per_face must be >= 1 and lr > 0")
+
+    @property
+    def strategy(self) -> str:
+        return "finetuned-" + ("all" if set(self.stages) == set(ms.STAGE_SIZE) else "-".join(self.stages))
+
+
+@dataclass(frozen=True)
+class EpochEnd:
+    stage: str
+    epoch: int
+    loss: float
+    class_loss: float
+    box_loss: float
+    val_accuracy: float  # face vs background on the validation samples
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Evaluated:
+    """AP at the study's IoU on the validation split, before and after."""
+
+    ap_pretrained: float
+    ap_finetuned: float
+
+
+@dataclass(frozen=True)
+class Finished:
+    run_id: str
+    checkpoint: str
+    seconds: float
+
+
+Event = EpochEnd | Evaluated | Finished
+
+
+def _outputs(net: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(box regression (N, 4), face probability pair (N, 2)) for any of the three nets."""
+    out = net(x)
+    reg, prob = out[0], out[-1]
+    return reg.reshape(len(x), 4), prob.reshape(len(x), 2)
+
+
+def _losses(net: nn.Module, x: torch.Tensor, labels: torch.Tensor, offsets: torch.Tensor,
+            box_weight: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    reg, prob = _outputs(net, x)
+    scored = labels >= 0
+    class_loss = nn.functional.nll_loss(torch.log(prob[scored] + 1e-7), labels[scored]) if scored.any() else \
+        reg.sum() * 0
+    boxed = labels != ms.LABEL_NEGATIVE
+    box_loss = nn.functional.mse_loss(reg[boxed], offsets[boxed]) if boxed.any() else reg.sum() * 0
+    return class_loss + box_weight * box_loss, class_loss, box_loss
+
+
+@torch.no_grad()
+def _accuracy(net: nn.Module, data: ms.StageSamples, device: torch.device) -> float:
+    scored = data.labels >= 0
+    _, prob = _outputs(net, data.images[scored].to(device))
+    return float(((prob[:, 1] > 0.5).long().cpu() == data.labels[scored]).float().mean())
+
+
+def fit_stage(net: nn.Module, stage: str, train: ms.StageSamples, val: ms.StageSamples, cfg: MTCNNConfig,
+              device: torch.device, first_epoch: int = 0, epochs: int | None = None) -> Iterator[EpochEnd]:
+    """Adam over shuffled mini-batches; one event per epoch."""
+    generator = torch.Generator().manual_seed(cfg.seed + first_epoch)
+    optimiser = torch.optim.Adam(net.parameters(), lr=cfg.lr)
+    for epoch in range(first_epoch, first_epoch + (epochs or cfg.epochs)):
+        start = time.perf_counter()
+        net.train()
+        order = torch.randperm(len(train), generator=generator)
+        totals = np.zeros(3)
+        for i in range(0, len(order), cfg.batch_size):
+            idx = order[i:i + cfg.batch_size]
+            loss, class_loss, box_loss = _losses(net, train.images[idx].to(device), train.labels[idx].to(device),
+                                                 train.offsets[idx].to(device), cfg.box_weight)
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            totals += np.array([loss.item(), class_loss.item(), box_loss.item()]) * len(idx)
+        net.eval()
+        mean = totals / len(order)
+        yield EpochEnd(stage, epoch, *mean.tolist(), _accuracy(net, val, device), time.perf_counter() - start)
+
+
+@torch.no_grad()
+def hard_negatives(pnet: nn.Module, samples: list[DetectionSample], device: torch.device,
+                   per_image: int = HARD_NEGATIVES_PER_IMAGE) -> ms.StageSamples:
+    """PNet's most confident proposals that overlap no face (IoU < 0.3), as 12 px negatives."""
+    crops = []
+    for sample in samples:
+        image = open_image(sample.image)
+        tensor = torch.as_tensor(np.array(image), device=device).permute(2, 0, 1).float()[None]
+        boxes, scores, _ = mtcnn_batched.proposals(tensor, pnet, EVAL_THRESHOLDS[0], 20, 0.709)
+        boxes, scores = boxes[:, :4].cpu().numpy(), scores.cpu().numpy()
+        if len(sample.boxes) and len(boxes):
+            free = det.iou_matrix(boxes, sample.boxes).max(axis=1) < ms.NEGATIVE_IOU
+            boxes, scores = boxes[free], scores[free]
+        inside = (boxes[:, 0] >= 0) & (boxes[:, 1] >= 0) & (boxes[:, 2] <= image.width) & \
+                 (boxes[:, 3] <= image.height) & (boxes[:, 2] - boxes[:, 0] >= ms.MIN_SIDE)
+        for box in boxes[inside][np.argsort(-scores[inside])][:per_image]:
+            crops.append(ms._crop(image, box, ms.STAGE_SIZE["pnet"]))
+    if not crops:
+        return ms.StageSamples(torch.zeros(0, 3, 12, 12), torch.zeros(0, dtype=torch.long), torch.zeros(0, 4))
+    pixels = torch.as_tensor(np.stack(crops), dtype=torch.float32).permute(0, 3, 1, 2)
+    return ms.StageSamples((pixels - 127.5) * 0.0078125, torch.zeros(len(crops), dtype=torch.long),
+                           torch.zeros(len(crops), 4))
+
+
+def validation_ap(nets: MTCNN, samples: list[DetectionSample], device: torch.device) -> float:
+    """AP (COCO 101-point) at the study's IoU, on the given images, with its permissive thresholds."""
+    found = mtcnn_batched.detect([open_image(s.image) for s in samples], nets.pnet, nets.rnet, nets.onet,
+                                 EVAL_THRESHOLDS, device=device)
+    truth = {i: det.ImageTruth(s.boxes, np.zeros(len(s.boxes), int)) for i, s in enumerate(samples)}
+    dets = {i: det.ImageDetections(d.boxes, d.scores, np.zeros(len(d.boxes), int)) for i, d in enumerate(found)}
+    return det.evaluate(truth, dets, iou_thresholds=(EVAL_IOU,)).stats["AP"]
+
+
+def finetune(cfg: MTCNNConfig, store: RunStore | None = None, device: torch.device | None = None) -> Iterator[Event]:
+    """Train the configured stages from the pretrained weights, evaluate, save; events as it goes."""
+    store = store or RunStore()
+    device = device or devices.pick_device()
+    data = catalogue.load(cfg.dataset)
+    if not isinstance(data, DetectionSet):
+        raise ValueError(f"{cfg.dataset} is a {data.task} set; MTCNN fine-tuning needs boxes")
+    train, val = data.split_samples("train"), data.split_samples("val")
+    if not train or not val:
+        raise ValueError(f"{cfg.dataset} needs train and val splits with images; it has {data.counts()}")
+    train = train[: cfg.max_train_images] if cfg.max_train_images else train
+    run_id = store.create("face_detection", BASE_VARIANT, "face_detection",
+                          {**asdict(cfg), "strategy": cfg.strategy, "head": "boxes"})
+    store.update(run_id, status="running")
+    start = time.perf_counter()
+    torch.manual_seed(cfg.seed)
+    try:
+        nets = MTCNN(device=device).eval()
+        ap_before = validation_ap(nets, val, device)
+        history = []
+        for k, stage in enumerate(cfg.stages):
+            net = getattr(nets, stage)
+            train_samples = ms.mine(train, stage, cfg.per_face, seed=cfg.seed + k)
+            val_samples = ms.mine(val, stage, 2, seed=cfg.seed + 100 + k)
+            for event in fit_stage(net, stage, train_samples, val_samples, cfg, device):
+                history.append(asdict(event))
+                store.update(run_id, metrics={"history": history})
+                yield event
+            if stage == "pnet" and cfg.hard_negatives:
+                hard = hard_negatives(net, train[:HARD_NEGATIVE_IMAGES], device)
+                for event in fit_stage(net, stage, ms.concat([train_samples, hard]), val_samples, cfg, device,
+                                       first_epoch=cfg.epochs, epochs=1):
+                    history.append(asdict(event) | {"hard_negatives": len(hard)})
+                    store.update(run_id, metrics={"history": history})
+                    yield event
+        ap_after = validation_ap(nets, val, device)
+        yield Evaluated(ap_before, ap_after)
+        path = store.checkpoint_path(run_id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({stage: getattr(nets, stage).state_dict() for stage in cfg.stages}, path)
+        seconds = time.perf_counter() - start
+        store.update(run_id, status="done", checkpoint=str(path),
+                     metrics={"history": history, f"val_AP{round(EVAL_IOU * 100)}_pretrained": ap_before,
+                              f"val_AP{round(EVAL_IOU * 100)}": ap_after, "seconds": seconds})
+        yield Finished(run_id, str(path), seconds)
+    except BaseException as exc:
+        store.update(run_id, status="stopped" if isinstance(exc, KeyboardInterrupt) else "failed", message=str(exc))
+        raise
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m core.train.mtcnn", description=__doc__.split("\n\n")[0])
+    p.add_argument("--stages", nargs="+", default=["pnet"], choices=sorted(ms.STAGE_SIZE))
+    p.add_argument("--epochs", type=int, default=MTCNNConfig.epochs)
+    p.add_argument("--lr", type=float, default=MTCNNConfig.lr)
+    p.add_argument("--no-hard-negatives", action="store_true")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--cpu", action="store_true", help="train on the CPU even when a GPU is present")
+    args = p.parse_args(argv)
+    try:
+        cfg = MTCNNConfig(stages=tuple(args.stages), epochs=args.epochs, lr=args.lr,
+                          hard_negatives=not args.no_hard_negatives, seed=args.seed)
+        for event in finetune(cfg, device=devices.pick_device(force_cpu=args.cpu)):
+            print(json.dumps({"event": type(event).__name__, **asdict(event)}), flush=True)
+    except (ValueError, KeyError) as exc:
+        print(f"error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
