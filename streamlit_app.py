@@ -9,6 +9,7 @@ st.set_page_config(page_title="Transfer learning, side by side", page_icon=":mat
 PAGES = [
     st.Page("app_pages/home.py", title="Home", icon=":material/home:", default=True),
     st.Page("app_pages/try_image.py", title="Try your image", icon=":material/image_search:"),
+    st.Page("app_pages/face_detection.py", title="Face detection", icon=":material/face:"),
     st.Page("app_pages/score.py", title="Score your predictions", icon=":material/analytics:"),
     st.Page("app_pages/datasets.py", title="Datasets", icon=":material/dataset:"),
 ]

@@ -55,8 +55,12 @@ def proposals(imgs: torch.Tensor, pnet: nn.Module, threshold: float, min_face_si
                factor: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """PNet over a batch of equal-size images: (boxes (K, 4), PNet scores (K,), image index (K,))."""
     h, w = imgs.shape[2:4]
+    scales = _pyramid(h, w, min_face_size, factor)
+    if not scales:  # smaller than one 12 px window at the smallest face size: nothing to propose
+        empty = imgs.new_zeros((0,))
+        return imgs.new_zeros((0, 5)), empty, empty.long()
     boxes, inds, offset, keep = [], [], 0, []
-    for scale in _pyramid(h, w, min_face_size, factor):
+    for scale in scales:
         data = (imresample(imgs, (int(h * scale + 1), int(w * scale + 1))) - NORM_MEAN) * NORM_SCALE
         reg, probs = pnet(data.contiguous(memory_format=torch.channels_last))
         found, found_inds = generateBoundingBox(reg, probs[:, 1], scale, threshold)

@@ -1,0 +1,1 @@
+"""One module per experiment: runs variants on a dataset and returns a Comparison."""

@@ -1,0 +1,169 @@
+"""Face detection: MTCNN pretrained on real faces against its fine-tuned variants, on cartoon faces.
+
+Each variant runs once over the test split with the study's permissive stage thresholds, keeping
+its whole cascade; any stricter stage thresholds and any IoU threshold are then scored from that
+cache without a network. AP (COCO 101-point and VOC), best F1 and a paired bootstrap CI of
+the AP difference (resampling images) come from the matched detections.
+
+    python -m core.experiments face_detection --json
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from PIL import Image
+
+from core import devices, registry
+from core.data import catalogue, samples
+from core.data.types import DetectionSet, open_image
+from core.experiments.comparison import Comparison
+from core.metrics import detection as det
+from core.metrics import paired, verification
+from core.models import mtcnn_batched
+from core.models.predict import FaceDetector, build
+from core.train import mtcnn as mtcnn_train
+from core.train.runstore import RunStore
+
+FLOOR = mtcnn_train.EVAL_THRESHOLDS  # (0.1, 0.2, 0.2): the study's stage thresholds, the cache's floor
+STUDY_IOU = mtcnn_train.EVAL_IOU
+DATASET = "cartoon_faces/detection"
+REAL_PHOTOS = ("astronaut", "grace_hopper", "zidane")
+PATCH_SIZES = {"pnet": 12, "rnet": 24, "onet": 48}
+STUDY_STAGES = (("pnet",), ("pnet", "rnet", "onet"))  # the study's variant, and going beyond it
+
+
+@dataclass(frozen=True)
+class VariantRun:
+    """One variant's cached cascades over the test images, and its speed."""
+
+    name: str
+    cascades: list[mtcnn_batched.Cascade]
+    ms_per_image: float
+
+
+@dataclass(frozen=True)
+class Scored:
+    name: str
+    detections: list[mtcnn_batched.StagedDetections]
+    matches: list[det.ImageMatch]
+    curve: det.PRCurve
+    ap: float
+    ap_voc: float
+    best: det.OperatingPoint
+    ap_of_counts: object  # Callable[[np.ndarray], float] for the bootstrap
+
+
+def test_images(dataset: str = DATASET, split: str = "test") -> tuple[list[Image.Image], list[np.ndarray]]:
+    data = catalogue.load(dataset)
+    if not isinstance(data, DetectionSet):
+        raise ValueError(f"{dataset} is a {data.task} set, not a detection set")
+    chosen = data.split_samples(split) or data.samples
+    return [open_image(s.image) for s in chosen], [s.boxes for s in chosen]
+
+
+def run_variant(name: str, images: list[Image.Image], device: torch.device) -> VariantRun:
+    """Time a plain pass at the floor thresholds, then keep the exhaustive cascade for re-scoring."""
+    model = build(registry.variant(name), device)
+    if not isinstance(model, FaceDetector):
+        raise ValueError(f"{name} is not a face detector")
+    m = model.mtcnn
+    devices.synchronize(device)
+    start = time.perf_counter()
+    mtcnn_batched.detect(images, m.pnet, m.rnet, m.onet, FLOOR, device=device)
+    devices.synchronize(device)
+    ms = (time.perf_counter() - start) * 1000 / max(len(images), 1)
+    return VariantRun(name, mtcnn_batched.cascade(images, m.pnet, m.rnet, m.onet, FLOOR, exhaustive=True,
+                                                  device=device), ms)
+
+
+def score(run: VariantRun, truth: list[np.ndarray], thresholds: tuple[float, float, float],
+          iou: float = STUDY_IOU) -> Scored:
+    """Detections at these stage thresholds, matched at this IoU: no network runs."""
+    found = [mtcnn_batched.resolve(c, thresholds) for c in run.cascades]
+    matches = [det.match_image(d.boxes, d.scores, t, iou) for d, t in zip(found, truth, strict=True)]
+    scores = np.concatenate([d.scores for d in found]) if found else np.zeros(0)
+    is_tp = np.concatenate([m.is_tp for m in matches]) if matches else np.zeros(0, bool)
+    image_index = np.concatenate([np.full(len(d.scores), i) for i, d in enumerate(found)]) if found else np.zeros(0)
+    n_gt = np.array([len(t) for t in truth])
+    curve = det.pr_curve(scores, is_tp, int(n_gt.sum()))
+    return Scored(run.name, found, matches, curve, det.ap_coco101(curve), det.ap_voc(curve), det.best_f1(curve),
+                  det.ap_of_counts(image_index, scores, is_tp, n_gt))
+
+
+def compare_ap(a: Scored, b: Scored, n_images: int, n_boot: int = paired.N_BOOT) -> paired.Comparison:
+    return paired.paired_bootstrap(a.ap_of_counts, b.ap_of_counts, n_images, "AP", n_boot=n_boot)
+
+
+def _patch_scores(detector: FaceDetector, patches: list[Image.Image]) -> np.ndarray:
+    """The cascade's face probability of whole patches: PNet x RNet x ONet, each on the patch resized."""
+    total = np.ones(len(patches))
+    with torch.inference_mode():
+        for stage, size in PATCH_SIZES.items():
+            x = torch.stack([torch.as_tensor(np.array(p.resize((size, size), Image.Resampling.BILINEAR)))
+                             for p in patches]).permute(0, 3, 1, 2).float().to(detector.device)
+            prob = getattr(detector.mtcnn, stage)((x - 127.5) * 0.0078125)[-1].reshape(len(patches), 2)
+            total *= prob[:, 1].cpu().numpy()
+    return total
+
+
+def forgetting(name: str, reference: dict[str, np.ndarray], device: torch.device) -> dict[str, float]:
+    """Real faces after fine-tuning for cartoons: recall of the faces the pretrained model finds in the
+    sample photos (at its default thresholds, IoU 0.5), and face vs non-face AUC on lfw_subset patches."""
+    detector = build(registry.variant(name), device)
+    photos = [samples.load_sample(p).image for p in reference]
+    found = mtcnn_batched.detect(photos, detector.mtcnn.pnet, detector.mtcnn.rnet, detector.mtcnn.onet,
+                                 (0.6, 0.7, 0.7), device=device)
+    hits = sum(int(det.match_image(d.boxes, d.scores, ref, 0.5).gt_matched.sum())
+               for d, ref in zip(found, reference.values(), strict=True))
+    faces = catalogue.load("lfw_subset")
+    patches = [Image.fromarray(p).convert("RGB") for p in faces.images]
+    auc = verification.evaluate(_patch_scores(detector, patches), faces.targets).auc
+    return {"real_photo_recall": hits / max(sum(len(r) for r in reference.values()), 1), "lfw_patch_AUC": auc}
+
+
+def reference_faces(device: torch.device) -> dict[str, np.ndarray]:
+    """The faces the pretrained MTCNN finds in the sample photos: the reference for forgetting."""
+    detector = build(registry.variant("mtcnn/pretrained"), device)
+    photos = {p: samples.load_sample(p).image for p in REAL_PHOTOS}
+    found = detector.predict(list(photos.values()))
+    return {name: d.boxes for name, d in zip(photos, found, strict=True)}
+
+
+def finetuned_variants(store: RunStore | None = None) -> list[str]:
+    """Names of the finished MTCNN runs, newest first."""
+    runs = [v for v in registry.for_task("face_detection", store) if v.run_id]
+    return [v.name for v in sorted(runs, key=lambda v: v.run_id, reverse=True)]
+
+
+def ensure_finetuned(store: RunStore, device: torch.device, stages: tuple[str, ...] = ("pnet",)) -> str:
+    """The newest run fine-tuning these stages, training one (PNet: about 15 s on 2 CPU cores) if none."""
+    strategy = mtcnn_train.MTCNNConfig(stages=stages).strategy
+    existing = [n for n in finetuned_variants(store) if n.startswith(f"mtcnn/{strategy}-")]
+    if existing:
+        return existing[0]
+    finished = [e for e in mtcnn_train.finetune(mtcnn_train.MTCNNConfig(stages=stages), store, device)
+                if isinstance(e, mtcnn_train.Finished)]
+    return f"mtcnn/{strategy}-{finished[0].run_id}"
+
+
+def run(variants: list[str], thresholds: tuple[float, float, float] = FLOOR, iou: float = STUDY_IOU,
+        device: torch.device | None = None, dataset: str = DATASET, n_boot: int = paired.N_BOOT) -> Comparison:
+    device = device or devices.pick_device()
+    images, truth = test_images(dataset)
+    runs = [run_variant(v, images, device) for v in variants]
+    scored = [score(r, truth, thresholds, iou) for r in runs]
+    reference = reference_faces(device)
+    metrics = {}
+    for r, s in zip(runs, scored, strict=True):
+        metrics[s.name] = {"AP": s.ap, f"AP_VOC{round(iou * 100)}": s.ap_voc, "best_F1": s.best.f1,
+                           "best_F1_threshold": s.best.threshold, "ms_per_image": r.ms_per_image,
+                           **forgetting(s.name, reference, device)}
+    base = scored[0]
+    comparisons = [(s.name, base.name, compare_ap(s, base, len(images), n_boot)) for s in scored[1:]]
+    return Comparison("face_detection", f"{dataset}/test", device.type, metrics, comparisons,
+                      {"stage_thresholds": list(thresholds), "iou_threshold": iou, "images": len(images),
+                       "faces": int(sum(len(t) for t in truth))})
