@@ -14,9 +14,11 @@ from PIL import Image, ImageOps
 
 from core import devices, plots
 from core.experiments import face_detection as fd
+from core.models import mtcnn_batched
 from core.models.predict import Detections
 from core.train.runstore import RunStore
 from ui.export import export_buttons
+from ui.image_input import pick_image
 from ui.sidebar import device
 
 TRAIN_KEY = "detect.training"
@@ -33,6 +35,11 @@ def test_split() -> tuple[list[Image.Image], list[np.ndarray]]:
 def variant_run(name: str, device_name: str) -> fd.VariantRun:
     images, _ = test_split()
     return fd.run_variant(name, images, devices.pick_device(force_cpu=device_name == "cpu"))
+
+
+@st.cache_resource(max_entries=32, show_spinner="Running the variants on this image…")
+def image_cascade(name: str, device_name: str, image_key: str, _image: Image.Image) -> mtcnn_batched.Cascade:
+    return fd.run_variant(name, [_image], devices.pick_device(force_cpu=device_name == "cpu")).cascades[0]
 
 
 @st.cache_data(max_entries=8, show_spinner="Scoring real faces…")
@@ -145,11 +152,22 @@ st.plotly_chart(fig, width="stretch", key="detect.pr")
 export_buttons(fig, "face_detection_pr", "detect.export")
 
 st.subheader("Side by side")
-index = st.slider("Test image", 0, len(images) - 1, 0, key="detect.index")
-for col, (name, s) in zip(st.columns(len(scored)), scored.items(), strict=True):
-    d = s.detections[index]
-    col.markdown(f"**{name}**")
-    col.plotly_chart(plots.detections_figure(images[index], Detections(d.boxes, d.scores), truth=truth[index],
+source = st.radio("On", ["a test image", "a sample photo, an upload or another dataset"], horizontal=True,
+                  key="detect.on")
+if source == "a test image":
+    index = st.slider("Test image", 0, len(images) - 1, 0, key="detect.index")
+    shown, shown_truth = images[index], truth[index]
+    side = {name: s.detections[index] for name, s in scored.items()}
+else:
+    picked = pick_image("detect.pick")
+    if picked is None:
+        st.stop()
+    shown, shown_truth = picked.loaded.image, picked.truth
+    side = {name: mtcnn_batched.resolve(image_cascade(name, str(dev.type), picked.key, shown), thresholds)
+            for name in scored}
+for col, (name, d) in zip(st.columns(len(side)), side.items(), strict=True):
+    col.markdown(f"**{name}** · {len(d.boxes)} face(s)")
+    col.plotly_chart(plots.detections_figure(shown, Detections(d.boxes, d.scores), truth=shown_truth,
                                              iou_threshold=iou), width="stretch", key=f"detect.side.{name}")
 
 st.subheader("Misses and false alarms")

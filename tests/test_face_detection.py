@@ -1,0 +1,94 @@
+import json
+import subprocess
+import sys
+
+import numpy as np
+import torch
+from streamlit.testing.v1 import AppTest
+
+from core.experiments import face_detection as fd
+from core.train import mtcnn
+from core.train.runstore import RunStore
+from tests.test_app import ROOT
+
+CPU = torch.device("cpu")
+
+
+def quick_run(store: RunStore) -> str:
+    cfg = mtcnn.MTCNNConfig(stages=("pnet",), epochs=1, max_train_images=20, hard_negatives=False)
+    finished = [e for e in mtcnn.finetune(cfg, store, CPU) if isinstance(e, mtcnn.Finished)]
+    return f"mtcnn/finetuned-pnet-{finished[0].run_id}"
+
+
+def test_rescoring_from_the_cache_matches_a_fresh_run_at_those_thresholds():
+    images, truth = fd.test_images()
+    images, truth = images[:20], truth[:20]
+    cached = fd.run_variant("mtcnn/pretrained", images, CPU)
+    strict = (0.6, 0.7, 0.7)
+    rescored = fd.score(cached, truth, strict, 0.5)
+    model = fd.build(fd.registry.variant("mtcnn/pretrained"), CPU).mtcnn
+    fresh = fd.mtcnn_batched.detect(images, model.pnet, model.rnet, model.onet, strict)
+    assert [len(d.boxes) for d in rescored.detections] == [len(d.boxes) for d in fresh]
+    assert 0 < rescored.ap <= 1 and rescored.curve.n_gt == sum(len(t) for t in truth)
+
+
+def test_comparison_json_has_the_design_shape_and_a_ci(tmp_path):
+    store = RunStore()
+    name = quick_run(store)
+    result = fd.run(["mtcnn/pretrained", name], device=CPU, n_boot=200).as_json()
+    assert result["experiment"] == "face_detection" and result["dataset"] == "cartoon_faces/detection/test"
+    assert set(result["variants"]) == {"mtcnn/pretrained", name}
+    for metrics in result["variants"].values():
+        assert {"AP", "AP_VOC30", "ms_per_image", "real_photo_recall", "lfw_patch_AUC"} <= set(metrics)
+    (cmp,) = result["comparisons"]
+    assert cmp["a"] == name and cmp["test"] == "paired bootstrap" and cmp["ci95"][0] <= cmp["delta"] <= cmp["ci95"][1]
+    assert result["variants"]["mtcnn/pretrained"]["real_photo_recall"] == 1.0
+    json.dumps(result)
+
+
+def test_page_rescores_without_running_a_model_again(monkeypatch):
+    calls = []
+    real = fd.run_variant
+    monkeypatch.setattr(fd, "run_variant", lambda *a, **k: calls.append(a[0]) or real(*a, **k))
+    at = AppTest.from_file(str(ROOT / "app_pages/face_detection.py"), default_timeout=240).run()
+    assert not at.exception and calls == ["mtcnn/pretrained"]
+    ap_before = at.dataframe[0].value["AP"].iloc[0]
+    at.sidebar.slider(key="detect.t.ONet").set_value(0.9).run()
+    at.sidebar.slider(key="detect.iou").set_value(0.5).run()
+    assert not at.exception and calls == ["mtcnn/pretrained"]
+    assert at.dataframe[0].value["AP"].iloc[0] < ap_before
+    assert any("missed faces" in c.value for c in at.caption)
+
+
+def test_experiment_cli_refuses_an_unknown_experiment():
+    out = subprocess.run([sys.executable, "-m", "core.experiments", "juggling"], capture_output=True, text=True)
+    assert out.returncode == 2 and "invalid choice" in out.stderr
+
+
+def test_tiny_and_blank_images_give_no_faces_not_errors():
+    from PIL import Image
+
+    model = fd.build(fd.registry.variant("mtcnn/pretrained"), CPU)
+    found = model.predict([Image.new("RGB", (8, 8)), Image.new("L", (64, 48)).convert("RGB"),
+                           Image.new("RGBA", (64, 64)).convert("RGB")])
+    assert [d.boxes.shape for d in found] == [(0, 4)] * 3 and all(np.isfinite(d.scores).all() for d in found)
+
+
+def test_page_runs_the_variants_on_an_uploaded_photo_and_refuses_a_bomb():
+    import io
+
+    from PIL import Image as PILImage
+
+    from tests.bad_files import huge_png
+
+    at = AppTest.from_file(str(ROOT / "app_pages/face_detection.py"), default_timeout=240).run()
+    at.radio(key="detect.on").set_value("a sample photo, an upload or another dataset").run()
+    counts = [int(m.value.split("· ")[1].split()[0]) for m in at.markdown if m.value.endswith("face(s)")]
+    assert not at.exception and counts and counts[0] >= 1  # the astronaut, at the study's permissive thresholds
+    at.radio(key="detect.pick.source").set_value("Upload").run()
+    buf = io.BytesIO()
+    PILImage.new("RGB", (8000, 6000), (200, 180, 160)).save(buf, "JPEG", quality=40)
+    at.file_uploader(key="detect.pick.upload").upload("big.jpg", buf.getvalue(), "image/jpeg").run()
+    assert not at.exception and not at.error and any("downscaled" in c.value for c in at.caption)
+    at.file_uploader(key="detect.pick.upload").upload("bomb.png", huge_png(), "image/png").run()
+    assert not at.exception and "megapixels" in at.error[0].value
