@@ -14,8 +14,9 @@ STUDIES = pd.DataFrame([
      "AP three ways, ROC/AUC/EER, confusion, r and ρ, paired CIs.", "Bring results from elsewhere into the same comparison."),
     ("Datasets", "available", "The built-in sets with previews and problems; bring your own zip in a standard format.",
      "Every comparison needs data the user can inspect."),
-    ("Face detection", "planned", "MTCNN as pretrained vs with its PNet fine-tuned on cartoon faces; PR curves, AP.",
-     "Does a small domain-specific fine-tune beat a detector trained on real faces?"),
+    ("Face detection", "available", "MTCNN pretrained vs PNet fine-tuned (the study) vs all stages fine-tuned on "
+     "cartoon faces: PR curves, AP with CIs, speed, misses, what is forgotten.",
+     "Does a small domain-specific fine-tune beat a detector trained on real faces, and what does it cost?"),
     ("Face verification", "planned", "AlexNet / VGG16 outputs as face embeddings, head-only then full fine-tuning; ROC, AUC.",
      "How far do ImageNet features go on a task they were never trained for?"),
     ("Age regression", "planned", "ResNet / MobileNetV3 / RegNet with a grafted MLP head, frozen vs unfrozen; Pearson, Spearman.",
