@@ -22,6 +22,7 @@ from ui.image_input import pick_image
 from ui.sidebar import device
 
 TRAIN_KEY = "detect.training"
+NEW_VARIANTS = "detect.new_variants"  # finished by a run started here: added to the selection
 GALLERY_SIZE = 18
 CROP_MARGIN = 0.25
 
@@ -73,6 +74,8 @@ def training_status() -> None:
         if st.button("Stop", key="detect.stop"):
             os.killpg(job["pid"], signal.SIGTERM)
     elif not alive:
+        finished = [r.id for r in RunStore().list("done") if r.created >= job["started"] - 5]
+        st.session_state[NEW_VARIANTS] = [n for n in fd.finetuned_variants() if n.endswith(tuple(finished))]
         del st.session_state[TRAIN_KEY]
         st.rerun(scope="app")
 
@@ -114,6 +117,9 @@ with st.sidebar:
     iou = st.slider("IoU for a match (the study: 0.3)", 0.1, 0.9, fd.STUDY_IOU, 0.05, key="detect.iou")
 
 names = ["mtcnn/pretrained", *fd.finetuned_variants()]
+if st.session_state.get(NEW_VARIANTS):
+    st.session_state["detect.variants"] = [*st.session_state.get("detect.variants", []),
+                                           *st.session_state.pop(NEW_VARIANTS)]
 chosen = st.multiselect("Variants", names, default=names[:3], key="detect.variants")
 with st.expander("Fine-tune a new variant on the cartoon training split"):
     left, right = st.columns(2)
@@ -180,9 +186,9 @@ for i, (m, d) in enumerate(zip(scored[who].matches, scored[who].detections, stri
 if not items:
     st.success(f"No {kind} at these thresholds.")
 for row in range(0, min(len(items), GALLERY_SIZE), 6):
-    for col, (i, crop) in zip(st.columns(6), items[row:row + 6], strict=False):
+    for n, (col, (i, crop)) in enumerate(zip(st.columns(6), items[row:row + 6], strict=False), start=row):
         col.image(crop)
-        if col.button(f"image {i}", key=f"detect.open.{row}.{i}.{id(crop)}"):
+        if col.button(f"image {i}", key=f"detect.open.{n}"):
             enlarge(i, who, scored[who], iou)
 st.caption(f"{len(items)} {kind}; the first {min(len(items), GALLERY_SIZE)} shown. Click one to see its image.")
 

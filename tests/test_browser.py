@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -56,7 +57,9 @@ def server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def page(server):
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=150_000)  # first model loads on a busy 2-core machine take seconds, not 5
 
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -108,3 +111,21 @@ def test_score_page_downloads_a_png_for_slides(server, page):
         assert fh.read(8) == b"\x89PNG\r\n\x1a\n"
     assert info.value.suggested_filename == "precision_recall.png"
     page.screenshot(path=ARTIFACTS / "score.png", full_page=True)
+
+
+def test_face_detection_gallery_dialog_and_finetuning_from_the_page(server, page):
+    from playwright.sync_api import expect
+
+    page.goto(f"{server}/face_detection")
+    expect(page.get_by_text("What fine-tuning forgets")).to_be_visible()
+    page.get_by_role("button", name="image", exact=False).first.click()
+    expect(page.get_by_role("dialog")).to_be_visible()
+    expect(page.get_by_role("dialog").get_by_text("green TP, red FP, orange dashed FN")).to_be_visible()
+    page.keyboard.press("Escape")
+    page.get_by_text("Fine-tune a new variant on the cartoon training split").click()
+    page.get_by_text("PNet only, as in the study", exact=False).click()
+    expect(page.get_by_text("Fine-tuning pnet", exact=False)).to_be_visible()
+    expect(page.get_by_text("mtcnn/finetuned-pnet-", exact=False).first).to_be_visible()
+    # evaluated and drawn beside the pretrained one, not only listed
+    expect(page.get_by_text(re.compile(r"^mtcnn/finetuned-pnet-\S+ · \d+ face\(s\)$"))).to_be_visible()
+    page.screenshot(path=ARTIFACTS / "face_detection.png", full_page=True)
