@@ -109,3 +109,8 @@ def test_data_cli_lists_and_describes(tmp_path):
     out = subprocess.run([sys.executable, "-m", "core.data", "describe", str(tmp_path / "nope")],
                          capture_output=True, text=True)
     assert out.returncode == 2 and "does not exist" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_torchvision_lfw_offline_says_what_to_do(tmp_path):
+    with pytest.raises(DataError, match="download it with a network, or point the LFW adapter at a folder"):
+        formats.lfw_torchvision(tmp_path / "lfw", download=False)
