@@ -40,10 +40,6 @@ class State(StrEnum):
     DOWNLOADABLE = "downloadable"
     MISSING = "missing"
 
-    @property
-    def on_disk(self) -> bool:
-        return self in (State.PACKAGED, State.CACHED)
-
 
 class WeightsUnavailable(RuntimeError):
     """A weight file is not on this machine and cannot be fetched now."""
