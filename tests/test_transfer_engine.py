@@ -1,0 +1,103 @@
+import numpy as np
+import pytest
+import torch
+
+from core.data import fashion_mnist
+from core.data.types import LabelledImages
+from core.models import backbones, classifiers
+from core.train import strategies
+from core.train.loop import TrainConfig, check_dataset, fit, to_tensors
+from core.train.strategies import StrategyConfig
+
+
+def tiny(n_per_class: int = 12) -> LabelledImages:
+    data = fashion_mnist.imbalanced()
+    picks = np.concatenate([np.flatnonzero(data.targets == c)[:n_per_class] for c in range(3)])
+    split = np.where(np.arange(len(picks)) % 4 == 0, "test", "train")
+    return LabelledImages("tiny", [data.images[i] for i in picks], data.targets[picks], split, data.classes)
+
+
+def test_heads_follow_the_age_study_widths():
+    mlp = backbones.make_head("mlp", 512, 1)
+    assert [m.out_features for m in mlp if isinstance(m, torch.nn.Linear)] == [256, 32, 1]
+    assert [m.out_features for m in backbones.make_head("mlp", 2048, 1) if isinstance(m, torch.nn.Linear)] == [512, 128, 1]
+    with pytest.raises(ValueError, match="unknown head"):
+        backbones.make_head("deep", 512, 1)
+
+
+def test_split_backbone_gives_the_original_pooled_features():
+    original, _ = classifiers.pretrained("mobilenet_v2_features")
+    model, prep = backbones.build("mobilenet_v2", 3)
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.allclose(model.eval().features(x), original.eval()(x), atol=1e-5)
+    assert len(model.blocks) == 19 and prep.crop == 224
+
+
+@pytest.mark.parametrize("name, epoch, expected", [
+    ("frozen", 5, []), ("finetune", 0, list(range(6))), ("two_phase", 0, []), ("two_phase", 1, list(range(6))),
+    ("gradual", 0, []), ("gradual", 1, [5]), ("gradual", 3, [3, 4, 5]), ("freeze_first_k", 0, [2, 3, 4, 5])])
+def test_which_blocks_train_when(name, epoch, expected):
+    assert strategies.trainable_blocks(StrategyConfig(name, k=2), 6, epoch) == expected
+
+
+def test_frozen_blocks_keep_batchnorm_in_eval_and_discriminative_rates_decay():
+    model, _ = backbones.build("mobilenet_v2", 3)
+    cfg = StrategyConfig("freeze_first_k", k=3)
+    strategies.apply(model, cfg, 0)
+    strategies.set_train_mode(model, cfg, 0)
+    bn = [m for m in model.blocks[0].modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert bn and not any(m.training for m in bn) and not any(p.requires_grad for p in model.blocks[0].parameters())
+    assert all(m.training for m in model.blocks[5].modules() if isinstance(m, torch.nn.BatchNorm2d))
+    groups = strategies.apply(model, StrategyConfig("discriminative", lr=1e-3, decay=0.5), 0)
+    rates = [g["lr"] for g in groups if g["block"] != "head"]
+    assert rates[-1] == 1e-3 and rates[-2] == 5e-4 and rates[0] == pytest.approx(1e-3 * 0.5 ** 18)
+    head_only = strategies.count_trainable(model, StrategyConfig("frozen"))
+    assert head_only == sum(p.numel() for p in model.head.parameters())
+
+
+def test_frozen_training_caches_features_and_leaves_the_backbone_alone():
+    model, _ = backbones.build("mobilenet_v2", 3)
+    before = model.blocks[3].conv[0][0].weight.clone()
+    events = list(fit(tiny(), TrainConfig(strategy=StrategyConfig("frozen"), epochs=2, image_size=32), model=model))
+    assert len(events) == 2 and torch.equal(model.blocks[3].conv[0][0].weight, before)
+    assert {"accuracy", "mCA", "macro_f1"} == set(events[-1].val) and np.isfinite(events[-1].train_loss)
+
+
+def test_finetuning_changes_the_backbone_and_augmentation_runs():
+    model, _ = backbones.build("mobilenet_v2", 3)
+    before = model.blocks[3].conv[0][0].weight.clone()
+    cfg = TrainConfig(strategy=StrategyConfig("finetune"), epochs=1, image_size=32, augment=("flip", "jitter",
+                                                                                              "rotation", "crop"))
+    (event,) = fit(tiny(), cfg, model=model)
+    assert not torch.equal(model.blocks[3].conv[0][0].weight, before) and event.trainable > 2_000_000
+
+
+def test_bad_datasets_are_refused_with_the_reason():
+    one = tiny()
+    with pytest.raises(ValueError, match="one class"):
+        check_dataset(LabelledImages("x", one.images, np.zeros(len(one.images), int), one.split, ["a"]))
+    no_train = np.where(one.targets == 2, "test", one.split)
+    with pytest.raises(ValueError, match="class 'Ankle boot' has no training samples"):
+        check_dataset(LabelledImages("x", one.images, one.targets, no_train, one.classes))
+    targets = np.linspace(1, 9, len(one.images))
+    targets[4] = np.nan
+    with pytest.raises(ValueError, match="NaN or infinite target \\(first at index 4\\)"):
+        check_dataset(LabelledImages("x", one.images, targets, one.split, None))
+    with pytest.raises(ValueError, match="unknown augmentation"):
+        TrainConfig(augment=("mixup",))
+
+
+def test_mixed_sizes_and_modes_become_one_tensor_batch():
+    images = [np.zeros((28, 28), np.uint8), np.full((40, 30, 3), 200, np.uint8)]
+    data = LabelledImages("mixed", images, np.array([0, 1]), np.array(["train", "test"]), ["a", "b"])
+    batch = to_tensors(data, np.arange(2), 32, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
+    assert batch.shape == (2, 3, 32, 32) and torch.isfinite(batch).all()
+
+
+def test_regression_trains_with_l1_and_reports_correlations():
+    data = tiny()
+    brightness = np.array([img.mean() for img in data.images])
+    reg = LabelledImages("brightness", data.images, brightness, data.split, None, target_name="brightness")
+    (event,) = fit(reg, TrainConfig(strategy=StrategyConfig("frozen"), head="mlp", epochs=1, image_size=32))
+    assert set(event.val) == {"MAE", "pearson", "spearman"} and np.isfinite(event.val["MAE"])
