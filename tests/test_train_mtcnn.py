@@ -29,8 +29,8 @@ def test_mined_samples_fall_in_their_iou_bands_and_invert_through_bbreg():
 def test_negative_crops_overlap_no_face(monkeypatch):
     sample = catalogue.load("cartoon_faces/detection").split_samples("train")[0]
     seen = []
-    real_crop = mtcnn_samples._crop
-    monkeypatch.setattr(mtcnn_samples, "_crop", lambda im, box, size: seen.append(box) or real_crop(im, box, size))
+    real_crop = mtcnn_samples.crop_resized
+    monkeypatch.setattr(mtcnn_samples, "crop_resized", lambda im, box, size: seen.append(box) or real_crop(im, box, size))
     data = mtcnn_samples.mine([sample], "pnet", per_face=2, negatives_per_image=8)
     negatives = np.array([b for b, lab in zip(seen, data.labels.tolist(), strict=True) if lab == 0])
     assert len(negatives) and (len(sample.boxes) == 0 or iou_matrix(negatives, sample.boxes).max() < 0.3)

@@ -22,8 +22,8 @@ from core.data.types import (
     Pair,
     Problem,
     VerificationSet,
-    _rel,
     readable_image,
+    relative_name,
 )
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
@@ -132,7 +132,7 @@ def yolo(root: Path, name: str = "") -> DetectionSet:
         for n, line in enumerate(lines, start=1):
             parsed = _yolo_line(line, names)
             if isinstance(parsed, str):
-                problems.append(Problem(_rel(label_file, root), n, parsed))
+                problems.append(Problem(relative_name(label_file, root), n, parsed))
                 continue
             if parsed is None:
                 continue
@@ -332,11 +332,11 @@ def utkface(root: Path, name: str = "UTKFace") -> LabelledImages:
     for path in _images_under(root):
         match = UTK_NAME.match(path.name)
         if not match:
-            problems.append(Problem(_rel(path, root), None, "name is not age_gender_race_date.jpg"))
+            problems.append(Problem(relative_name(path, root), None, "name is not age_gender_race_date.jpg"))
             continue
         age, gender, race = (int(g) for g in match.groups()[:3])
         if not (0 <= age <= 120 and gender < len(UTK_GENDERS) and race < len(UTK_RACES)):
-            problems.append(Problem(_rel(path, root), None, f"age {age}, gender {gender} or race {race} out of range"))
+            problems.append(Problem(relative_name(path, root), None, f"age {age}, gender {gender} or race {race} out of range"))
             continue
         if readable_image(path, problems, root):
             images.append(path)

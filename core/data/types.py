@@ -132,18 +132,19 @@ Dataset = LabelledImages | DetectionSet | VerificationSet
 def readable_image(path: Path, problems: list[Problem], root: Path) -> bool:
     """True when the file decodes as an image; otherwise records why."""
     if not path.is_file():
-        problems.append(Problem(_rel(path, root), None, "image file is missing"))
+        problems.append(Problem(relative_name(path, root), None, "image file is missing"))
         return False
     try:
         with Image.open(path) as im:
             im.verify()
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        problems.append(Problem(_rel(path, root), None, f"unreadable image ({exc})"))
+        problems.append(Problem(relative_name(path, root), None, f"unreadable image ({exc})"))
         return False
     return True
 
 
-def _rel(path: Path, root: Path) -> str:
+def relative_name(path: Path, root: Path) -> str:
+    """path inside root as a posix string, for problem reports; the full path when it lies outside."""
     try:
         return path.relative_to(root).as_posix()
     except ValueError:

@@ -157,7 +157,7 @@ def hard_negatives(pnet: nn.Module, samples: list[DetectionSample], device: torc
         inside = (boxes[:, 0] >= 0) & (boxes[:, 1] >= 0) & (boxes[:, 2] <= image.width) & \
                  (boxes[:, 3] <= image.height) & (boxes[:, 2] - boxes[:, 0] >= ms.MIN_SIDE)
         for box in boxes[inside][np.argsort(-scores[inside])][:per_image]:
-            crops.append(ms._crop(image, box, ms.STAGE_SIZE["pnet"]))
+            crops.append(ms.crop_resized(image, box, ms.STAGE_SIZE["pnet"]))
     if not crops:
         return ms.StageSamples(torch.zeros(0, 3, 12, 12), torch.zeros(0, dtype=torch.long), torch.zeros(0, 4))
     pixels = torch.as_tensor(np.stack(crops), dtype=torch.float32).permute(0, 3, 1, 2)

@@ -37,7 +37,7 @@ class StageSamples:
                 for name, value in (("positive", LABEL_POSITIVE), ("part", LABEL_PART), ("negative", LABEL_NEGATIVE))}
 
 
-def _crop(image: Image.Image, box: np.ndarray, size: int) -> np.ndarray:
+def crop_resized(image: Image.Image, box: np.ndarray, size: int) -> np.ndarray:
     return np.asarray(image.crop(tuple(int(round(v)) for v in box)).resize((size, size), Image.Resampling.BILINEAR))
 
 
@@ -79,7 +79,7 @@ def mine(samples: list[DetectionSample], stage: str, per_face: int = 6, negative
                 if kind is None or not wanted[kind]:
                     continue
                 wanted[kind] -= 1
-                crops.append(_crop(image, crop, size))
+                crops.append(crop_resized(image, crop, size))
                 labels.append(kind)
                 targets.append(offsets(face, crop))
         found = 0
@@ -92,7 +92,7 @@ def mine(samples: list[DetectionSample], stage: str, per_face: int = 6, negative
             if len(sample.boxes) and iou_matrix(crop[None], sample.boxes).max() >= NEGATIVE_IOU:
                 continue
             found += 1
-            crops.append(_crop(image, crop, size))
+            crops.append(crop_resized(image, crop, size))
             labels.append(LABEL_NEGATIVE)
             targets.append(np.zeros(4))
     if not crops:
