@@ -10,11 +10,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core import weights
+from core.models import backbones
 from core.train.runstore import Run, RunStore
 
 TASKS = {
     "classification": "Image classification",
     "face_detection": "Face detection",
+    "regression": "Image regression",
 }
 
 
@@ -68,8 +70,22 @@ BUILTIN: dict[str, Variant] = {
 }
 
 
+def transfer_variant(run: Run) -> Variant:
+    """A backbone with a new head trained in a run: scratch runs need no pretrained file."""
+    spec = backbones.BACKBONES[run.base_variant]
+    strategy = str(run.config.get("strategy", "finetune"))
+    return Variant(
+        name=f"{spec.name}/{strategy}-{run.id}", family=spec.name, task=run.task,
+        weights=() if strategy == "scratch" else (spec.source,), head=str(run.config.get("head", "linear")),
+        strategy=strategy, run_id=run.id, checkpoint=run.checkpoint, config=run.config,
+        description=f"{spec.name}, {strategy}, {run.config.get('head', 'linear')} head, trained in run {run.id} "
+                    f"on {run.config.get('dataset', '?')}")
+
+
 def run_variant(run: Run) -> Variant:
     """The variant a finished run stands for; it reuses its base variant's family, task and sources."""
+    if run.base_variant in backbones.BACKBONES:
+        return transfer_variant(run)
     base = BUILTIN.get(run.base_variant)
     if base is None:
         raise KeyError(f"run {run.id}: unknown base variant {run.base_variant!r}; choose from {sorted(BUILTIN)}")
@@ -86,7 +102,7 @@ def all_variants(store: RunStore | None = None) -> dict[str, Variant]:
     """Built-in variants plus one per finished run in the store."""
     found = dict(BUILTIN)
     for run in (store or RunStore()).list(status="done"):
-        if run.base_variant in BUILTIN:
+        if run.base_variant in BUILTIN or run.base_variant in backbones.BACKBONES:
             v = run_variant(run)
             found[v.name] = v
     return found

@@ -6,7 +6,7 @@ from core.data import fashion_mnist
 from core.data.types import LabelledImages
 from core.models import backbones, classifiers
 from core.train import strategies
-from core.train.loop import TrainConfig, check_dataset, fit, to_tensors
+from core.train.loop import Predictions, TrainConfig, check_dataset, fit, split_indices, to_tensors
 from core.train.strategies import StrategyConfig
 
 
@@ -59,9 +59,12 @@ def test_frozen_blocks_keep_batchnorm_in_eval_and_discriminative_rates_decay():
 def test_frozen_training_caches_features_and_leaves_the_backbone_alone():
     model, _ = backbones.build("mobilenet_v2", 3)
     before = model.blocks[3].conv[0][0].weight.clone()
-    events = list(fit(tiny(), TrainConfig(strategy=StrategyConfig("frozen"), epochs=2, image_size=32), model=model))
-    assert len(events) == 2 and torch.equal(model.blocks[3].conv[0][0].weight, before)
-    assert {"accuracy", "mCA", "macro_f1"} == set(events[-1].val) and np.isfinite(events[-1].train_loss)
+    data = tiny()
+    *epochs, tested = fit(data, TrainConfig(strategy=StrategyConfig("frozen"), epochs=2, image_size=32), model=model)
+    assert len(epochs) == 2 and torch.equal(model.blocks[3].conv[0][0].weight, before)
+    assert {"accuracy", "mCA", "macro_f1"} == set(epochs[-1].val) and np.isfinite(epochs[-1].train_loss)
+    assert isinstance(tested, Predictions) and tested.outputs.shape == (len(data.subset("test")), 3)
+    assert np.allclose(tested.outputs.sum(1), 1, atol=1e-5) and np.array_equal(tested.targets, data.targets[tested.index])
 
 
 def test_finetuning_changes_the_backbone_and_augmentation_runs():
@@ -69,7 +72,7 @@ def test_finetuning_changes_the_backbone_and_augmentation_runs():
     before = model.blocks[3].conv[0][0].weight.clone()
     cfg = TrainConfig(strategy=StrategyConfig("finetune"), epochs=1, image_size=32, augment=("flip", "jitter",
                                                                                               "rotation", "crop"))
-    (event,) = fit(tiny(), cfg, model=model)
+    event, _ = fit(tiny(), cfg, model=model)
     assert not torch.equal(model.blocks[3].conv[0][0].weight, before) and event.trainable > 2_000_000
 
 
@@ -99,5 +102,19 @@ def test_regression_trains_with_l1_and_reports_correlations():
     data = tiny()
     brightness = np.array([img.mean() for img in data.images])
     reg = LabelledImages("brightness", data.images, brightness, data.split, None, target_name="brightness")
-    (event,) = fit(reg, TrainConfig(strategy=StrategyConfig("frozen"), head="mlp", epochs=1, image_size=32))
+    event, tested = fit(reg, TrainConfig(strategy=StrategyConfig("frozen"), head="mlp", epochs=1, image_size=32))
     assert set(event.val) == {"MAE", "pearson", "spearman"} and np.isfinite(event.val["MAE"])
+    assert tested.outputs.shape == tested.targets.shape == (len(data.subset("test")),)
+
+
+def test_splits_carve_a_stratified_validation_set_and_cut_unsplit_sets():
+    data = fashion_mnist.imbalanced()
+    train, val, test = split_indices(data, seed=0)
+    assert np.array_equal(test, data.subset("test")) and not set(train) & set(val)
+    assert sorted([*train, *val]) == sorted(data.subset("train"))
+    val_counts = np.bincount(data.targets[val], minlength=3)
+    assert np.allclose(val_counts / len(val), np.bincount(data.targets[train], minlength=3) / len(train), atol=0.01)
+    assert np.array_equal(split_indices(data, seed=0)[1], val) and not np.array_equal(split_indices(data, 1)[1], val)
+    unsplit = LabelledImages("u", data.images[:100], np.linspace(0, 1, 100), np.full(100, "all"), None)
+    train, val, test = split_indices(unsplit)
+    assert (len(train), len(val), len(test)) == (72, 13, 15) and len({*train, *val, *test}) == 100

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from core.data import fashion_mnist, formats
+from core.data import cartoon_attributes, fashion_mnist, formats
 from core.data.archive import dataset_root
 from core.data.types import DataError, Dataset, DetectionSet, LabelledImages, VerificationSet
 
@@ -90,6 +90,12 @@ BUILTIN: dict[str, Entry] = {e.name: e for e in [
     Entry("lfw_subset", "classification", "200 grayscale 25x25 patches: 100 faces, 100 non-faces",
           "scikit-image", "LFW terms of use", _lfw_subset),
     Entry("digits", "classification", "1,797 8x8 handwritten digits", "scikit-learn", "CC BY 4.0", _digits),
+    *[Entry(f"cartoon_faces/{a}", "classification" if classes else "regression",
+            f"1,559 cartoon faces labelled {' / '.join(classes)}" if classes else
+            "1,559 cartoon faces with their fatness in [0, 1]: an offline stand-in for age",
+            "generated with facesjs (assets/cartoon_faces)", cartoon_attributes.LICENCE,
+            lambda a=a: cartoon_attributes.load(a), lambda: (CARTOON / "verification" / "renderings.csv").is_file())
+      for a, classes in cartoon_attributes.CLASSES.items()],
 ]}
 
 

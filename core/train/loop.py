@@ -36,6 +36,7 @@ class TrainConfig:
     epochs: int = 3
     augment: tuple[str, ...] = ()
     class_weighted: bool = True
+    mixed_precision: bool = True  # on CUDA only: fp16 autocast and channels_last
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -62,22 +63,63 @@ class EpochEnd:
     seconds: float
 
 
-def check_dataset(data: LabelledImages) -> None:
-    """Refuse what cannot train, with the reason: one class, an empty class, missing splits, NaN targets."""
-    train, val = data.subset("train"), data.subset("test") if len(data.subset("val")) == 0 else data.subset("val")
-    if len(train) == 0 or len(val) == 0:
-        raise ValueError(f"{data.name} needs a train split and a val or test split; it has {data.counts()}")
+@dataclass(frozen=True)
+class Predictions:
+    """The trained model's outputs on the test split, after the last epoch."""
+
+    index: np.ndarray  # (N,) positions in the dataset
+    targets: np.ndarray  # (N,) class index or target value
+    outputs: np.ndarray  # (N, C) class probabilities, or (N,) predicted values
+    seconds: float  # whole run: preprocessing, every epoch and the test pass
+
+
+Event = EpochEnd | Predictions
+VAL_FRACTION = 0.15
+
+
+def _carve(idx: np.ndarray, targets: np.ndarray | None, fraction: float, rng: np.random.Generator
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """Split idx into (rest, carved); stratified by class when targets are given, at least one per class."""
+    groups = [idx[targets[idx] == c] for c in np.unique(targets[idx])] if targets is not None else [idx]
+    carved = []
+    for g in groups:
+        take = max(1, round(len(g) * fraction)) if len(g) > 1 else 0
+        carved.append(rng.permutation(g)[:take])
+    out = np.sort(np.concatenate(carved)) if carved else np.zeros(0, int)
+    return np.setdiff1d(idx, out), out
+
+
+def split_indices(data: LabelledImages, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(train, val, test) positions. A set without splits is cut 70/15/15; without val, 15% of train
+    becomes val (stratified, seeded); without test, val doubles as test."""
+    rng = np.random.default_rng(seed)
+    targets = data.targets if data.classes is not None else None
+    train, val, test = data.subset("train"), data.subset("val"), data.subset("test")
+    if len(train) == 0 and len(val) == 0 and len(test) == 0:
+        train, test = _carve(data.subset("all"), targets, VAL_FRACTION, rng)
+    if len(val) == 0 and len(train):
+        train, val = _carve(train, targets, VAL_FRACTION, rng)
+    return train, val, test if len(test) else val
+
+
+def check_dataset(data: LabelledImages, seed: int = 0) -> None:
+    """Refuse what cannot train, with the reason: too few images, one class, an empty class, NaN targets."""
     if data.classes is None:
         bad = np.flatnonzero(~np.isfinite(data.targets.astype(float)))
         if len(bad):
-            raise ValueError(f"{data.name} has a NaN or infinite target (first at index {int(bad[0])})")
-        return
-    if len(data.classes) < 2:
-        raise ValueError(f"{data.name} has one class ({data.classes[0]}); a classifier needs at least two")
-    counts = np.bincount(data.targets[train], minlength=len(data.classes))
-    empty = [data.classes[i] for i in np.flatnonzero(counts == 0)]
-    if empty:
-        raise ValueError(f"{data.name}: class {empty[0]!r} has no training samples")
+            raise ValueError(f"{data.name} has a NaN or infinite target (first at index {int(bad[0])}); "
+                             "fix or remove that sample")
+    elif len(data.classes) < 2 or len(np.unique(data.targets)) < 2:
+        only = data.classes[int(data.targets[0])] if len(data.targets) else data.classes[0]
+        raise ValueError(f"{data.name} has one class ({only}); a classifier needs at least two")
+    train, val, _ = split_indices(data, seed)
+    if len(train) == 0 or len(val) == 0:
+        raise ValueError(f"{data.name} has too few images to train and validate: {data.counts()}")
+    if data.classes is not None:
+        counts = np.bincount(data.targets[train], minlength=len(data.classes))
+        empty = [data.classes[i] for i in np.flatnonzero(counts == 0)]
+        if empty:
+            raise ValueError(f"{data.name}: class {empty[0]!r} has no training samples")
 
 
 def to_tensors(data: LabelledImages, idx: np.ndarray, size: int, mean: tuple, std: tuple) -> torch.Tensor:
@@ -101,10 +143,26 @@ def _scores(outputs: torch.Tensor, targets: torch.Tensor, classes: list[str] | N
     return {"accuracy": r.accuracy, "mCA": r.mean_class_accuracy, "macro_f1": r.macro["f1"]}
 
 
+def _batches(forward: nn.Module, x: torch.Tensor, device: torch.device, channels_last: bool) -> torch.Tensor:
+    """forward over x in chunks of 256, outputs as float on the CPU."""
+    out = []
+    for i in range(0, len(x), 256):
+        chunk = x[i:i + 256].to(device)
+        out.append(forward(chunk.contiguous(memory_format=torch.channels_last) if channels_last else chunk)
+                   .float().cpu())
+    return torch.cat(out)
+
+
+def _test_outputs(out: torch.Tensor, classification_task: bool) -> np.ndarray:
+    return out.softmax(1).numpy() if classification_task else out.squeeze(1).numpy()
+
+
 def fit(data: LabelledImages, cfg: TrainConfig, device: torch.device | None = None,
-        model: backbones.TransferModel | None = None) -> Iterator[EpochEnd]:
-    """Train on data's train split, validate on val (or test); one EpochEnd per epoch."""
-    check_dataset(data)
+        model: backbones.TransferModel | None = None) -> Iterator[Event]:
+    """Train on the train split, validate on val each epoch (EpochEnd), then score the test split (Predictions).
+    On CUDA the model runs channels_last under fp16 autocast with a gradient scaler, unless cfg says not."""
+    check_dataset(data, cfg.seed)
+    run_start = time.perf_counter()
     device = device or torch.device("cpu")
     torch.manual_seed(cfg.seed)
     classification_task = data.classes is not None
@@ -113,33 +171,39 @@ def fit(data: LabelledImages, cfg: TrainConfig, device: torch.device | None = No
         model, prep = backbones.build(cfg.backbone, outputs, cfg.head, pretrained=cfg.strategy.pretrained)
     else:
         _, prep = backbones.build(cfg.backbone, outputs, cfg.head, pretrained=False)
-    model = model.to(device)
-    train_idx = data.subset("train")
-    val_idx = data.subset("val") if len(data.subset("val")) else data.subset("test")
-    x_train = to_tensors(data, train_idx, cfg.image_size, prep.mean, prep.std)
-    x_val = to_tensors(data, val_idx, cfg.image_size, prep.mean, prep.std)
+    fast = device.type == "cuda" and cfg.mixed_precision
+    model = model.to(device, memory_format=torch.channels_last) if fast else model.to(device)
+    train_idx, val_idx, test_idx = split_indices(data, cfg.seed)
+    x_train, x_val, x_test = (to_tensors(data, i, cfg.image_size, prep.mean, prep.std)
+                              for i in (train_idx, val_idx, test_idx))
     dtype = torch.long if classification_task else torch.float32
     y_train, y_val = (torch.as_tensor(data.targets[i], dtype=dtype) for i in (train_idx, val_idx))
     if classification_task:
         counts = torch.bincount(y_train, minlength=outputs).float()
         weight = (counts.sum() / (outputs * counts)).to(device) if cfg.class_weighted else None
         loss_fn: nn.Module = nn.CrossEntropyLoss(weight=weight)
+        val_loss_fn: nn.Module = nn.CrossEntropyLoss(weight=None if weight is None else weight.cpu())
     else:
-        loss_fn = nn.L1Loss()
+        loss_fn = val_loss_fn = nn.L1Loss()
     augment = _augmenter(cfg.augment, cfg.image_size)
     cached = cfg.strategy.name == "frozen" and augment is None
     if cached:  # the backbone never changes: its features once, then the head alone trains
         model.eval()
         with torch.inference_mode():
-            x_train, x_val = (torch.cat([model.features(x[i:i + 256].to(device)).cpu() for i in range(0, len(x), 256)])
-                              for x in (x_train, x_val))
+            x_train, x_val, x_test = (_batches(model.features, x, device, fast) for x in (x_train, x_val, x_test))
     forward = model.head if cached else model
+    images_in = fast and not cached
+    scaler = torch.amp.GradScaler("cuda", enabled=fast)
     generator = torch.Generator().manual_seed(cfg.seed)
+    optimiser, opened = None, None
     for epoch in range(cfg.epochs):
         start = time.perf_counter()
         groups = apply(model, cfg.strategy, epoch)
-        optimiser = (torch.optim.Adam(groups) if cfg.optimizer == "adam" else
-                     torch.optim.SGD(groups, momentum=0.9))
+        blocks = tuple(g["block"] for g in groups)
+        if blocks != opened:  # a new optimiser only when the trainable set changes, so Adam keeps its moments
+            optimiser = (torch.optim.Adam(groups) if cfg.optimizer == "adam" else
+                         torch.optim.SGD(groups, momentum=0.9))
+            opened = blocks
         set_train_mode(model, cfg.strategy, epoch)
         total = 0.0
         order = torch.randperm(len(x_train), generator=generator)
@@ -148,17 +212,25 @@ def fit(data: LabelledImages, cfg: TrainConfig, device: torch.device | None = No
             x = x_train[idx]
             if augment is not None:
                 x = torch.stack([augment(sample) for sample in x])
-            target = y_train[idx].to(device)
-            out = forward(x.to(device))
-            loss = loss_fn(out if classification_task else out.squeeze(1), target)
-            optimiser.zero_grad()
-            loss.backward()
-            optimiser.step()
+            x = x.to(device, non_blocking=True)
+            if images_in:
+                x = x.contiguous(memory_format=torch.channels_last)
+            target = y_train[idx].to(device, non_blocking=True)
+            with torch.autocast(device.type, dtype=torch.float16, enabled=fast):
+                out = forward(x)
+                loss = loss_fn(out.float() if classification_task else out.float().squeeze(1), target)
+            optimiser.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimiser)
+            scaler.update()
             total += loss.item() * len(idx)
         model.eval()
-        with torch.inference_mode():
-            out = torch.cat([forward(x_val[i:i + 256].to(device)).float().cpu() for i in range(0, len(x_val), 256)])
-            val_loss = loss_fn(out.to(device) if classification_task else out.squeeze(1).to(device),
-                               y_val.to(device)).item()
+        with torch.inference_mode(), torch.autocast(device.type, dtype=torch.float16, enabled=fast):
+            out = _batches(forward, x_val, device, images_in)
+        val_loss = val_loss_fn(out if classification_task else out.squeeze(1), y_val).item()
         yield EpochEnd(epoch, total / len(order), val_loss, _scores(out, y_val, data.classes),
                        count_trainable(model, cfg.strategy, epoch), time.perf_counter() - start)
+    with torch.inference_mode(), torch.autocast(device.type, dtype=torch.float16, enabled=fast):
+        out = _batches(forward, x_test, device, images_in)
+    yield Predictions(test_idx, data.targets[test_idx], _test_outputs(out, classification_task),
+                 time.perf_counter() - run_start)
