@@ -186,6 +186,37 @@ def load(name: str) -> Dataset:
     return _load_cached(name, known[name].source)
 
 
+CROPS = "crops of "
+
+
+def labelled_names(task: str) -> list[str]:
+    """The sets a backbone can train on for this task ("classification" or "regression"): labelled
+    sets, and for classification the box crops of every detection set with two or more classes."""
+    known = entries()
+    names = [n for n, e in known.items() if e.task == task and e.available()]
+    if task == "classification":
+        names += [CROPS + n for n, e in known.items() if e.task == "detection" and e.available()
+                  and n != "cartoon_faces/detection"]  # one class (face): nothing to classify
+    return names
+
+
+def labelled(name: str) -> LabelledImages:
+    """A labelled set by name; "crops of NAME" cuts the boxes of detection set NAME (the KITTI study's crops)."""
+    data = load(name.removeprefix(CROPS))
+    if name.startswith(CROPS):
+        if not isinstance(data, DetectionSet):
+            raise DataError(f"{name.removeprefix(CROPS)} is a {data.task} set; only detection sets have boxes to cut")
+        return _crops_cached(name, entries()[name.removeprefix(CROPS)].source)
+    if not isinstance(data, LabelledImages):
+        raise DataError(f"{name} is a {data.task} set; training a backbone needs one label per image")
+    return data
+
+
+@functools.lru_cache(maxsize=4)
+def _crops_cached(name: str, source: str) -> LabelledImages:
+    return formats.crops(load(name.removeprefix(CROPS)))
+
+
 @functools.lru_cache(maxsize=16)
 def _load_cached(name: str, source: str) -> Dataset:
     return entries()[name].load()

@@ -51,15 +51,21 @@ def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> 
     return np.bincount(y_true * n_classes + y_pred, minlength=n_classes**2).reshape(n_classes, n_classes)
 
 
-def from_confusion(cm: np.ndarray, class_names: list[str]) -> ClassificationResult:
-    """All the metrics from a confusion matrix; classes absent from both truth and predictions count 0 (as sklearn)."""
-    cm = np.asarray(cm)
+def _rates(cm: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(tp, support, precision, recall, f1) per class; 0 where undefined, as sklearn's zero_division=0."""
     tp = np.diag(cm).astype(float)
     support, predicted = cm.sum(axis=1).astype(float), cm.sum(axis=0).astype(float)
     precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
     recall = np.divide(tp, support, out=np.zeros_like(tp), where=support > 0)
     denom = precision + recall
     f1 = np.divide(2 * precision * recall, denom, out=np.zeros_like(tp), where=denom > 0)
+    return tp, support, precision, recall, f1
+
+
+def from_confusion(cm: np.ndarray, class_names: list[str]) -> ClassificationResult:
+    """All the metrics from a confusion matrix; classes absent from both truth and predictions count 0 (as sklearn)."""
+    cm = np.asarray(cm)
+    tp, support, precision, recall, f1 = _rates(cm)
     present = support > 0
     weights = support / support.sum()
     per_class = pd.DataFrame({"class": class_names, "support": support.astype(int), "accuracy": recall,
@@ -87,3 +93,20 @@ def mca_of_counts(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> Cal
         present = support > 0
         return float((hits[present] / support[present]).mean())
     return mca
+
+
+def summary_of_counts(y_true: np.ndarray, y_pred: np.ndarray, class_names: list[str]
+                      ) -> Callable[[np.ndarray], dict[str, float]]:
+    """mCA, macro F1 / precision / recall and each class's accuracy as a function of per-sample draw
+    counts (for bootstrap CIs); all ones gives the values of `evaluate`."""
+    n = len(class_names)
+    y_true, y_pred = _check(y_true, y_pred, n)
+    cell = y_true * n + y_pred
+
+    def summary(counts: np.ndarray) -> dict[str, float]:
+        cm = np.bincount(cell, counts, minlength=n * n).reshape(n, n)
+        _, support, precision, recall, f1 = _rates(cm)
+        out = {"mCA": float(recall[support > 0].mean()), "mF1": float(f1.mean()),
+               "mPrecision": float(precision.mean()), "mRecall": float(recall.mean())}
+        return out | {f"acc/{c}": float(r) for c, r in zip(class_names, recall, strict=True)}
+    return summary

@@ -57,6 +57,21 @@ def paired_bootstrap(metric_a: Callable[[np.ndarray], float], metric_b: Callable
     return Comparison(name, float(a), float(b), float(a - b), (float(lo), float(hi)), float(p), "paired bootstrap")
 
 
+def bootstrap_cis(metrics: Callable[[np.ndarray], dict[str, float]], n: int, n_boot: int = N_BOOT,
+                  seed: int = 0) -> dict[str, tuple[float, float]]:
+    """Percentile 95% CI of each metric, resampling the n units; metrics(counts) as in paired_bootstrap."""
+    if n < 2:
+        raise ValueError(f"need at least 2 samples for a bootstrap, got {n}")
+    rng = np.random.default_rng(seed)
+    draws = [metrics(np.bincount(rng.integers(0, n, n), minlength=n)) for _ in range(n_boot)]
+    out = {}
+    for name in draws[0]:
+        values = np.array([d[name] for d in draws])
+        values = values[np.isfinite(values)]
+        out[name] = tuple(float(v) for v in np.percentile(values, [2.5, 97.5])) if len(values) else (np.nan, np.nan)
+    return out
+
+
 def weighted_mean(values: np.ndarray) -> Callable[[np.ndarray], float]:
     """A metric that is a mean over units (accuracy from 0/1 correctness, MAE from |errors|)."""
     values = check_finite(np.asarray(values, float).reshape(-1), "values")

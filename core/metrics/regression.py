@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,3 +34,16 @@ def evaluate(y_true: np.ndarray, y_pred: np.ndarray) -> RegressionResult:
     pearson = float("nan") if constant else float(stats.pearsonr(y_true, y_pred).statistic)
     spearman = float("nan") if constant else float(stats.spearmanr(y_true, y_pred).statistic)
     return RegressionResult(float(np.abs(err).mean()), float(np.sqrt((err**2).mean())), r2, pearson, spearman, n)
+
+
+def summary_of_counts(y_true: np.ndarray, y_pred: np.ndarray) -> Callable[[np.ndarray], dict[str, float]]:
+    """Pearson, Spearman and MAE as a function of per-sample draw counts (for bootstrap CIs)."""
+    y_true = check_finite(np.asarray(y_true, float).reshape(-1), "y_true")
+    y_pred = check_finite(np.asarray(y_pred, float).reshape(-1), "y_pred")
+    check_same_length(y_true=y_true, y_pred=y_pred)
+
+    def summary(counts: np.ndarray) -> dict[str, float]:
+        idx = np.repeat(np.arange(len(y_true)), counts)
+        r = evaluate(y_true[idx], y_pred[idx])
+        return {"pearson": r.pearson, "spearman": r.spearman, "MAE": r.mae}
+    return summary

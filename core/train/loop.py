@@ -56,7 +56,7 @@ class TrainConfig:
 @dataclass(frozen=True)
 class EpochEnd:
     epoch: int
-    train_loss: float
+    train_loss: float  # the training loss; regression: L1 in the target's units, like val_loss
     val_loss: float
     val: dict[str, float]  # classification: accuracy, mCA, macro_f1; regression: MAE, pearson, spearman
     trainable: int
@@ -178,6 +178,10 @@ def fit(data: LabelledImages, cfg: TrainConfig, device: torch.device | None = No
                               for i in (train_idx, val_idx, test_idx))
     dtype = torch.long if classification_task else torch.float32
     y_train, y_val = (torch.as_tensor(data.targets[i], dtype=dtype) for i in (train_idx, val_idx))
+    # regression trains on standardised targets (one scale for every set); outputs are mapped back
+    shift, scale = (0.0, 1.0) if classification_task else (float(y_train.mean()), float(y_train.std()) or 1.0)
+    if not classification_task:
+        y_train = (y_train - shift) / scale
     if classification_task:
         counts = torch.bincount(y_train, minlength=outputs).float()
         weight = (counts.sum() / (outputs * counts)).to(device) if cfg.class_weighted else None
@@ -227,10 +231,14 @@ def fit(data: LabelledImages, cfg: TrainConfig, device: torch.device | None = No
         model.eval()
         with torch.inference_mode(), torch.autocast(device.type, dtype=torch.float16, enabled=fast):
             out = _batches(forward, x_val, device, images_in)
+        if not classification_task:
+            out = out * scale + shift
         val_loss = val_loss_fn(out if classification_task else out.squeeze(1), y_val).item()
-        yield EpochEnd(epoch, total / len(order), val_loss, _scores(out, y_val, data.classes),
+        yield EpochEnd(epoch, total / len(order) * scale, val_loss, _scores(out, y_val, data.classes),
                        count_trainable(model, cfg.strategy, epoch), time.perf_counter() - start)
     with torch.inference_mode(), torch.autocast(device.type, dtype=torch.float16, enabled=fast):
         out = _batches(forward, x_test, device, images_in)
+    if not classification_task:
+        out = out * scale + shift
     yield Predictions(test_idx, data.targets[test_idx], _test_outputs(out, classification_task),
                  time.perf_counter() - run_start)

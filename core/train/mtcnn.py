@@ -29,7 +29,7 @@ from core.data.types import DetectionSample, DetectionSet, open_image
 from core.metrics import detection as det
 from core.models import mtcnn_batched
 from core.train import mtcnn_samples as ms
-from core.train.runstore import RunStore
+from core.train.runstore import RunStore, stop_on_sigterm
 
 BASE_VARIANT = "mtcnn/pretrained"
 EVAL_THRESHOLDS = (0.1, 0.2, 0.2)  # the face study's permissive stage thresholds
@@ -235,6 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--cpu", action="store_true", help="train on the CPU even when a GPU is present")
     args = p.parse_args(argv)
+    stop_on_sigterm()
     try:
         cfg = MTCNNConfig(stages=tuple(args.stages), epochs=args.epochs, lr=args.lr,
                           hard_negatives=not args.no_hard_negatives, seed=args.seed)
@@ -243,6 +244,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, KeyError) as exc:
         print(f"error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("stopped", file=sys.stderr)
+        return 130
     return 0
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sqlite3
 import time
 import uuid
@@ -116,3 +117,10 @@ class RunStore:
                                f" metrics, checkpoint, message FROM runs {where} ORDER BY created", params).fetchall()
         return [Run(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6]), r[7], json.loads(r[8]), r[9], r[10])
                 for r in rows]
+
+
+def stop_on_sigterm() -> None:
+    """Turn SIGTERM (the pages' Stop button) into KeyboardInterrupt, so a trainer marks its run stopped."""
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"stopped by signal {signum}")
+    signal.signal(signal.SIGTERM, interrupt)

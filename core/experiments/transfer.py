@@ -1,0 +1,170 @@
+"""Backbone transfer: one backbone trained from scratch, frozen and fine-tuned (or any strategy), for
+classification or regression, scored on the same test split.
+
+Every variant is a finished run in the run store (history, test outputs, weights), so the page,
+the CLI and the tests build the Comparison from runs the same way:
+
+    python -m core.experiments classification --json   # MobileNetV2 on the imbalanced Fashion-MNIST set
+    python -m core.experiments regression --json       # MobileNetV2 + MLP head on cartoon-face fatness
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+
+import numpy as np
+import torch
+
+from core import devices, registry
+from core.data import catalogue
+from core.experiments.comparison import Comparison
+from core.metrics import classification, paired, regression
+from core.train import transfer
+from core.train.loop import TrainConfig
+from core.train.runstore import Run, RunStore
+from core.train.strategies import StrategyConfig
+
+TASKS = ("classification", "regression")
+DEFAULT_DATASET = {"classification": "fashion_mnist_imbalanced3", "regression": "cartoon_faces/fatness"}
+DEFAULT_STRATEGIES = ("scratch", "frozen", "finetune")
+# The quick default comparison: MobileNetV2 (offline ImageNet weights), small images, few epochs,
+# sized to finish each task's three variants in under 5 minutes on 2 CPU cores.
+QUICK = {"classification": TrainConfig(backbone="mobilenet_v2", head="linear", image_size=64, epochs=4),
+         "regression": TrainConfig(backbone="mobilenet_v2", head="mlp", image_size=112, epochs=8)}
+HEADLINE = {"classification": "mCA", "regression": "pearson"}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One finished run's test-split outputs and its training history."""
+
+    variant: str
+    strategy: str
+    index: np.ndarray  # (N,) positions in the dataset
+    targets: np.ndarray  # (N,) class index or target value
+    outputs: np.ndarray  # (N, C) class probabilities, or (N,) predicted values
+    history: list[dict]  # one EpochEnd as a dict per epoch
+    seconds: float
+    trainable: int
+
+    @property
+    def predicted(self) -> np.ndarray:
+        """(N,) predicted class index, or predicted value."""
+        return self.outputs.argmax(1) if self.outputs.ndim == 2 else self.outputs
+
+
+def outcome(run: Run) -> Outcome:
+    """A finished run's stored outputs (ValueError when the run or its file is unusable)."""
+    if run.status != "done":
+        raise ValueError(f"run {run.id} is {run.status}, not done")
+    try:
+        with np.load(transfer.predictions_path(run.checkpoint), allow_pickle=False) as f:
+            index, targets, outputs = f["index"], f["targets"], f["outputs"]
+    except (OSError, KeyError, ValueError) as exc:
+        raise ValueError(f"run {run.id}: its test outputs cannot be read ({exc})") from exc
+    history = run.metrics.get("history", [])
+    return Outcome(registry.run_variant(run).name, run.config.get("strategy", "?"), index, targets, outputs, history,
+                   float(run.metrics.get("seconds", 0.0)), int(history[-1]["trainable"]) if history else 0)
+
+
+def runs_on(dataset: str, task: str, store: RunStore | None = None) -> list[Run]:
+    """Finished transfer runs on this dataset, oldest first."""
+    return [r for r in (store or RunStore()).list("done")
+            if r.experiment == task and r.config.get("dataset") == dataset and "backbone" in r.config]
+
+
+def _reference(outcomes: list[Outcome]) -> Outcome:
+    return next((o for o in outcomes if o.strategy == "scratch"), outcomes[0])
+
+
+def _classification(outcomes: list[Outcome], classes: list[str], n_boot: int) -> tuple[dict, dict, list]:
+    summaries = {o.variant: classification.summary_of_counts(o.targets, o.predicted, classes) for o in outcomes}
+    metrics = {o.variant: {"accuracy": float((o.predicted == o.targets).mean()), **summaries[o.variant](
+        np.ones(len(o.targets), np.int64))} for o in outcomes}
+    extra = {"classes": classes,
+             "confusion": {o.variant: classification.confusion_matrix(o.targets, o.predicted, len(classes)).tolist()
+                           for o in outcomes}}
+    ref = _reference(outcomes)
+    comparisons = []
+    for o in outcomes:
+        if o is ref:
+            continue
+        comparisons.append((o.variant, ref.variant, paired.paired_bootstrap(
+            _pick(summaries[o.variant], "mCA"), _pick(summaries[ref.variant], "mCA"), len(o.targets), "mCA",
+            n_boot=n_boot)))
+        comparisons.append((o.variant, ref.variant, paired.mcnemar(o.predicted == o.targets,
+                                                                   ref.predicted == ref.targets)))
+    return metrics, extra | {"ci95": _cis(summaries, outcomes, n_boot)}, comparisons
+
+
+def _regression(outcomes: list[Outcome], n_boot: int) -> tuple[dict, dict, list]:
+    summaries = {o.variant: regression.summary_of_counts(o.targets, o.predicted) for o in outcomes}
+    metrics = {o.variant: summaries[o.variant](np.ones(len(o.targets), np.int64)) for o in outcomes}
+    extra = {"points": {o.variant: {"index": o.index.tolist(), "true": o.targets.tolist(),
+                                    "pred": o.predicted.tolist()} for o in outcomes}}
+    ref = _reference(outcomes)
+    comparisons = []
+    for o in outcomes:
+        if o is ref:
+            continue
+        for name in ("pearson", "MAE"):
+            comparisons.append((o.variant, ref.variant, paired.paired_bootstrap(
+                _pick(summaries[o.variant], name), _pick(summaries[ref.variant], name), len(o.targets), name,
+                n_boot=n_boot)))
+    return metrics, extra | {"ci95": _cis(summaries, outcomes, n_boot)}, comparisons
+
+
+def _pick(summary: Callable[[np.ndarray], dict[str, float]], name: str) -> Callable[[np.ndarray], float]:
+    return lambda counts: summary(counts)[name]
+
+
+def _cis(summaries: dict, outcomes: list[Outcome], n_boot: int) -> dict:
+    return {o.variant: {k: list(v) for k, v in paired.bootstrap_cis(summaries[o.variant], len(o.targets),
+                                                                    n_boot).items()} for o in outcomes}
+
+
+def compare(outcomes: list[Outcome], task: str, dataset: str, classes: list[str] | None, device: str = "cpu",
+            n_boot: int = paired.N_BOOT) -> Comparison:
+    """Metrics with bootstrap CIs per variant, and each variant against scratch (or the first) on the same
+    test images: paired bootstrap of mCA and McNemar (classification), of Pearson and MAE (regression)."""
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; choose from {list(TASKS)}")
+    if not outcomes:
+        raise ValueError(f"no finished runs on {dataset} to compare")
+    sizes = {len(o.targets) for o in outcomes}
+    if len(sizes) > 1 or any(not np.array_equal(o.index, outcomes[0].index) for o in outcomes):
+        raise ValueError("the runs were scored on different test images (the dataset changed?); train them again")
+    if task == "classification":
+        metrics, extra, comparisons = _classification(outcomes, classes or [], n_boot)
+    else:
+        metrics, extra, comparisons = _regression(outcomes, n_boot)
+    for o in outcomes:
+        metrics[o.variant] |= {"train_seconds": o.seconds, "trainable_params": float(o.trainable)}
+    extra |= {"history": {o.variant: o.history for o in outcomes}, "strategies": {o.variant: o.strategy
+                                                                                 for o in outcomes},
+              "test_samples": len(outcomes[0].targets)}
+    return Comparison(task, f"{dataset}/test", device, metrics, comparisons, extra)
+
+
+def train_defaults(task: str, dataset: str | None = None, strategies: tuple[str, ...] = DEFAULT_STRATEGIES,
+                   store: RunStore | None = None, device: torch.device | None = None,
+                   cfg: TrainConfig | None = None) -> Iterator[transfer.Event]:
+    """Train the quick default variants, one run each; events as they come."""
+    cfg = cfg or QUICK[task]
+    for name in strategies:
+        yield from transfer.train(dataset or DEFAULT_DATASET[task], replace(cfg, strategy=StrategyConfig(name)),
+                                  store, device)
+
+
+def run(task: str, dataset: str | None = None, strategies: tuple[str, ...] = DEFAULT_STRATEGIES,
+        store: RunStore | None = None, device: torch.device | None = None, cfg: TrainConfig | None = None,
+        n_boot: int = paired.N_BOOT) -> Comparison:
+    """Train the default variants now and compare them (the CLI's path)."""
+    store = store or RunStore()
+    device = device or devices.pick_device()
+    dataset = dataset or DEFAULT_DATASET[task]
+    recorded = [e.run_id for e in train_defaults(task, dataset, strategies, store, device, cfg)
+                if isinstance(e, transfer.Recorded)]
+    data = catalogue.labelled(dataset)
+    return compare([outcome(store.get(r)) for r in recorded], task, dataset, data.classes, device.type, n_boot)
