@@ -127,16 +127,21 @@ def roc_figure(results: Mapping[str, VerificationResult]) -> go.Figure:
 
 
 def scatter_figure(points: Mapping[str, tuple[np.ndarray, np.ndarray]], results: Mapping[str, RegressionResult],
-                   unit: str = "") -> go.Figure:
-    """Predicted against actual, one trace per variant with r and ρ in the legend, and the identity line."""
+                   unit: str = "", ids: Mapping[str, np.ndarray] | None = None, index: int = 0) -> go.Figure:
+    """Predicted against actual, one trace per variant with r and ρ in the legend, and the identity line.
+    ids: each point's sample index, carried as customdata so a click can show its image."""
     fig = go.Figure()
     lo = min(float(np.min(np.r_[t, p])) for t, p in points.values())
     hi = max(float(np.max(np.r_[t, p])) for t, p in points.values())
     fig.add_trace(go.Scatter(x=[lo, hi], y=[lo, hi], mode="lines", line=dict(color="grey", dash="dot"),
                              name="perfect"))
-    for i, (name, (y_true, y_pred)) in enumerate(points.items()):
+    for i, (name, (y_true, y_pred)) in enumerate(points.items(), start=index):
         r = results[name]
+        custom = (ids or {}).get(name)
         fig.add_trace(go.Scatter(x=y_true, y=y_pred, mode="markers", marker=dict(color=colour(i), size=6, opacity=0.6),
+                                 customdata=None if custom is None else np.asarray(custom).reshape(-1, 1),
+                                 hovertemplate=None if custom is None else
+                                 "image %{customdata[0]}<br>actual %{x:.3f}<br>predicted %{y:.3f}<extra></extra>",
                                  name=f"{name} (r {r.pearson:.3f}, ρ {r.spearman:.3f}, MAE {r.mae:.2f})"))
     suffix = f" ({unit})" if unit else ""
     fig.update_layout(template=TEMPLATE, xaxis=dict(title=f"actual{suffix}"), yaxis=dict(title=f"predicted{suffix}"))
@@ -178,7 +183,8 @@ def learning_curves_figure(history: pd.DataFrame, metric: str = "loss",
         for epoch in (unfreeze or {}).get(name, []):
             fig.add_vline(x=epoch, line=dict(color=colour(i), dash="dot"), annotation_text="unfreeze",
                           annotation_position="top")
-    fig.update_layout(template=TEMPLATE, xaxis=dict(title="epoch"), yaxis=dict(title=metric))
+    fig.update_layout(template=TEMPLATE, xaxis=dict(title="epoch", dtick=1), yaxis=dict(title=metric),
+                      legend=dict(orientation="h", y=-0.25))
     return fig
 
 

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 
 import numpy as np
+import pandas as pd
 import torch
 
 from core import devices, registry
@@ -40,6 +41,7 @@ class Outcome:
     """One finished run's test-split outputs and its training history."""
 
     variant: str
+    run_id: str
     strategy: str
     index: np.ndarray  # (N,) positions in the dataset
     targets: np.ndarray  # (N,) class index or target value
@@ -64,7 +66,7 @@ def outcome(run: Run) -> Outcome:
     except (OSError, KeyError, ValueError) as exc:
         raise ValueError(f"run {run.id}: its test outputs cannot be read ({exc})") from exc
     history = run.metrics.get("history", [])
-    return Outcome(registry.run_variant(run).name, run.config.get("strategy", "?"), index, targets, outputs, history,
+    return Outcome(registry.run_variant(run).name, run.id, run.config.get("strategy", "?"), index, targets, outputs, history,
                    float(run.metrics.get("seconds", 0.0)), int(history[-1]["trainable"]) if history else 0)
 
 
@@ -141,8 +143,8 @@ def compare(outcomes: list[Outcome], task: str, dataset: str, classes: list[str]
         metrics, extra, comparisons = _regression(outcomes, n_boot)
     for o in outcomes:
         metrics[o.variant] |= {"train_seconds": o.seconds, "trainable_params": float(o.trainable)}
-    extra |= {"history": {o.variant: o.history for o in outcomes}, "strategies": {o.variant: o.strategy
-                                                                                 for o in outcomes},
+    extra |= {"history": {o.variant: o.history for o in outcomes},
+              "runs": {o.variant: {"run_id": o.run_id, "strategy": o.strategy} for o in outcomes},
               "test_samples": len(outcomes[0].targets)}
     return Comparison(task, f"{dataset}/test", device, metrics, comparisons, extra)
 
@@ -168,3 +170,26 @@ def run(task: str, dataset: str | None = None, strategies: tuple[str, ...] = DEF
                 if isinstance(e, transfer.Recorded)]
     data = catalogue.labelled(dataset)
     return compare([outcome(store.get(r)) for r in recorded], task, dataset, data.classes, device.type, n_boot)
+
+
+def history_frame(history: dict[str, list[dict]]) -> pd.DataFrame:
+    """Learning curves as rows (variant, epoch, split, loss, and the metrics each split has): for plots."""
+    rows = []
+    for variant, epochs in history.items():
+        for e in epochs:
+            epoch = e["epoch"] + 1
+            train = {"loss": e["train_loss"]}
+            if e.get("train_accuracy") is not None:
+                train["accuracy"] = e["train_accuracy"]
+            rows.append({"variant": variant, "epoch": epoch, "split": "train", **train})
+            rows.append({"variant": variant, "epoch": epoch, "split": "val", "loss": e["val_loss"], **e["val"]})
+    return pd.DataFrame(rows)
+
+
+def unfreeze_epochs(history: dict[str, list[dict]]) -> dict[str, list[float]]:
+    """Where each variant opened more of its backbone: between epochs whose trainable count grew."""
+    out = {}
+    for variant, epochs in history.items():
+        counts = [e["trainable"] for e in epochs]
+        out[variant] = [i + 0.5 for i in range(1, len(counts)) if counts[i] > counts[i - 1]]
+    return out

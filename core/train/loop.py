@@ -61,6 +61,7 @@ class EpochEnd:
     val: dict[str, float]  # classification: accuracy, mCA, macro_f1; regression: MAE, pearson, spearman
     trainable: int
     seconds: float
+    train_accuracy: float | None = None  # classification: on the training batches as they went by
 
 
 @dataclass(frozen=True)
@@ -209,7 +210,7 @@ def fit(data: LabelledImages, cfg: TrainConfig, device: torch.device | None = No
                          torch.optim.SGD(groups, momentum=0.9))
             opened = blocks
         set_train_mode(model, cfg.strategy, epoch)
-        total = 0.0
+        total, correct = 0.0, torch.zeros((), device=device)
         order = torch.randperm(len(x_train), generator=generator)
         for i in range(0, len(order), cfg.batch_size):
             idx = order[i:i + cfg.batch_size]
@@ -228,6 +229,8 @@ def fit(data: LabelledImages, cfg: TrainConfig, device: torch.device | None = No
             scaler.step(optimiser)
             scaler.update()
             total += loss.item() * len(idx)
+            if classification_task:
+                correct += (out.detach().argmax(1) == target).sum()
         model.eval()
         with torch.inference_mode(), torch.autocast(device.type, dtype=torch.float16, enabled=fast):
             out = _batches(forward, x_val, device, images_in)
@@ -235,7 +238,8 @@ def fit(data: LabelledImages, cfg: TrainConfig, device: torch.device | None = No
             out = out * scale + shift
         val_loss = val_loss_fn(out if classification_task else out.squeeze(1), y_val).item()
         yield EpochEnd(epoch, total / len(order) * scale, val_loss, _scores(out, y_val, data.classes),
-                       count_trainable(model, cfg.strategy, epoch), time.perf_counter() - start)
+                       count_trainable(model, cfg.strategy, epoch), time.perf_counter() - start,
+                       float(correct) / len(order) if classification_task else None)
     with torch.inference_mode(), torch.autocast(device.type, dtype=torch.float16, enabled=fast):
         out = _batches(forward, x_test, device, images_in)
     if not classification_task:

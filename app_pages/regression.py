@@ -1,0 +1,83 @@
+"""Backbone transfer, regression: a grafted head predicting a number, frozen vs unfrozen backbone."""
+
+import numpy as np
+import streamlit as st
+
+from core import plots
+from core.data import catalogue
+from core.data.types import open_image
+from core.metrics import regression
+from ui import sidebar
+from ui import transfer_lab as lab
+from ui.export import export_buttons
+
+PREFIX = "reg"
+TASK = "regression"
+
+st.title("Backbone transfer: regression")
+st.markdown("The age study grafted an MLP head (512→256→32→1, GELU) on ImageNet backbones and trained it with an "
+            "L1 loss, backbone frozen or not. Offline, the target is a cartoon face's **fatness** (0 to 1): "
+            "**a stand-in for age**, exact because the faces are generated. Bring UTKFace (a folder of "
+            "`age_gender_race_date.jpg`) on the Datasets page to predict real ages.")
+
+choice = lab.sidebar(TASK, PREFIX)
+if choice.data is not None:
+    t = choice.data.targets
+    st.caption(f"**{choice.dataset}** · {len(t):,} images · splits {choice.data.counts()} · "
+               f"{choice.data.target_name} from {t.min():.2f} to {t.max():.2f}, mean {t.mean():.2f}")
+lab.training_controls(PREFIX, choice, force_cpu=bool(st.session_state.get(sidebar.FORCE_CPU)))
+lab.live(PREFIX, TASK)
+
+runs = lab.pick_runs(PREFIX, TASK, choice.dataset)
+if not runs:
+    st.info("No finished runs on this dataset yet: train one with the buttons above (the default three take about "
+            "three minutes on 2 CPU cores), or run `python -m core.experiments regression`.")
+    st.stop()
+try:
+    result, names = lab.comparison(tuple(r.id for r in runs), TASK, choice.dataset, str(lab.RunStore().folder))
+except ValueError as exc:
+    st.error(str(exc), icon=":material/error:")
+    st.stop()
+
+st.subheader(f"Test split · {result.extra['test_samples']:,} images")
+table = lab.metric_table(result, names, ["pearson", "spearman", "MAE"])
+st.dataframe(table, hide_index=True)
+st.caption("Pearson's r and Spearman's ρ between predicted and actual; MAE in the target's units. Brackets: 95% "
+           "bootstrap CI over test images.")
+export_buttons(plots.table_figure(table), "regression-metrics", f"{PREFIX}.table.export")
+with st.expander("Settings of these runs"):
+    st.dataframe(lab.settings_table(runs, names, result), hide_index=True)
+if result.comparisons:
+    st.markdown("**Against scratch** (same test images, paired bootstrap)")
+    st.dataframe(lab.comparisons_table(result, names), hide_index=True)
+
+st.subheader("Predicted against actual")
+st.caption("Click a point to see its image.")
+points = result.extra["points"]
+columns = st.columns(len(points))
+values = np.concatenate([np.r_[p["true"], p["pred"]] for p in points.values()])
+pad = 0.05 * (np.ptp(values) or 1.0)
+span = [float(values.min() - pad), float(values.max() + pad)]  # one scale for every panel
+picked = None
+for i, ((variant, p), col) in enumerate(zip(points.items(), columns, strict=True)):
+    true, pred = np.array(p["true"]), np.array(p["pred"])
+    fig = plots.scatter_figure({names[variant]: (true, pred)}, {names[variant]: regression.evaluate(true, pred)},
+                               ids={names[variant]: np.array(p["index"])}, index=i)
+    fig.update_layout(height=420, legend=dict(orientation="h", y=-0.25), xaxis_range=span, yaxis_range=span)
+    event = col.plotly_chart(fig, key=f"{PREFIX}.scatter.{i}", on_select="rerun", selection_mode="points")
+    selected = event.selection.points if event and event.selection else []
+    if selected and "customdata" in selected[0]:
+        picked = int(np.ravel(selected[0]["customdata"])[0])
+
+if picked is not None:
+    data = catalogue.labelled(choice.dataset)
+    left, right = st.columns([1, 3])
+    left.image(open_image(data.images[picked]), width=160)
+    preds = {names[v]: p["pred"][p["index"].index(picked)] for v, p in points.items() if picked in p["index"]}
+    right.markdown(f"**Image {picked}** · actual {data.target_name} **{data.targets[picked]:.2f}**")
+    right.dataframe({"variant": list(preds), "predicted": [round(v, 3) for v in preds.values()],
+                     "error": [round(v - float(data.targets[picked]), 3) for v in preds.values()]}, hide_index=True)
+
+st.subheader("Learning curves")
+metric = st.radio("Metric", ["pearson", "spearman", "MAE"], horizontal=True, key=f"{PREFIX}.curve_metric")
+lab.learning_curves(result, names, metric, PREFIX)
