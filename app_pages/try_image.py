@@ -3,7 +3,7 @@
 import streamlit as st
 
 from core import devices, plots, registry
-from core.models.predict import Detections, TopK
+from core.models.predict import Detections, TopK, Value
 from core.weights import WeightsUnavailable
 from ui import cache
 from ui.image_input import pick_image
@@ -63,5 +63,7 @@ for i, (col, name) in enumerate(zip(st.columns(len(chosen)), chosen, strict=True
             if picked.truth is not None:
                 st.caption(f"Against the dataset's boxes at IoU ≥ {FACE_IOU} (the face study's threshold): "
                            "green TP, red FP, orange dashed FN.")
+        elif isinstance(out, Value):
+            st.metric(f"predicted {out.name}", f"{out.value:.3f}")
         else:
             raise TypeError(f"no view for output {type(out).__name__}")

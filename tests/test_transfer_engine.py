@@ -118,3 +118,16 @@ def test_splits_carve_a_stratified_validation_set_and_cut_unsplit_sets():
     unsplit = LabelledImages("u", data.images[:100], np.linspace(0, 1, 100), np.full(100, "all"), None)
     train, val, test = split_indices(unsplit)
     assert (len(train), len(val), len(test)) == (72, 13, 15) and len({*train, *val, *test}) == 100
+
+
+def test_a_regressor_predicts_in_the_target_units_after_training():
+    data = tiny()
+    target = 40 + 30 * np.array([img.mean() for img in data.images]) / 255  # an "age" far from 0 with spread
+    reg = LabelledImages("age-like", data.images, target, data.split, None, target_name="age")
+    model, prep = backbones.build("mobilenet_v2", 1, "mlp")
+    *_, tested = fit(reg, TrainConfig(strategy=StrategyConfig("frozen"), head="mlp", epochs=3, image_size=32),
+                     model=model)
+    x = to_tensors(reg, tested.index, 32, prep.mean, prep.std)
+    with torch.no_grad():
+        again = model.eval()(x).squeeze(1).numpy()
+    assert np.allclose(again, tested.outputs, atol=1e-3) and 30 < tested.outputs.mean() < 80

@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from core.models import classifiers, mtcnn_batched
+from core.models import backbones, classifiers, mtcnn_batched
 from core.registry import Variant, availability
 from core.weights import WeightsUnavailable
 
@@ -29,6 +29,14 @@ class Detections:
 
     boxes: np.ndarray  # (N, 4) float, x1 y1 x2 y2 in pixels
     scores: np.ndarray  # (N,) float in [0, 1]
+
+
+@dataclass(frozen=True)
+class Value:
+    """A regression model's prediction for one image."""
+
+    name: str  # what is predicted, e.g. "age" or "fatness"
+    value: float
 
 
 class Predictor(Protocol):
@@ -62,6 +70,20 @@ class Classifier:
                 for row_p, row_idx in zip(probs, idx, strict=True)]
 
 
+class Regressor(Classifier):
+    """A backbone with a one-output head, predicting a number per image."""
+
+    def __init__(self, variant: Variant, model: nn.Module, prep: classifiers.Preprocess, target: str,
+                 device: torch.device) -> None:
+        super().__init__(variant, model, prep, [target], device, k=1)
+        self.target = target
+
+    def predict(self, images: list[Image.Image]) -> list[Value]:
+        with torch.inference_mode():
+            out = self.model(self.batch(images)).float().reshape(-1).cpu().numpy()
+        return [Value(self.target, float(v)) for v in out]
+
+
 class FaceDetector:
     """MTCNN on one device (facenet-pytorch's networks, run by core.models.mtcnn_batched).
     thresholds: the three stages' score thresholds."""
@@ -90,7 +112,22 @@ class FaceDetector:
         return [Detections(d.boxes, d.scores) for d in self.predict_staged(images)]
 
 
+def _transfer(v: Variant, device: torch.device) -> Classifier:
+    """A backbone trained in a run: its architecture, the run's weights, its image size and its labels."""
+    c = v.config
+    labels = [str(x) for x in c["labels"]] if c.get("labels") else None
+    model, prep = backbones.build(c["backbone"], len(labels) if labels else 1, c.get("head", "linear"), pretrained=False)
+    model.load_state_dict(torch.load(v.checkpoint, map_location="cpu", weights_only=True))
+    size = int(c.get("image_size", prep.crop))
+    prep = classifiers.Preprocess(size, size, prep.mean, prep.std)
+    if labels is None:
+        return Regressor(v, model, prep, str(c.get("target_name", "value")), device)
+    return Classifier(v, model, prep, labels, device)
+
+
 def _classifier(v: Variant, device: torch.device) -> Classifier:
+    if v.run_id and "backbone" in v.config:
+        return _transfer(v, device)
     if v.run_id:
         source = str(v.config.get("source", v.weights[0]))
         labels = [str(x) for x in v.config["labels"]]
@@ -107,7 +144,7 @@ def build(v: Variant, device: torch.device) -> Predictor:
     status = availability(v)
     if not status.ok:
         raise WeightsUnavailable(status.message)
-    if v.task == "classification":
+    if v.task in ("classification", "regression"):
         return _classifier(v, device)
     if v.task == "face_detection":
         return FaceDetector(v, device)

@@ -158,6 +158,14 @@ def _test_outputs(out: torch.Tensor, classification_task: bool) -> np.ndarray:
     return out.softmax(1).numpy() if classification_task else out.squeeze(1).numpy()
 
 
+@torch.no_grad()
+def _fold_scale(head: nn.Module, shift: float, scale: float) -> None:
+    """Make the head's last linear layer output y * scale + shift instead of y."""
+    last = [m for m in head.modules() if isinstance(m, nn.Linear)][-1]
+    last.weight.mul_(scale)
+    last.bias.mul_(scale).add_(shift)
+
+
 def fit(data: LabelledImages, cfg: TrainConfig, device: torch.device | None = None,
         model: backbones.TransferModel | None = None) -> Iterator[Event]:
     """Train on the train split, validate on val each epoch (EpochEnd), then score the test split (Predictions).
@@ -240,9 +248,9 @@ def fit(data: LabelledImages, cfg: TrainConfig, device: torch.device | None = No
         yield EpochEnd(epoch, total / len(order) * scale, val_loss, _scores(out, y_val, data.classes),
                        count_trainable(model, cfg.strategy, epoch), time.perf_counter() - start,
                        float(correct) / len(order) if classification_task else None)
+    if not classification_task:
+        _fold_scale(model.head, shift, scale)  # the saved model then predicts in the target's units
     with torch.inference_mode(), torch.autocast(device.type, dtype=torch.float16, enabled=fast):
         out = _batches(forward, x_test, device, images_in)
-    if not classification_task:
-        out = out * scale + shift
     yield Predictions(test_idx, data.targets[test_idx], _test_outputs(out, classification_task),
                  time.perf_counter() - run_start)
