@@ -19,11 +19,15 @@ STUDIES = pd.DataFrame([
      "Does a small domain-specific fine-tune beat a detector trained on real faces, and what does it cost?"),
     ("Face verification", "planned", "AlexNet / VGG16 outputs as face embeddings, head-only then full fine-tuning; ROC, AUC.",
      "How far do ImageNet features go on a task they were never trained for?"),
-    ("Age regression", "planned", "ResNet / MobileNetV3 / RegNet with a grafted MLP head, frozen vs unfrozen; Pearson, Spearman.",
+    ("Transfer: classification", "available", "A backbone (MobileNetV2, EfficientNet-Lite0, ResNet, RegNet, …) from "
+     "scratch vs frozen vs fine-tuned, or any of seven freeze strategies, on an imbalanced 3-class set or your own: "
+     "mCA, F1, precision, recall, per-class accuracy with CIs, confusion matrices, learning curves; training live.",
+     "What transfer learning buys on small, imbalanced data, and which freeze strategy to pick."),
+    ("Transfer: regression", "available", "A grafted MLP head with L1 loss, frozen vs unfrozen backbone, on cartoon-face "
+     "fatness (a stand-in for age) or UTKFace: Pearson, Spearman, MAE, scatter side by side.",
      "Which freeze strategy pays off for a regression head?"),
-    ("Classification and detection", "planned", "Scratch vs frozen vs fine-tuned on an imbalanced 3-class set; "
-     "YOLO scratch vs pretrained.",
-     "What transfer learning buys on small, imbalanced data."),
+    ("Object detection", "planned", "YOLO trained from scratch vs from pretrained weights; P, R, AP, F1 per checkpoint.",
+     "How much does a pretrained detector save?"),
     ("Feature extraction", "planned", "Layer features + PCA + linear SVM with k-fold CV; autoencoder features; cross-domain.",
      "Which layer's features transfer best to a new domain?"),
 ], columns=["page", "state", "compares", "why"])

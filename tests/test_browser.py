@@ -129,3 +129,37 @@ def test_face_detection_gallery_dialog_and_finetuning_from_the_page(server, page
     # evaluated and drawn beside the pretrained one, not only listed
     expect(page.get_by_text(re.compile(r"^mtcnn/finetuned-pnet-\S+ · \d+ face\(s\)$"))).to_be_visible()
     page.screenshot(path=ARTIFACTS / "face_detection.png", full_page=True)
+
+
+def _choose(page, label: str, option: str) -> None:
+    """Pick an option of a sidebar selectbox by its label."""
+    page.get_by_label(label).first.click()
+    page.get_by_role("option", name=option, exact=True).click()
+
+
+def test_classification_trains_a_frozen_variant_from_the_sidebar(server, page):
+    from playwright.sync_api import expect
+
+    page.goto(f"{server}/classification")
+    expect(page.get_by_text("No finished runs on this dataset yet")).to_be_visible()
+    _choose(page, "Selected finetune. Freeze strategy", "frozen")
+    expect(page.get_by_text("Trainable parameters · 3,843 of 2,227,715 (0.2%)")).to_be_visible()
+    page.get_by_role("button", name="Train frozen").click()
+    expect(page.get_by_text("Test split · 500 images")).to_be_visible()
+    expect(page.get_by_text("Confusion matrices")).to_be_visible()
+    page.screenshot(path=ARTIFACTS / "classification.png", full_page=True)
+
+
+def test_regression_point_click_shows_its_image(server, page):
+    from playwright.sync_api import expect
+
+    page.goto(f"{server}/regression")
+    expect(page.get_by_text("stand-in for age")).to_be_visible()
+    _choose(page, "Selected finetune. Freeze strategy", "frozen")
+    page.get_by_role("button", name="Train frozen").click()
+    expect(page.get_by_text("Test split · 229 images")).to_be_visible()
+    point = page.locator(".js-plotly-plot .scatterlayer .trace.scatter .points path").last
+    point.scroll_into_view_if_needed()
+    point.click(force=True)
+    expect(page.get_by_text(re.compile(r"Image \d+ · actual fatness"))).to_be_visible()
+    page.screenshot(path=ARTIFACTS / "regression.png", full_page=True)
