@@ -12,6 +12,15 @@ from ui import transfer_lab as lab
 from ui.export import export_buttons
 
 PREFIX = "reg"
+
+
+def sample_id(point: dict) -> int | None:
+    """The dataset index carried as a clicked point's customdata (plotly may send it as a list or a dict)."""
+    data = point.get("customdata")
+    if isinstance(data, dict):
+        data = next(iter(data.values()), None)
+    values = np.ravel(data) if data is not None else []
+    return int(values[0]) if len(values) else None
 TASK = "regression"
 
 st.title("Backbone transfer: regression")
@@ -66,8 +75,8 @@ for i, ((variant, p), col) in enumerate(zip(points.items(), columns, strict=True
     fig.update_layout(height=420, legend=dict(orientation="h", y=-0.25), xaxis_range=span, yaxis_range=span)
     event = col.plotly_chart(fig, key=f"{PREFIX}.scatter.{i}", on_select="rerun", selection_mode="points")
     selected = event.selection.points if event and event.selection else []
-    if selected and "customdata" in selected[0]:
-        picked = int(np.ravel(selected[0]["customdata"])[0])
+    if selected:
+        picked = sample_id(selected[0]) if sample_id(selected[0]) is not None else picked
 
 if picked is not None:
     data = catalogue.labelled(choice.dataset)

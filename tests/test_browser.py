@@ -133,7 +133,7 @@ def test_face_detection_gallery_dialog_and_finetuning_from_the_page(server, page
 
 def _choose(page, label: str, option: str) -> None:
     """Pick an option of a sidebar selectbox by its label."""
-    page.get_by_label(label).first.click()
+    page.locator("[data-testid=stSidebar] [data-testid=stSelectbox]").filter(has_text=label).locator("input").click()
     page.get_by_role("option", name=option, exact=True).click()
 
 
@@ -142,11 +142,14 @@ def test_classification_trains_a_frozen_variant_from_the_sidebar(server, page):
 
     page.goto(f"{server}/classification")
     expect(page.get_by_text("No finished runs on this dataset yet")).to_be_visible()
-    _choose(page, "Selected finetune. Freeze strategy", "frozen")
+    _choose(page, "Freeze strategy", "frozen")
     expect(page.get_by_text("Trainable parameters · 3,843 of 2,227,715 (0.2%)")).to_be_visible()
     page.get_by_role("button", name="Train frozen").click()
     expect(page.get_by_text("Test split · 500 images")).to_be_visible()
     expect(page.get_by_text("Confusion matrices")).to_be_visible()
+    expect(page.get_by_role("button", name="Stop")).to_have_count(0)  # the live view ends with the run
+    expect(page.get_by_text("Learning curves")).to_be_visible()
+    page.wait_for_timeout(3000)  # the charts draw after their headings
     page.screenshot(path=ARTIFACTS / "classification.png", full_page=True)
 
 
@@ -155,11 +158,18 @@ def test_regression_point_click_shows_its_image(server, page):
 
     page.goto(f"{server}/regression")
     expect(page.get_by_text("stand-in for age")).to_be_visible()
-    _choose(page, "Selected finetune. Freeze strategy", "frozen")
+    _choose(page, "Freeze strategy", "frozen")
     page.get_by_role("button", name="Train frozen").click()
     expect(page.get_by_text("Test split · 229 images")).to_be_visible()
-    point = page.locator(".js-plotly-plot .scatterlayer .trace.scatter .points path").last
+    point = page.locator(".js-plotly-plot .scatterlayer .trace.scatter .points path").nth(5)
     point.scroll_into_view_if_needed()
-    point.click(force=True)
+    page.wait_for_timeout(1000)  # let the scroll settle before reading the point's position
+    box = point.bounding_box()  # plotly takes clicks on its drag layer, by position: hover there, then click
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(x, y)
+    expect(page.locator(".hoverlayer .hovertext").first).to_be_visible()
+    page.mouse.click(x, y)
+    page.screenshot(path=ARTIFACTS / "regression-click.png", full_page=True)
     expect(page.get_by_text(re.compile(r"Image \d+ · actual fatness"))).to_be_visible()
+    expect(page.locator("[data-testid=stException]")).to_have_count(0)
     page.screenshot(path=ARTIFACTS / "regression.png", full_page=True)
