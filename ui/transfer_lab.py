@@ -311,7 +311,10 @@ def metric_table(result: Comparison, names: dict[str, str], metrics: list[str]) 
 
 def comparisons_table(result: Comparison, names: dict[str, str]) -> pd.DataFrame:
     frame = plots.comparison_table(result.comparisons)
-    return frame.assign(a=frame["a"].map(names), b=frame["b"].map(names)) if len(frame) else frame
+    if not len(frame):
+        return frame
+    p_text = frame["p"].map(lambda p: "< 0.001" if p < 1e-3 else f"{p:.2g}")
+    return frame.assign(a=frame["a"].map(names), b=frame["b"].map(names), p=p_text)
 
 
 def learning_curves(result: Comparison, names: dict[str, str], metric: str, prefix: str) -> None:
