@@ -8,6 +8,7 @@ from core.models import backbones, classifiers
 from core.train import strategies
 from core.train.loop import Predictions, TrainConfig, check_dataset, fit, split_indices, to_tensors
 from core.train.strategies import StrategyConfig
+from core.weights import WeightsUnavailable
 
 
 def tiny(n_per_class: int = 12) -> LabelledImages:
@@ -131,3 +132,13 @@ def test_a_regressor_predicts_in_the_target_units_after_training():
     with torch.no_grad():
         again = model.eval()(x).squeeze(1).numpy()
     assert np.allclose(again, tested.outputs, atol=1e-3) and 30 < tested.outputs.mean() < 80
+
+
+def test_alexnet_splits_into_pooled_stages_and_pretrained_weights_offline_say_what_to_do():
+    model, _ = backbones.build("alexnet", 2, "mlp", pretrained=False)
+    assert len(model.blocks) == 3 and all(isinstance(b[-1], torch.nn.MaxPool2d) for b in model.blocks)
+    assert model.features(torch.randn(1, 3, 64, 64)).shape == (1, 256)
+    assert [m.out_features for m in model.head if isinstance(m, torch.nn.Linear)] == [128, 32, 2]
+    assert not backbones.available("alexnet") and backbones.available("mobilenet_v2")
+    with pytest.raises(WeightsUnavailable, match="alexnet-owt-7be5be79.pth"):
+        backbones.build("alexnet", 2, pretrained=True)

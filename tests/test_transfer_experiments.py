@@ -204,3 +204,33 @@ def test_pages_explain_an_empty_store_and_a_set_that_cannot_train(tmp_path, monk
     at.sidebar.selectbox(key="cls.dataset").set_value("user/solo").run()
     assert not at.exception and any("has one class (cat)" in e.value for e in at.error)
     assert "cls.train" not in {b.key for b in at.button}  # no way to start a run that must fail
+
+
+def test_a_users_yolo_set_trains_as_crops_and_utkface_as_age_regression(tmp_path, monkeypatch, capsys):
+    data = tmp_path / "data"
+    yolo = data / "street"
+    (yolo / "classes.txt").parent.mkdir(parents=True)
+    (yolo / "classes.txt").write_text("car\nperson\n")
+    for i in range(12):
+        split = "train" if i < 9 else "val"
+        data_fixtures.image(yolo / "images" / split / f"{i}.jpg", (120, 80), colour="gray")
+        (yolo / "labels" / split).mkdir(parents=True, exist_ok=True)
+        (yolo / "labels" / split / f"{i}.txt").write_text("0 0.25 0.5 0.3 0.5\n1 0.75 0.5 0.2 0.8\n")
+    utk = data / "utk"
+    for i, age in enumerate(range(5, 85, 4)):
+        data_fixtures.image(utk / f"{age}_{i % 2}_{i % 5}_2017010{i % 10}120000000.jpg", (48, 48),
+                            colour=(3 * age, 2 * age, age))
+    monkeypatch.setenv("TLDASH_DATA_DIR", str(data))
+    catalogue._load_cached.cache_clear()
+    assert "crops of user/street" in catalogue.labelled_names("classification")
+    assert "user/utk" in catalogue.labelled_names("regression")
+    crops = catalogue.labelled("crops of user/street")
+    assert crops.classes == ["car", "person"] and crops.counts() == {"train": 18, "val": 6}
+    for dataset, head in (("crops of user/street", "linear"), ("user/utk", "mlp")):
+        code, out = _cli(["--dataset", dataset, "--strategies", "frozen", "--head", head, "--epochs", "1",
+                          "--image-size", "32", "--cpu"], capsys)
+        assert code == 0, out.err
+    street, utk_run = RunStore().list("done")
+    assert street.config["labels"] == ["car", "person"] and street.metrics["test_samples"] == 6
+    assert utk_run.config["labels"] is None and utk_run.config["target_name"] == "age"
+    assert utk_run.metrics["test_samples"] == 3  # no splits in the folder: 15% held out, seeded

@@ -34,6 +34,8 @@ BACKBONES = {s.name: s for s in [
     BackboneSpec("resnet152", "resnet152_imagenet", 2048),
     BackboneSpec("mobilenet_v3_large", "mobilenet_v3_large_imagenet", 960),
     BackboneSpec("regnet_y_400mf", "regnet_y_400mf_imagenet", 440),
+    BackboneSpec("alexnet", "alexnet_imagenet", 256),
+    BackboneSpec("vgg16", "vgg16_imagenet", 512),
 ]}
 
 
@@ -78,6 +80,14 @@ def _blocks(name: str, model: nn.Module) -> nn.Sequential:
         return nn.Sequential(stem, model.layer1, model.layer2, model.layer3, model.layer4)
     if name.startswith("regnet"):
         return nn.Sequential(model.stem, *model.trunk_output)
+    if name in ("alexnet", "vgg16"):  # one block per stage: the convolutions up to and including a max-pool
+        stages, current = [], []
+        for layer in model.features:
+            current.append(layer)
+            if isinstance(layer, nn.MaxPool2d):
+                stages.append(nn.Sequential(*current))
+                current = []
+        return nn.Sequential(*stages)
     raise KeyError(f"no block split for backbone {name!r}")
 
 
@@ -88,6 +98,7 @@ def build(backbone: str, num_outputs: int, head: str = "linear", pretrained: boo
         raise KeyError(f"unknown backbone {backbone!r}; choose from {sorted(BACKBONES)}")
     spec = BACKBONES[backbone]
     if pretrained:
+        weights.fetch(spec.source)  # downloads into the torch cache when online; one clear message when not
         model, prep = classifiers.pretrained(spec.source)
     else:
         model, prep = classifiers.architecture(spec.source)
@@ -97,4 +108,5 @@ def build(backbone: str, num_outputs: int, head: str = "linear", pretrained: boo
 
 
 def available(backbone: str) -> bool:
-    return weights.local_path(BACKBONES[backbone].source) is not None
+    """Whether pretrained weights can be had now: on disk, or downloadable."""
+    return weights.state(BACKBONES[backbone].source) != weights.State.MISSING
