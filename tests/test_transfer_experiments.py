@@ -234,3 +234,26 @@ def test_a_users_yolo_set_trains_as_crops_and_utkface_as_age_regression(tmp_path
     assert street.config["labels"] == ["car", "person"] and street.metrics["test_samples"] == 6
     assert utk_run.config["labels"] is None and utk_run.config["target_name"] == "age"
     assert utk_run.metrics["test_samples"] == 3  # no splits in the folder: 15% held out, seeded
+
+
+def test_stop_signal_marks_the_run_stopped_and_ends_the_process(isolated_env):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.test_app import ROOT
+    proc = subprocess.Popen([sys.executable, "-m", "core.train.transfer", "--strategies", "finetune", "--epochs", "30",
+                             "--image-size", "32", "--cpu"], cwd=ROOT, env=dict(os.environ),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    store = RunStore()
+    deadline = time.time() + 120
+    while time.time() < deadline and not store.list("running"):
+        time.sleep(0.3)
+    assert store.list("running"), "the trainer never started its run"
+    proc.send_signal(signal.SIGTERM)  # what the pages' Stop button sends
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and err.strip().endswith("stopped") and "Traceback" not in err
+    (run,) = store.list()
+    assert run.status == "stopped" and "signal" in run.message
