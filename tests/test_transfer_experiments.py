@@ -257,3 +257,15 @@ def test_stop_signal_marks_the_run_stopped_and_ends_the_process(isolated_env):
     assert proc.returncode == 130 and err.strip().endswith("stopped") and "Traceback" not in err
     (run,) = store.list()
     assert run.status == "stopped" and "signal" in run.message
+
+
+def test_try_image_runs_a_trained_regressor_on_a_photo(regression, runs_dir, monkeypatch):
+    monkeypatch.setenv("TLDASH_RUNS_DIR", str(runs_dir))
+    from streamlit.testing.v1 import AppTest
+
+    from tests.test_app import ROOT, TIMEOUT
+    at = AppTest.from_file(str(ROOT / "app_pages" / "try_image.py"), default_timeout=TIMEOUT).run()
+    at.selectbox(key="try.task").set_value("regression").run()
+    assert not at.exception, [e.value for e in at.exception]
+    predicted = [m for m in at.metric if m.label == "predicted fatness"]
+    assert len(predicted) == 2 and all(0 <= float(m.value) <= 1.5 for m in predicted)
