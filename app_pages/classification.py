@@ -5,7 +5,6 @@ import streamlit as st
 
 from core import plots
 from core.metrics import classification
-from ui import sidebar
 from ui import transfer_lab as lab
 from ui.export import export_buttons
 
@@ -18,37 +17,18 @@ st.markdown("What does a pretrained backbone buy on a small, imbalanced set? Tra
             "the sidebar, and compare them on the same test images. The default set is the KITTI study's imbalance "
             "(2074 / 303 / 122) on three Fashion-MNIST classes.")
 
-choice = lab.sidebar(TASK, PREFIX)
+choice = lab.training_sidebar(TASK, PREFIX)
 if choice.data is not None:
     counts = choice.data.class_counts()
     st.caption(f"**{choice.dataset}** · {len(choice.data.images):,} images · splits {choice.data.counts()} · "
                "classes " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
-lab.training_controls(PREFIX, choice, force_cpu=bool(st.session_state.get(sidebar.FORCE_CPU)))
-lab.live(PREFIX, TASK)
-
-runs = lab.pick_runs(PREFIX, TASK, choice.dataset)
-if not runs:
-    st.info("No finished runs on this dataset yet: train one with the buttons above (the default three take about "
-            "a minute on 2 CPU cores), or run `python -m core.experiments classification`.")
-    st.stop()
-try:
-    result, names = lab.comparison(tuple(r.id for r in runs), TASK, choice.dataset, str(lab.RunStore().folder))
-except ValueError as exc:
-    st.error(str(exc), icon=":material/error:")
-    st.stop()
+runs, result, names = lab.compared_runs(PREFIX, TASK, choice, "a minute")
 
 classes = result.extra["classes"]
-st.subheader(f"Test split · {result.extra['test_samples']:,} images")
-table = lab.metric_table(result, names, ["mCA", "mF1", "mPrecision", "mRecall", *[f"acc/{c}" for c in classes]])
-st.dataframe(table, hide_index=True)
-st.caption("Mean class accuracy (mCA) averages each class's accuracy, so the rare classes count as much as the "
-           "common one. Brackets: 95% bootstrap CI over test images.")
-export_buttons(plots.table_figure(table), "classification-metrics", f"{PREFIX}.table.export")
-with st.expander("Settings of these runs"):
-    st.dataframe(lab.settings_table(runs, names, result), hide_index=True)
-if result.comparisons:
-    st.markdown("**Against scratch** (same test images; paired bootstrap of mCA, McNemar on accuracy)")
-    st.dataframe(lab.comparisons_table(result, names), hide_index=True)
+lab.metrics_section(PREFIX, runs, result, names, ["mCA", "mF1", "mPrecision", "mRecall", *[f"acc/{c}" for c in classes]],
+                    "Mean class accuracy (mCA) averages each class's accuracy, so the rare classes count as much as the "
+                    "common one.",
+                    "same test images; paired bootstrap of mCA, McNemar on accuracy")
 
 st.subheader("Confusion matrices")
 normalised = st.toggle("Row shares", value=True, key=f"{PREFIX}.normalised",

@@ -1,11 +1,7 @@
 """Face detection: MTCNN pretrained on real faces against its fine-tuned variants, on cartoon faces."""
 
-import os
-import signal
-import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -17,6 +13,7 @@ from core.experiments import face_detection as fd
 from core.models import mtcnn_batched
 from core.models.predict import Detections
 from core.train.runstore import RunStore
+from ui import jobs
 from ui.export import export_buttons
 from ui.image_input import pick_image
 from ui.sidebar import device
@@ -50,12 +47,8 @@ def forgetting(name: str, device_name: str) -> dict[str, float]:
 
 
 def start_training(stages: list[str]) -> None:
-    log = Path(os.environ.get("TLDASH_RUNS_DIR", "runs")) / "training.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "a") as out:  # the child keeps its own copy of the descriptor
-        proc = subprocess.Popen([sys.executable, "-m", "core.train.mtcnn", "--stages", *stages],
-                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    st.session_state[TRAIN_KEY] = {"pid": proc.pid, "stages": stages, "started": time.time()}
+    pid = jobs.launch([sys.executable, "-m", "core.train.mtcnn", "--stages", *stages])
+    st.session_state[TRAIN_KEY] = {"pid": pid, "stages": stages, "started": time.time()}
 
 
 @st.fragment(run_every=2)
@@ -64,7 +57,7 @@ def training_status() -> None:
     if not job:
         return
     running = [r for r in RunStore().list("running") if r.created >= job["started"] - 5]
-    alive = _alive(job["pid"])
+    alive = jobs.alive(job["pid"])
     if running:
         history = running[-1].metrics.get("history", [])
         last = history[-1] if history else None
@@ -72,20 +65,12 @@ def training_status() -> None:
                 (f"{last['stage']} epoch {last['epoch'] + 1}, loss {last['loss']:.3f}, face/background accuracy "
                  f"{last['val_accuracy']:.1%}" if last else "mining samples and scoring the pretrained model…"))
         if st.button("Stop", key="detect.stop"):
-            os.killpg(job["pid"], signal.SIGTERM)
+            jobs.stop(job["pid"])
     elif not alive:
         finished = [r.id for r in RunStore().list("done") if r.created >= job["started"] - 5]
         st.session_state[NEW_VARIANTS] = [n for n in fd.finetuned_variants() if n.endswith(tuple(finished))]
         del st.session_state[TRAIN_KEY]
         st.rerun(scope="app")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        finished, _ = os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        return False
-    return finished == 0
 
 
 def crops(image: Image.Image, boxes: np.ndarray) -> list[Image.Image]:

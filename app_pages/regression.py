@@ -7,9 +7,7 @@ from core import plots
 from core.data import catalogue
 from core.data.types import open_image
 from core.metrics import regression
-from ui import sidebar
 from ui import transfer_lab as lab
-from ui.export import export_buttons
 
 PREFIX = "reg"
 
@@ -29,36 +27,16 @@ st.markdown("The age study grafted an MLP head (512→256→32→1, GELU) on Ima
             "**a stand-in for age**, exact because the faces are generated. Bring UTKFace (a folder of "
             "`age_gender_race_date.jpg`) on the Datasets page to predict real ages.")
 
-choice = lab.sidebar(TASK, PREFIX)
+choice = lab.training_sidebar(TASK, PREFIX)
 if choice.data is not None:
     t = choice.data.targets
     st.caption(f"**{choice.dataset}** · {len(t):,} images · splits {choice.data.counts()} · "
                f"{choice.data.target_name} from {t.min():.2f} to {t.max():.2f}, mean {t.mean():.2f}")
-lab.training_controls(PREFIX, choice, force_cpu=bool(st.session_state.get(sidebar.FORCE_CPU)))
-lab.live(PREFIX, TASK)
+runs, result, names = lab.compared_runs(PREFIX, TASK, choice, "three minutes")
 
-runs = lab.pick_runs(PREFIX, TASK, choice.dataset)
-if not runs:
-    st.info("No finished runs on this dataset yet: train one with the buttons above (the default three take about "
-            "three minutes on 2 CPU cores), or run `python -m core.experiments regression`.")
-    st.stop()
-try:
-    result, names = lab.comparison(tuple(r.id for r in runs), TASK, choice.dataset, str(lab.RunStore().folder))
-except ValueError as exc:
-    st.error(str(exc), icon=":material/error:")
-    st.stop()
-
-st.subheader(f"Test split · {result.extra['test_samples']:,} images")
-table = lab.metric_table(result, names, ["pearson", "spearman", "MAE"])
-st.dataframe(table, hide_index=True)
-st.caption("Pearson's r and Spearman's ρ between predicted and actual; MAE in the target's units. Brackets: 95% "
-           "bootstrap CI over test images.")
-export_buttons(plots.table_figure(table), "regression-metrics", f"{PREFIX}.table.export")
-with st.expander("Settings of these runs"):
-    st.dataframe(lab.settings_table(runs, names, result), hide_index=True)
-if result.comparisons:
-    st.markdown("**Against scratch** (same test images, paired bootstrap)")
-    st.dataframe(lab.comparisons_table(result, names), hide_index=True)
+lab.metrics_section(PREFIX, runs, result, names, ["pearson", "spearman", "MAE"],
+                    "Pearson's r and Spearman's ρ between predicted and actual; MAE in the target's units.",
+                    "same test images, paired bootstrap")
 
 st.subheader("Predicted against actual")
 st.caption("Click a point to see its image.")

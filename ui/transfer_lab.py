@@ -3,13 +3,9 @@ live view, and the comparison of finished runs. Pages pass their task and a widg
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -25,7 +21,9 @@ from core.train import strategies as strat
 from core.train.loop import AUGMENTATIONS, TrainConfig, check_dataset
 from core.train.runstore import Run, RunStore
 from core.train.strategies import StrategyConfig
+from ui import jobs
 from ui.export import export_buttons
+from ui.sidebar import FORCE_CPU
 
 N_BOOT = 1000  # bootstrap resamples for the page's CIs: tighter than needed for display, fast enough to feel live
 IMAGE_SIZES = (32, 64, 96, 112, 128, 160, 224)
@@ -58,7 +56,7 @@ def _load(name: str) -> tuple[LabelledImages | None, str]:
     return data, ""
 
 
-def sidebar(task: str, prefix: str) -> Choice:
+def training_sidebar(task: str, prefix: str) -> Choice:
     """Dataset, backbone, head, strategy and hyper-parameters; shows the strategy's trainable parameters."""
     names = catalogue.labelled_names(task)
     default = names.index(tx.DEFAULT_DATASET[task]) if tx.DEFAULT_DATASET[task] in names else 0
@@ -137,21 +135,9 @@ def _command(dataset: str, cfg: TrainConfig, names: list[str]) -> list[str]:
 
 def start(prefix: str, dataset: str, cfg: TrainConfig, names: list[str], force_cpu: bool) -> None:
     """Launch the trainer in its own process; the live view polls the run store."""
-    log = Path(os.environ.get("TLDASH_RUNS_DIR", "runs")) / "training.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    cmd = _command(dataset, cfg, names) + (["--cpu"] if force_cpu else [])
-    with open(log, "a") as out:  # the child keeps its own copy of the descriptor
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    st.session_state[f"{prefix}.job"] = {"pid": proc.pid, "strategies": names, "started": time.time(),
+    pid = jobs.launch(_command(dataset, cfg, names) + (["--cpu"] if force_cpu else []))
+    st.session_state[f"{prefix}.job"] = {"pid": pid, "strategies": names, "started": time.time(),
                                          "dataset": dataset, "epochs": cfg.epochs}
-
-
-def _alive(pid: int) -> bool:
-    try:
-        finished, _ = os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        return False
-    return finished == 0
 
 
 def live(prefix: str, task: str) -> None:
@@ -166,22 +152,15 @@ def live(prefix: str, task: str) -> None:
         running = [r for r in mine if r.status == "running"]
         if running:
             _progress(running[-1], job, task, len(mine), prefix)
-        elif not _alive(job["pid"]):
+        elif not jobs.alive(job["pid"]):
             failed = [r for r in mine if r.status == "failed"]
             st.session_state[f"{prefix}.new"] = [r.id for r in mine if r.status == "done"]
-            st.session_state[f"{prefix}.failed"] = failed[-1].message if failed else _log_error()
+            st.session_state[f"{prefix}.failed"] = failed[-1].message if failed else jobs.last_error()
             del st.session_state[f"{prefix}.job"]
             st.rerun(scope="app")
         else:
             st.info(f"Starting: {', '.join(job['strategies'])} (reading the data)…", icon=":material/hourglass_top:")
     view()
-
-
-def _log_error() -> str:
-    log = Path(os.environ.get("TLDASH_RUNS_DIR", "runs")) / "training.log"
-    lines = log.read_text(errors="replace").splitlines() if log.is_file() else []
-    errors = [ln for ln in lines if ln.startswith("error: ")]
-    return errors[-1].removeprefix("error: ") if errors else ""
 
 
 def _progress(run: Run, job: dict, task: str, nth: int, prefix: str) -> None:
@@ -198,7 +177,7 @@ def _progress(run: Run, job: dict, task: str, nth: int, prefix: str) -> None:
         left.plotly_chart(plots.learning_curves_figure(frame, "loss"), key=f"{prefix}.live.loss")
         right.plotly_chart(plots.learning_curves_figure(frame, headline), key=f"{prefix}.live.metric")
     if st.button("Stop", key=f"{prefix}.stop", icon=":material/stop:"):
-        os.killpg(job["pid"], signal.SIGTERM)
+        jobs.stop(job["pid"])
 
 
 def training_controls(prefix: str, choice: Choice, force_cpu: bool) -> None:
@@ -221,6 +200,39 @@ def training_controls(prefix: str, choice: Choice, force_cpu: bool) -> None:
     message = st.session_state.pop(f"{prefix}.failed", "")
     if message:
         st.error(f"The last run did not finish: {message}", icon=":material/error:")
+
+
+def compared_runs(prefix: str, task: str, choice: Choice, minutes: str) -> tuple[list[Run], Comparison, dict[str, str]]:
+    """Training buttons, the live view, the runs picked for comparison and their Comparison; the page stops
+    here with a hint when there is nothing to compare yet."""
+    training_controls(prefix, choice, force_cpu=bool(st.session_state.get(FORCE_CPU)))
+    live(prefix, task)
+    runs = pick_runs(prefix, task, choice.dataset)
+    if not runs:
+        st.info(f"No finished runs on this dataset yet: train one with the buttons above (the default three take "
+                f"about {minutes} on 2 CPU cores), or run `python -m core.experiments {task}`.")
+        st.stop()
+    try:
+        result, names = comparison(tuple(r.id for r in runs), task, choice.dataset, str(RunStore().folder))
+    except ValueError as exc:
+        st.error(str(exc), icon=":material/error:")
+        st.stop()
+    return runs, result, names
+
+
+def metrics_section(prefix: str, runs: list[Run], result: Comparison, names: dict[str, str], metrics: list[str],
+                    caption: str, versus: str) -> None:
+    """The metric table with CIs (exportable), the runs' settings, and the paired tests against scratch."""
+    st.subheader(f"Test split · {result.extra['test_samples']:,} images")
+    table = metric_table(result, names, metrics)
+    st.dataframe(table, hide_index=True)
+    st.caption(caption + " Brackets: 95% bootstrap CI over test images.")
+    export_buttons(plots.table_figure(table), f"{result.experiment}-metrics", f"{prefix}.table.export")
+    with st.expander("Settings of these runs"):
+        st.dataframe(settings_table(runs, names, result), hide_index=True)
+    if result.comparisons:
+        st.markdown(f"**Against scratch** ({versus})")
+        st.dataframe(comparisons_table(result, names), hide_index=True)
 
 
 def label(run: Run) -> str:
