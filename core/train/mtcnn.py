@@ -12,7 +12,6 @@ The run is recorded in the run store; when it finishes, its checkpoint is a vari
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from collections.abc import Iterator
@@ -28,8 +27,9 @@ from core.data import catalogue
 from core.data.types import DetectionSample, DetectionSet, open_image
 from core.metrics import detection as det
 from core.models import mtcnn_batched
+from core.train import cli
 from core.train import mtcnn_samples as ms
-from core.train.runstore import RunStore, stop_on_sigterm
+from core.train.runstore import RunStore
 
 BASE_VARIANT = "mtcnn/pretrained"
 EVAL_THRESHOLDS = (0.1, 0.2, 0.2)  # the face study's permissive stage thresholds
@@ -235,19 +235,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--cpu", action="store_true", help="train on the CPU even when a GPU is present")
     args = p.parse_args(argv)
-    stop_on_sigterm()
-    try:
+
+    def events() -> Iterator[tuple[dict, Event]]:
         cfg = MTCNNConfig(stages=tuple(args.stages), epochs=args.epochs, lr=args.lr,
                           hard_negatives=not args.no_hard_negatives, seed=args.seed)
         for event in finetune(cfg, device=devices.pick_device(force_cpu=args.cpu)):
-            print(json.dumps({"event": type(event).__name__, **asdict(event)}), flush=True)
-    except (ValueError, KeyError) as exc:
-        print(f"error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("stopped", file=sys.stderr)
-        return 130
-    return 0
+            yield {}, event
+    return cli.print_events(events)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ variant on every page. One JSON line per event on stdout; exit 2 with one messag
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, replace
@@ -22,12 +21,12 @@ import torch
 
 from core import devices
 from core.data import catalogue
-from core.data.types import DataError, LabelledImages
+from core.data.types import LabelledImages
 from core.models import backbones
+from core.train import cli
 from core.train.loop import AUGMENTATIONS, EpochEnd, Predictions, TrainConfig, check_dataset, fit
-from core.train.runstore import RunStore, stop_on_sigterm
+from core.train.runstore import RunStore
 from core.train.strategies import STRATEGIES, StrategyConfig
-from core.weights import WeightsUnavailable
 
 
 @dataclass(frozen=True)
@@ -124,21 +123,14 @@ def configs(args: argparse.Namespace) -> list[TrainConfig]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    stop_on_sigterm()
     device = devices.pick_device(force_cpu=args.cpu)
-    try:
+
+    def events() -> Iterator[tuple[dict, Event]]:
         for cfg in configs(args):
             for event in train(args.dataset, cfg, device=device):
-                if not isinstance(event, Predictions):
-                    print(json.dumps({"event": type(event).__name__, "strategy": cfg.strategy.name, **asdict(event)}),
-                          flush=True)
-    except (ValueError, KeyError, DataError, WeightsUnavailable) as exc:
-        print(f"error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("stopped", file=sys.stderr)
-        return 130
-    return 0
+                if not isinstance(event, Predictions):  # the test outputs go to the run's .npz, not the console
+                    yield {"strategy": cfg.strategy.name}, event
+    return cli.print_events(events)
 
 
 if __name__ == "__main__":
