@@ -1,12 +1,13 @@
 import numpy as np
 import pytest
 import torch
+from torchvision.transforms import v2 as T
 
 from core.data import fashion_mnist
 from core.data.types import LabelledImages
 from core.models import backbones, classifiers
-from core.train import strategies
-from core.train.loop import Predictions, TrainConfig, check_dataset, fit, split_indices, to_tensors
+from core.train import loop, strategies
+from core.train.loop import Predictions, TrainConfig, check_dataset, fit, split_indices, to_tensors, train_batch
 from core.train.strategies import StrategyConfig
 from core.weights import WeightsUnavailable
 
@@ -142,3 +143,14 @@ def test_alexnet_splits_into_pooled_stages_and_pretrained_weights_offline_say_wh
     assert not backbones.available("alexnet") and backbones.available("mobilenet_v2")
     with pytest.raises(WeightsUnavailable, match="alexnet-owt-7be5be79.pth"):
         backbones.build("alexnet", 2, pretrained=True)
+
+
+def test_augmentation_runs_on_images_in_0_1_before_normalising():
+    black = torch.zeros(4, 3, 16, 16)
+    normalise = T.Normalize(classifiers.IMAGENET_MEAN, classifiers.IMAGENET_STD)
+    augment = loop._augmenter(("jitter", "flip"), 16)
+    out = train_batch(black, augment, normalise)
+    # jittering normalised values would clamp them into [0, 1]; black must stay at -mean/std
+    expected = -torch.tensor(classifiers.IMAGENET_MEAN) / torch.tensor(classifiers.IMAGENET_STD)
+    assert torch.allclose(out[:, :, 0, 0], expected.expand(4, 3), atol=1e-5)
+    assert backbones.preprocess("efficientnet_lite0").mean == (0.5, 0.5, 0.5)

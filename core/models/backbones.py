@@ -107,6 +107,11 @@ def build(backbone: str, num_outputs: int, head: str = "linear", pretrained: boo
     return TransferModel(_blocks(backbone, model), spec.width, make_head(head, spec.width, num_outputs)), prep
 
 
+def preprocess(backbone: str) -> classifiers.Preprocess:
+    """The normalisation the backbone's pretrained weights expect (used from scratch too)."""
+    return classifiers.preprocess(BACKBONES[backbone].source)
+
+
 def available(backbone: str) -> bool:
     """Whether pretrained weights can be had now: on disk, or downloadable."""
     return weights.state(BACKBONES[backbone].source) != weights.State.MISSING

@@ -68,12 +68,22 @@ def remap_flat_mobilenet_v2(state: dict[str, torch.Tensor]) -> dict[str, torch.T
     return out
 
 
+def preprocess(source: str) -> Preprocess:
+    """What the source's weights expect, without building a model."""
+    if source in EFFICIENTNET_LITE:
+        size = EFFICIENTNET_LITE[source][1]
+        return Preprocess(int(round(size / 0.875)), size, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
+    if source in TORCHVISION_ARCH:
+        return TORCHVISION_PREPROCESS
+    raise KeyError(f"no preprocessing known for source {source!r}; "
+                   f"choose from {sorted([*EFFICIENTNET_LITE, *TORCHVISION_ARCH])}")
+
+
 def build_efficientnet_lite(source: str, num_classes: int = 1000) -> tuple[nn.Module, Preprocess]:
     from efficientnet_lite_pytorch import EfficientNet
 
-    arch, size = EFFICIENTNET_LITE[source]
-    model = EfficientNet.from_name(arch, num_classes=num_classes)
-    return model, Preprocess(int(round(size / 0.875)), size, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
+    arch, _ = EFFICIENTNET_LITE[source]
+    return EfficientNet.from_name(arch, num_classes=num_classes), preprocess(source)
 
 
 def build_torchvision(source: str, num_classes: int = 1000) -> tuple[nn.Module, Preprocess]:

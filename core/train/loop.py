@@ -123,11 +123,20 @@ def check_dataset(data: LabelledImages, seed: int = 0) -> None:
             raise ValueError(f"{data.name}: class {empty[0]!r} has no training samples")
 
 
-def to_tensors(data: LabelledImages, idx: np.ndarray, size: int, mean: tuple, std: tuple) -> torch.Tensor:
-    """(N, 3, size, size) float tensors: any size or mode in, RGB resized and normalised out."""
-    resize = T.Compose([T.ToImage(), T.Resize((size, size), antialias=True), T.ToDtype(torch.float32, scale=True),
-                        T.Normalize(mean, std)])
+def to_tensors(data: LabelledImages, idx: np.ndarray, size: int, mean: tuple | None = None,
+               std: tuple | None = None) -> torch.Tensor:
+    """(N, 3, size, size) float tensors: any size or mode in, RGB resized out, in [0, 1] or, given mean
+    and std, normalised."""
+    steps = [T.ToImage(), T.Resize((size, size), antialias=True), T.ToDtype(torch.float32, scale=True)]
+    resize = T.Compose(steps + ([T.Normalize(mean, std)] if mean is not None else []))
     return torch.stack([resize(open_image(data.images[i])) for i in idx])
+
+
+def train_batch(x: torch.Tensor, augment: T.Compose | None, normalise: T.Normalize) -> torch.Tensor:
+    """Augment each image in [0, 1] (colour jitter clamps to that range), then normalise the batch."""
+    if augment is not None:
+        x = torch.stack([augment(sample) for sample in x])
+    return normalise(x)
 
 
 def _augmenter(names: tuple[str, ...], size: int) -> T.Compose | None:
@@ -177,14 +186,14 @@ def fit(data: LabelledImages, cfg: TrainConfig, device: torch.device | None = No
     classification_task = data.classes is not None
     outputs = len(data.classes) if classification_task else 1
     if model is None:
-        model, prep = backbones.build(cfg.backbone, outputs, cfg.head, pretrained=cfg.strategy.pretrained)
-    else:
-        _, prep = backbones.build(cfg.backbone, outputs, cfg.head, pretrained=False)
+        model, _ = backbones.build(cfg.backbone, outputs, cfg.head, pretrained=cfg.strategy.pretrained)
+    prep = backbones.preprocess(cfg.backbone)
+    normalise = T.Normalize(prep.mean, prep.std)
     fast = device.type == "cuda" and cfg.mixed_precision
     model = model.to(device, memory_format=torch.channels_last) if fast else model.to(device)
     train_idx, val_idx, test_idx = split_indices(data, cfg.seed)
-    x_train, x_val, x_test = (to_tensors(data, i, cfg.image_size, prep.mean, prep.std)
-                              for i in (train_idx, val_idx, test_idx))
+    x_train = to_tensors(data, train_idx, cfg.image_size)  # normalised per batch, after augmentation
+    x_val, x_test = (to_tensors(data, i, cfg.image_size, prep.mean, prep.std) for i in (val_idx, test_idx))
     dtype = torch.long if classification_task else torch.float32
     y_train, y_val = (torch.as_tensor(data.targets[i], dtype=dtype) for i in (train_idx, val_idx))
     # regression trains on standardised targets (one scale for every set); outputs are mapped back
@@ -203,7 +212,8 @@ def fit(data: LabelledImages, cfg: TrainConfig, device: torch.device | None = No
     if cached:  # the backbone never changes: its features once, then the head alone trains
         model.eval()
         with torch.inference_mode():
-            x_train, x_val, x_test = (_batches(model.features, x, device, fast) for x in (x_train, x_val, x_test))
+            x_train, x_val, x_test = (_batches(model.features, x, device, fast)
+                                      for x in (normalise(x_train), x_val, x_test))
     forward = model.head if cached else model
     images_in = fast and not cached
     scaler = torch.amp.GradScaler("cuda", enabled=fast)
@@ -222,9 +232,7 @@ def fit(data: LabelledImages, cfg: TrainConfig, device: torch.device | None = No
         order = torch.randperm(len(x_train), generator=generator)
         for i in range(0, len(order), cfg.batch_size):
             idx = order[i:i + cfg.batch_size]
-            x = x_train[idx]
-            if augment is not None:
-                x = torch.stack([augment(sample) for sample in x])
+            x = x_train[idx] if cached else train_batch(x_train[idx], augment, normalise)
             x = x.to(device, non_blocking=True)
             if images_in:
                 x = x.contiguous(memory_format=torch.channels_last)
@@ -253,4 +261,4 @@ def fit(data: LabelledImages, cfg: TrainConfig, device: torch.device | None = No
     with torch.inference_mode(), torch.autocast(device.type, dtype=torch.float16, enabled=fast):
         out = _batches(forward, x_test, device, images_in)
     yield Predictions(test_idx, data.targets[test_idx], _test_outputs(out, classification_task),
-                 time.perf_counter() - run_start)
+                      time.perf_counter() - run_start)
