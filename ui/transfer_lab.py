@@ -42,7 +42,7 @@ class Choice:
 
 @st.cache_resource(max_entries=8, show_spinner=False)
 def _counting_model(backbone: str, head: str, outputs: int) -> backbones.TransferModel:
-    """Randomly initialised, only ever counted: strategy.count_trainable sets requires_grad, nothing else."""
+    """Randomly initialised and only ever counted (count_trainable reads it; nothing changes it)."""
     model, _ = backbones.build(backbone, outputs, head, pretrained=False)
     return model
 
@@ -118,7 +118,6 @@ def _trainable(cfg: TrainConfig, outputs: int) -> None:
     if last != first:
         text += f", rising to {last:,} ({last / total:.1%}) by the last epoch"
     st.markdown(text)
-    strat.apply(model, StrategyConfig("finetune"), 0)  # leave the shared counting model as it was
 
 
 def _command(dataset: str, cfg: TrainConfig, names: list[str]) -> list[str]:
