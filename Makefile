@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 8501
 
-.PHONY: run test bench lint browser clean assets
+.PHONY: run test bench lint debian clean assets
 
 NODE_STAMP := node_modules/.package-lock.json
 
@@ -20,19 +20,22 @@ $(STAMP): requirements.txt requirements-nodeps.txt
 $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 
-run: $(STAMP)
+run: $(STAMP) debian
 	$(BIN)/streamlit run streamlit_app.py --server.headless true --server.port $(PORT)
 
-# Debian's Chromium for the real-browser test (Playwright drives it; no browser download).
-browser:
-	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) ; } || \
-	  echo "warning: Debian chromium is not installed; the real-browser test will be skipped"
+# Debian packages, installed when this runs as root with apt: Chromium for the real-browser tests and figure
+# export (Playwright drives it; no browser download), and the full Fashion-MNIST (70,000 images).
+DEBIAN_PACKAGES := chromium dataset-fashion-mnist
+debian:
+	@missing=$$(for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	[ -z "$$missing" ] || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) ; } || \
+	  echo "warning: not installed: $$missing (the real-browser tests skip without chromium; full Fashion-MNIST is offered only when present)"
 
-test: $(STAMP) $(NODE_STAMP) browser
+test: $(STAMP) $(NODE_STAMP) debian
 	$(BIN)/python -m pytest
 
-bench: $(STAMP)
+bench: $(STAMP) debian
 	$(BIN)/python -m bench
 
 assets: $(STAMP) $(NODE_STAMP)

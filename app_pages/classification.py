@@ -3,9 +3,10 @@
 import numpy as np
 import streamlit as st
 
-from core import plots
+from core import plots, tasks
 from core.metrics import classification
-from ui import transfer_lab as lab
+from ui import comparison_view as view
+from ui import training
 from ui.export import export_buttons
 
 PREFIX = "cls"
@@ -17,15 +18,15 @@ st.markdown("What does a pretrained backbone buy on a small, imbalanced set? Tra
             "the sidebar, and compare them on the same test images. The default set is the KITTI study's imbalance "
             "(2074 / 303 / 122) on three Fashion-MNIST classes.")
 
-choice = lab.training_sidebar(TASK, PREFIX)
+choice = training.training_sidebar(TASK, PREFIX)
 if choice.data is not None:
     counts = choice.data.class_counts()
     st.caption(f"**{choice.dataset}** · {len(choice.data.images):,} images · splits {choice.data.counts()} · "
                "classes " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
-runs, result, names = lab.compared_runs(PREFIX, TASK, choice, "a minute")
+result, runs, names = view.compared_runs(PREFIX, TASK, choice, "a minute")
 
 classes = result.extra["classes"]
-lab.metrics_section(PREFIX, runs, result, names, ["mCA", "mF1", "mPrecision", "mRecall", *[f"acc/{c}" for c in classes]],
+view.metrics_section(PREFIX, result, runs, names, [*tasks.get(TASK).metrics, *[f"acc/{c}" for c in classes]],
                     "Mean class accuracy (mCA) averages each class's accuracy, so the rare classes count as much as the "
                     "common one.",
                     "same test images; paired bootstrap of mCA, McNemar on accuracy")
@@ -42,4 +43,4 @@ export_buttons(fig, "confusion", f"{PREFIX}.confusion.export")
 
 st.subheader("Learning curves")
 metric = st.radio("Metric", ["accuracy", "mCA", "macro_f1"], horizontal=True, key=f"{PREFIX}.curve_metric")
-lab.learning_curves(result, names, metric, PREFIX)
+view.learning_curves(result, names, metric, PREFIX)

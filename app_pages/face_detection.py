@@ -4,21 +4,23 @@ import sys
 import time
 
 import numpy as np
-import pandas as pd
 import streamlit as st
 from PIL import Image, ImageOps
 
-from core import devices, plots
+from core import devices, plots, tasks
 from core.experiments import face_detection as fd
+from core.experiments import tables
+from core.metrics import paired
 from core.models import mtcnn_batched
-from core.models.predict import Detections
+from core.predictors import Detections
+from core.train import mtcnn as mtcnn_train
 from core.train.runstore import RunStore
 from ui import jobs
 from ui.export import export_buttons
 from ui.image_input import pick_image
 from ui.sidebar import device
 
-TRAIN_KEY = "detect.training"
+PREFIX = "detect"
 NEW_VARIANTS = "detect.new_variants"  # finished by a run started here: added to the selection
 GALLERY_SIZE = 18
 CROP_MARGIN = 0.25
@@ -47,30 +49,37 @@ def forgetting(name: str, device_name: str) -> dict[str, float]:
 
 
 def start_training(stages: list[str]) -> None:
-    pid = jobs.launch([sys.executable, "-m", "core.train.mtcnn", "--stages", *stages])
-    st.session_state[TRAIN_KEY] = {"pid": pid, "stages": stages, "started": time.time()}
+    """Queue the run, then its process; this session follows the run by its id."""
+    run_id = mtcnn_train.queue(mtcnn_train.MTCNNConfig(stages=tuple(stages)), RunStore())
+    jobs.start(PREFIX, [sys.executable, "-m", "core.train.mtcnn", "--run", run_id], [run_id])
 
 
 @st.fragment(run_every=2)
 def training_status() -> None:
-    job = st.session_state.get(TRAIN_KEY)
-    if not job:
+    job = jobs.current(PREFIX)
+    if job is None:
         return
-    running = [r for r in RunStore().list("running") if r.created >= job["started"] - 5]
-    alive = jobs.alive(job["pid"])
-    if running:
-        history = running[-1].metrics.get("history", [])
-        last = history[-1] if history else None
-        st.info(f"Fine-tuning {', '.join(job['stages'])}: " +
-                (f"{last['stage']} epoch {last['epoch'] + 1}, loss {last['loss']:.3f}, face/background accuracy "
-                 f"{last['val_accuracy']:.1%}" if last else "mining samples and scoring the pretrained model…"))
-        if st.button("Stop", key="detect.stop"):
-            jobs.stop(job["pid"])
-    elif not alive:
-        finished = [r.id for r in RunStore().list("done") if r.created >= job["started"] - 5]
-        st.session_state[NEW_VARIANTS] = [n for n in fd.finetuned_variants() if n.endswith(tuple(finished))]
-        del st.session_state[TRAIN_KEY]
+    ended = jobs.settle(PREFIX)
+    if ended is not None:
+        st.session_state[NEW_VARIANTS] = [n for n in fd.finetuned_variants() if n.endswith(tuple(ended.done))]
+        st.session_state[f"{PREFIX}.failed"] = ended.failed
         st.rerun(scope="app")
+    run = job.runs()[0]
+    history, phase = run.history, run.metrics.get("phase")
+    stages = ", ".join(run.config.get("stages", []))
+    if st.session_state.get(f"{PREFIX}.stopping"):
+        st.info("Stopping: the run keeps its last checkpoint…")
+    elif phase:
+        st.info(f"Fine-tuning {stages}: {phase['name']}…")
+    elif history:
+        last = history[-1]
+        st.info(f"Fine-tuning {stages}: {last['phase']} epoch {last['epoch'] + 1}, loss {last['train_loss']:.3f}, "
+                f"face/background accuracy {last['val']['face_accuracy']:.1%}")
+    else:
+        st.info(f"Fine-tuning {stages}: starting…")
+    if st.button("Stop", key="detect.stop", disabled=bool(st.session_state.get(f"{PREFIX}.stopping"))):
+        jobs.stop(PREFIX)
+        st.rerun(scope="fragment")
 
 
 def crops(image: Image.Image, boxes: np.ndarray) -> list[Image.Image]:
@@ -96,10 +105,10 @@ st.markdown("MTCNN was trained on real faces. Does fine-tuning its first stage (
             "faces? Each variant runs once over the test split; the sliders re-score that cache without a model.")
 
 with st.sidebar:
-    st.markdown("**Stage thresholds** (the study: 0.1, 0.2, 0.2)")
+    st.markdown(f"**Stage thresholds** (the study: {', '.join(map(str, fd.FLOOR))})")
     thresholds = tuple(st.slider(stage, floor, 0.99, floor, 0.01, key=f"detect.t.{stage}")
                        for stage, floor in zip(("PNet", "RNet", "ONet"), fd.FLOOR, strict=True))
-    iou = st.slider("IoU for a match (the study: 0.3)", 0.1, 0.9, fd.STUDY_IOU, 0.05, key="detect.iou")
+    iou = st.slider(f"IoU for a match (the study: {fd.STUDY_IOU})", 0.1, 0.9, fd.STUDY_IOU, 0.05, key="detect.iou")
 
 names = ["mtcnn/pretrained", *fd.finetuned_variants()]
 if st.session_state.get(NEW_VARIANTS):
@@ -108,35 +117,38 @@ if st.session_state.get(NEW_VARIANTS):
 chosen = st.multiselect("Variants", names, default=names[:3], key="detect.variants")
 with st.expander("Fine-tune a new variant on the cartoon training split"):
     left, right = st.columns(2)
-    busy = TRAIN_KEY in st.session_state
+    busy = jobs.current(PREFIX) is not None
     if left.button("PNet only, as in the study (about 15 s on 2 CPU cores)", disabled=busy, key="detect.train.p"):
         start_training(["pnet"])
     if right.button("All stages (about 80 s)", disabled=busy, key="detect.train.all"):
         start_training(["pnet", "rnet", "onet"])
     training_status()
+    for message in st.session_state.pop(f"{PREFIX}.failed", []):
+        st.error(f"The fine-tuning did not finish: {message}")
 if not chosen:
     st.info("Choose at least one variant; fine-tuned ones appear here once a run has finished.")
     st.stop()
 
 dev = device()
 images, truth = test_split()
-runs = {name: variant_run(name, str(dev.type)) for name in chosen}
+runs = [variant_run(name, str(dev.type)) for name in chosen]
+forgotten = {name: forgetting(name, str(dev.type)) for name in chosen}
 start = time.perf_counter()
-scored = {name: fd.score(run, truth, thresholds, iou) for name, run in runs.items()}
-base = scored[chosen[0]]
-compared = {name: fd.compare_ap(s, base, len(images), n_boot=500) for name, s in scored.items() if name != chosen[0]}
+result, scored = fd.compare(runs, truth, thresholds, iou, paired.N_BOOT_LIVE, forgotten, device=dev.type)
 rescoring_ms = (time.perf_counter() - start) * 1000
 
-table = pd.DataFrame([{
-    "variant": name, "AP": s.ap, f"AP_VOC{round(iou * 100)}": s.ap_voc, "best F1": s.best.f1,
-    "at score": s.best.threshold, "ms / image": runs[name].ms_per_image,
-    f"ΔAP vs {chosen[0]}": compared[name].delta if name in compared else None,
-    "95% CI": (f"[{compared[name].ci95[0]:+.3f}, {compared[name].ci95[1]:+.3f}]" if name in compared else ""),
-} for name, s in scored.items()])
-st.dataframe(table, hide_index=True, width="stretch")
-st.caption(f"{len(images)} test images, {sum(len(t) for t in truth)} faces · AP: COCO 101-point at IoU {iou:.2f} · "
-           f"CI: paired bootstrap over images · re-scored from the cache in {rescoring_ms:.0f} ms on "
-           f"{devices.describe(dev)}")
+st.dataframe(tables.metric_table(result, list(tasks.get("face_detection").metrics)), hide_index=True, width="stretch")
+st.caption(f"{len(images)} test images, {sum(len(t) for t in truth)} faces · AP: COCO 101-point at IoU {iou:.2f}; "
+           f"AP_VOC: all-point; best_F1 at its score threshold · ms_per_image: one pass over the test split · "
+           f"re-scored from the cache in {rescoring_ms:.0f} ms on {devices.describe(dev)}")
+st.caption("What fine-tuning forgets: real_photo_recall is the share of the faces the pretrained model finds in "
+           "astronaut, grace_hopper and zidane (default thresholds "
+           f"{', '.join(map(str, mtcnn_batched.DEFAULT_THRESHOLDS))}; IoU 0.5) that the variant still finds; "
+           "lfw_patch_AUC: real faces against background patches (scikit-image's lfw_subset), scored by the cascade's "
+           "three networks.")
+if result.comparisons:
+    st.markdown(f"**Against {chosen[0]}** (paired bootstrap over images)")
+    st.dataframe(tables.comparisons_table(result.comparisons), hide_index=True, width="stretch")
 
 fig = plots.pr_figure({n: s.curve for n, s in scored.items()}, ap={n: s.ap for n, s in scored.items()})
 st.plotly_chart(fig, width="stretch", key="detect.pr")
@@ -176,10 +188,3 @@ for row in range(0, min(len(items), GALLERY_SIZE), 6):
         if col.button(f"image {i}", key=f"detect.open.{n}"):
             enlarge(i, who, scored[who], iou)
 st.caption(f"{len(items)} {kind}; the first {min(len(items), GALLERY_SIZE)} shown. Click one to see its image.")
-
-st.subheader("What fine-tuning forgets")
-st.dataframe(pd.DataFrame([{"variant": n, **forgetting(n, str(dev.type))} for n in scored]), hide_index=True,
-             width="stretch")
-st.caption("real_photo_recall: share of the faces the pretrained model finds in astronaut, grace_hopper and zidane "
-           "(default thresholds 0.6, 0.7, 0.7; IoU 0.5) that the variant still finds. lfw_patch_AUC: real faces "
-           "against background patches (scikit-image's lfw_subset), scored by the cascade's three networks.")

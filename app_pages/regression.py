@@ -3,11 +3,12 @@
 import numpy as np
 import streamlit as st
 
-from core import plots
+from core import plots, tasks
 from core.data import catalogue
 from core.data.types import open_image
 from core.metrics import regression
-from ui import transfer_lab as lab
+from ui import comparison_view as view
+from ui import training
 
 PREFIX = "reg"
 
@@ -27,14 +28,14 @@ st.markdown("The age study grafted an MLP head (512→256→32→1, GELU) on Ima
             "**a stand-in for age**, exact because the faces are generated. Bring UTKFace (a folder of "
             "`age_gender_race_date.jpg`) on the Datasets page to predict real ages.")
 
-choice = lab.training_sidebar(TASK, PREFIX)
+choice = training.training_sidebar(TASK, PREFIX)
 if choice.data is not None:
     t = choice.data.targets
     st.caption(f"**{choice.dataset}** · {len(t):,} images · splits {choice.data.counts()} · "
                f"{choice.data.target_name} from {t.min():.2f} to {t.max():.2f}, mean {t.mean():.2f}")
-runs, result, names = lab.compared_runs(PREFIX, TASK, choice, "three minutes")
+result, runs, names = view.compared_runs(PREFIX, TASK, choice, "three minutes")
 
-lab.metrics_section(PREFIX, runs, result, names, ["pearson", "spearman", "MAE"],
+view.metrics_section(PREFIX, result, runs, names, list(tasks.get(TASK).metrics),
                     "Pearson's r and Spearman's ρ between predicted and actual; MAE in the target's units.",
                     "same test images, paired bootstrap")
 
@@ -67,4 +68,4 @@ if picked is not None:
 
 st.subheader("Learning curves")
 metric = st.radio("Metric", ["pearson", "spearman", "MAE"], horizontal=True, key=f"{PREFIX}.curve_metric")
-lab.learning_curves(result, names, metric, PREFIX)
+view.learning_curves(result, names, metric, PREFIX)

@@ -6,51 +6,48 @@ import json
 import pandas as pd
 import streamlit as st
 
-from core import plots
-from core.metrics import detection, reports, synthetic
+from core import plots, tasks
+from core.experiments import tables
+from core.metrics import detection, reports
 from ui.export import export_buttons
 
-TASKS = {"detection": "Object detection (COCO json)", "classification": "Classification (CSV)",
-         "verification": "Verification (CSV)", "regression": "Regression (CSV)"}
+SCORED = {t.name: t for t in tasks.scored()}
 IOU_CHOICES = {"COCO 0.50:0.95": detection.COCO_IOUS, "0.5 (VOC)": (0.5,), "0.3 (the face-detection study)": (0.3,)}
 
 
 @st.cache_data(max_entries=16, show_spinner="Scoring…")
-def score(task: str, files: tuple[bytes, ...], ious: tuple[float, ...]) -> reports.Report:
+def score(task_name: str, files: tuple[bytes, ...], ious: tuple[float, ...]) -> reports.Report:
     """Parse the uploaded bytes and score them; ValueError carries the message for the user."""
-    if task == "detection":
+    task = SCORED[task_name]
+    if task.score_format == "COCO json":
         parsed = []
         for name, data in zip(("ground truth", "detections"), files, strict=True):
             try:
                 parsed.append(json.loads(data))
             except (json.JSONDecodeError, UnicodeDecodeError) as exc:
                 raise ValueError(f"The {name} file is not valid JSON ({exc}).") from None
-        return reports.detection_report(*parsed, ious)
+        return task.report(*parsed, ious)
     try:
         frame = pd.read_csv(io.BytesIO(files[0]))
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise ValueError(f"The file is not a readable CSV file ({exc}).") from None
-    return reports.CSV_REPORTS[task](frame, "the uploaded CSV")
+    return task.report(frame, "the uploaded CSV")
 
 
-def example(task: str) -> tuple[bytes, ...]:
-    if task == "detection":
-        gt, results = synthetic.make_coco_set(7, 300, max_gt=6, background_rate=0.2,
-                                                  informative_scores=True)
-        return json.dumps(gt).encode(), json.dumps(results).encode()
-    frame = {"classification": synthetic.classification_example, "verification": synthetic.verification_example,
-             "regression": synthetic.regression_example}[task]()
-    return (frame.to_csv(index=False).encode(),)
+def example(task: tasks.Task) -> tuple[bytes, ...]:
+    if task.score_format == "COCO json":
+        return tuple(json.dumps(part).encode() for part in task.example())
+    return (task.example().to_csv(index=False).encode(),)
 
 
-def uploads(task: str) -> tuple[bytes, ...] | None:
-    if task == "detection":
+def uploads(task: tasks.Task) -> tuple[bytes, ...] | None:
+    if task.score_format == "COCO json":
         left, right = st.columns(2)
         gt = left.file_uploader("Ground truth (COCO json)", type=["json"], key="score.gt")
         pred = right.file_uploader("Detections (COCO result json)", type=["json"], key="score.pred")
         return (gt.getvalue(), pred.getvalue()) if gt and pred else None
-    st.caption(f"Columns: {reports.COLUMNS[task]}.")
-    f = st.file_uploader("Predictions (CSV)", type=["csv"], key=f"score.{task}.csv")
+    st.caption(f"Columns: {task.score_columns}.")
+    f = st.file_uploader("Predictions (CSV)", type=["csv"], key=f"score.{task.name}.csv")
     return (f.getvalue(),) if f else None
 
 
@@ -62,24 +59,27 @@ def metric_row(items: list[tuple[str, object]]) -> None:
 def comparisons(report: reports.Report) -> None:
     if report.comparisons:
         st.markdown("**Two variants on the same samples** (Δ = a − b)")
-        st.dataframe(plots.comparison_table(report.comparisons), hide_index=True, width="stretch")
+        st.dataframe(tables.comparisons_table(report.comparisons), hide_index=True, width="stretch")
 
 
 st.title("Score your predictions")
 st.markdown("Evaluate any model's outputs with the metrics every page uses: the same numbers as "
             "`python -m core.metrics`. Start from a generated example, or upload your own files.")
 
-task = st.radio("Task", list(TASKS), format_func=TASKS.get, horizontal=True, key="score.task")
+name = st.radio("Task", list(SCORED), format_func=lambda n: f"{SCORED[n].title} ({SCORED[n].score_format})",
+                horizontal=True, key="score.task")
+chosen = SCORED[name]
+task = chosen.scoring
 source = st.radio("Data", ["Generated example", "Upload"], horizontal=True, key="score.source")
 ious = detection.COCO_IOUS
 if task == "detection":
     ious = IOU_CHOICES[st.selectbox("IoU thresholds", list(IOU_CHOICES), key="score.iou")]
-files = example(task) if source == "Generated example" else uploads(task)
+files = example(chosen) if source == "Generated example" else uploads(chosen)
 if files is None:
     st.info("Upload the file(s) above, or switch to the generated example.")
     st.stop()
 try:
-    report = score(task, files, tuple(ious))
+    report = score(name, files, tuple(ious))
 except ValueError as exc:
     st.error(str(exc))
     st.stop()

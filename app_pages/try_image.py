@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from core import devices, plots, registry
-from core.models.predict import Detections, TopK, Value
+from core import devices, plots, registry, tasks
+from core.predictors import Detections, TopK, Value
 from core.weights import WeightsUnavailable
 from ui import cache
 from ui.image_input import pick_image
@@ -22,7 +22,8 @@ loaded, image_key = picked.loaded, picked.key
 preview, controls = st.columns([1, 3])
 preview.image(loaded.image, width="stretch")
 with controls:
-    task = st.selectbox("Task", list(registry.TASKS), format_func=registry.TASKS.get, key="try.task")
+    runnable = {t.name: t.title for t in tasks.TASKS.values() if t.predictor}
+    task = st.selectbox("Task", list(runnable), format_func=runnable.get, key="try.task")
     variants = registry.for_task(task)
     ready = [v.name for v in variants if registry.availability(v).ok]
     missing = [v for v in variants if not registry.availability(v).ok]

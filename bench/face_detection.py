@@ -15,8 +15,8 @@ from core.data import catalogue
 from core.data.types import open_image
 from core.models import mtcnn_batched
 
-THRESHOLDS = (0.1, 0.2, 0.2)  # the face study's permissive stage thresholds
-STRICT = (0.6, 0.7, 0.7)
+THRESHOLDS = mtcnn_batched.STUDY_THRESHOLDS
+STRICT = mtcnn_batched.DEFAULT_THRESHOLDS
 REPEATS = 3
 
 

@@ -12,7 +12,7 @@ from PIL import Image, ImageOps
 from core import devices, registry, weights
 from core.data import samples
 from core.models import classifiers
-from core.models.predict import Classifier, FaceDetector, build
+from core.predictors import Classifier, FaceDetector, build
 
 BATCHES = (1, 32)
 REPEATS = {1: 20, 32: 5}

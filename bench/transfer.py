@@ -2,32 +2,51 @@
 
 - frozen: features cached once (core.train.loop) against the usual tutorial loop that runs the frozen
   backbone on every step (BatchNorm in eval in both, so the two train the same head);
-- full fine-tune: core.train.loop's epoch against a plain reference loop (torchvision reference style:
-  forward, loss, zero_grad, backward, step, then a validation pass), same model, data, batch and order;
+- full fine-tune at 32 and 128 px: core.train.loop's streamed epoch (DataLoader, images resized per
+  sample) against a plain reference loop over the whole split preprocessed into one tensor, as the
+  loop did before it streamed (torchvision reference style: forward, loss, zero_grad, backward,
+  step, then a validation pass), same model, data, batch and order;
+- memory: the trainer's peak RSS on full Fashion-MNIST (70,000 images) at 224 px, a few batches per pass;
 - on CUDA: the loop with fp16 autocast + channels_last against the same loop in fp32;
 - `python -m core.experiments classification|regression` end to end, with their headline metrics.
 """
 
 from __future__ import annotations
 
+import os
+import resource
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
+from torchvision.transforms import v2 as T
 
-from core import devices
-from core.data import catalogue
+from core import devices, tasks
+from core.data import catalogue, fashion_mnist
+from core.data.types import open_image
 from core.experiments import transfer as tx
 from core.metrics import classification
 from core.models import backbones
-from core.train.loop import EpochEnd, Predictions, TrainConfig, fit, split_indices, to_tensors
+from core.train.events import EpochEnd
+from core.train.loop import Predictions, TrainConfig, fit, split_indices
 from core.train.runstore import RunStore
 from core.train.strategies import StrategyConfig
 
 DATASET = "fashion_mnist_imbalanced3"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def to_tensors(data, idx: np.ndarray, size: int, mean: tuple, std: tuple) -> torch.Tensor:
+    """The reference's preprocessing: the whole split resized and normalised into one (N, 3, size, size) tensor."""
+    resize = T.Compose([T.ToImage(), T.Resize((size, size), antialias=True), T.ToDtype(torch.float32, scale=True),
+                        T.Normalize(mean, std)])
+    return torch.stack([resize(open_image(data.images[i])) for i in idx])
 
 
 def _tensors(cfg: TrainConfig) -> tuple:
@@ -105,7 +124,7 @@ def frozen_cache(device: torch.device, image_size: int = 64, epochs: int = 3) ->
             "cached_mCA": ours_mca, "recompute_mCA": ref_mca, "mCA_difference_points": 100 * (ours_mca - ref_mca)}
 
 
-def finetune_throughput(device: torch.device, image_size: int = 32, epochs: int = 2, repeats: int = 2) -> dict:
+def finetune_throughput(device: torch.device, image_size: int = 32, epochs: int = 3, repeats: int = 2) -> dict:
     cfg = TrainConfig(strategy=StrategyConfig("finetune"), image_size=image_size, epochs=epochs, class_weighted=True)
     data, xs, ys = _tensors(cfg)
     ours_t, ref_t = [], []
@@ -136,18 +155,38 @@ def mixed_precision(device: torch.device, image_size: int = 112, epochs: int = 2
             "speedup": statistics.median(plain_t) / statistics.median(fast_t)}
 
 
+def streamed_memory(image_size: int = 224, batches: int = 10) -> dict:
+    """Peak RSS of the trainer (its own process) fine-tuning on full Fashion-MNIST at this size, `batches` batches
+    per pass: the whole split as one float tensor would take 70,000 x 3 x 224 x 224 x 4 bytes (42 GB)."""
+    if not fashion_mnist.DEBIAN_DIR.is_dir():
+        return {"skipped": f"full Fashion-MNIST is not installed ({fashion_mnist.DEBIAN_DIR}); make test installs it"}
+    with tempfile.TemporaryDirectory() as folder:
+        env = {**os.environ, "TLDASH_RUNS_DIR": folder, "PYTHONPATH": str(ROOT)}
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "core.train.transfer", "--dataset", "fashion_mnist", "--strategies",
+                        "finetune", "--epochs", "1", "--image-size", str(image_size), "--batch-size", "16",
+                        "--limit-batches", str(batches), "--cpu"], cwd=ROOT, env=env, check=True,
+                       stdout=subprocess.DEVNULL)
+        seconds = time.perf_counter() - start
+    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # the largest child so far: the trainer
+    return {"dataset": "fashion_mnist", "images": 70_000, "image_size": image_size, "batch_size": 16,
+            "batches_per_pass": batches, "peak_rss_gb": peak_kb / 2**20, "seconds": seconds,
+            "stacked_split_gb": 60_000 * 3 * image_size ** 2 * 4 / 1e9}
+
+
 def experiments(device: torch.device) -> list[dict]:
     """The CLI's quick default comparisons, timed end to end (training all three and the bootstrap)."""
     rows = []
     with tempfile.TemporaryDirectory() as folder:
-        for task in tx.TASKS:
+        for task in tasks.trained_on_labels():
             start = time.perf_counter()
             result = tx.run(task, store=RunStore(folder), device=device)
             seconds = time.perf_counter() - start
-            headline = tx.HEADLINE[task]
+            headline = tasks.get(task).headline
             by_strategy = {r["strategy"]: v for v, r in result.extra["runs"].items()}
             rows.append({"task": task, "dataset": result.dataset, "device": device.type, "seconds": seconds,
-                         "config": {k: getattr(tx.QUICK[task], k) for k in ("backbone", "head", "image_size", "epochs")},
+                         "config": {k: getattr(tx.quick_config(task), k)
+                                    for k in ("backbone", "head", "image_size", "epochs")},
                          "headline": headline,
                          **{s: result.variants[v][headline] for s, v in by_strategy.items()},
                          "ci95": {s: result.extra["ci95"][v][headline] for s, v in by_strategy.items()}})

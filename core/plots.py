@@ -17,10 +17,9 @@ from plotly.subplots import make_subplots
 
 from core.metrics.classification import ClassificationResult
 from core.metrics.detection import PRCurve, ap_coco101, best_f1, match_image
-from core.metrics.paired import Comparison
 from core.metrics.regression import RegressionResult
 from core.metrics.verification import VerificationResult
-from core.models.predict import Detections, TopK
+from core.predictors import Detections, TopK
 
 TEMPLATE = "plotly_white"
 VARIANT_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
@@ -186,14 +185,6 @@ def learning_curves_figure(history: pd.DataFrame, metric: str = "loss",
     fig.update_layout(template=TEMPLATE, xaxis=dict(title="epoch", dtick=1), yaxis=dict(title=metric),
                       legend=dict(orientation="h", y=-0.25))
     return fig
-
-
-def comparison_table(rows: Sequence[tuple[str, str, Comparison]]) -> pd.DataFrame:
-    """One row per (variant a, variant b, comparison): values, difference, 95% CI, p-value, test."""
-    return pd.DataFrame([{
-        "metric": c.metric, "a": a, "b": b, "value a": c.a, "value b": c.b, "Δ (a − b)": c.delta,
-        "95% CI": f"[{c.ci95[0]:+.3f}, {c.ci95[1]:+.3f}]" if c.ci95 else "—", "p": c.p_value, "test": c.test,
-    } for a, b, c in rows])
 
 
 def table_figure(frame: pd.DataFrame, digits: int = 3) -> go.Figure:

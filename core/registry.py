@@ -1,7 +1,9 @@
 """Model variants: name -> spec (family, task, weights sources, head, strategy).
 
 Built-in variants are the pretrained models; every finished run in the run store is a
-variant too (``family/strategy-RUNID``), so fine-tuned models appear on every page.
+variant too (``family/strategy-RUNID``), so fine-tuned models appear on every page. A run that
+stopped or failed after writing a checkpoint is one as well, named and described with the epoch
+its checkpoint holds (``family/strategy-RUNID@epoch3``).
 """
 
 from __future__ import annotations
@@ -9,15 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core import weights
+from core import tasks, weights
 from core.models import backbones
 from core.train.runstore import Run, RunStore
-
-TASKS = {
-    "classification": "Image classification",
-    "face_detection": "Face detection",
-    "regression": "Image regression",
-}
 
 
 @dataclass(frozen=True)
@@ -34,8 +30,8 @@ class Variant:
     config: dict = field(default_factory=dict, hash=False, compare=False)
 
     def __post_init__(self) -> None:
-        if self.task not in TASKS:
-            raise ValueError(f"variant {self.name!r}: unknown task {self.task!r}; choose from {sorted(TASKS)}")
+        if self.task not in tasks.TASKS:
+            raise ValueError(f"variant {self.name!r}: unknown task {self.task!r}; choose from {sorted(tasks.TASKS)}")
         for key in self.weights:
             weights.source(key)
 
@@ -70,16 +66,24 @@ BUILTIN: dict[str, Variant] = {
 }
 
 
+def _partial(run: Run) -> tuple[str, str]:
+    """(name suffix, description suffix) of a run that ended before finishing, from its last checkpoint."""
+    if run.status == "done":
+        return "", ""
+    return "@" + run.checkpoint_label.replace(" ", ""), f"; {run.status} after {run.checkpoint_label}"
+
+
 def transfer_variant(run: Run) -> Variant:
     """A backbone with a new head trained in a run: scratch runs need no pretrained file."""
     spec = backbones.BACKBONES[run.base_variant]
     strategy = str(run.config.get("strategy", "finetune"))
+    suffix, note = _partial(run)
     return Variant(
-        name=f"{spec.name}/{strategy}-{run.id}", family=spec.name, task=run.task,
+        name=f"{spec.name}/{strategy}-{run.id}{suffix}", family=spec.name, task=run.task,
         weights=() if strategy == "scratch" else (spec.source,), head=str(run.config.get("head", "linear")),
         strategy=strategy, run_id=run.id, checkpoint=run.checkpoint, config=run.config,
         description=f"{spec.name}, {strategy}, {run.config.get('head', 'linear')} head, trained in run {run.id} "
-                    f"on {run.config.get('dataset', '?')}")
+                    f"on {run.config.get('dataset', '?')}{note}")
 
 
 def run_variant(run: Run) -> Variant:
@@ -90,19 +94,26 @@ def run_variant(run: Run) -> Variant:
     if base is None:
         raise KeyError(f"run {run.id}: unknown base variant {run.base_variant!r}; choose from {sorted(BUILTIN)}")
     strategy = str(run.config.get("strategy", "finetuned"))
+    suffix, note = _partial(run)
     return Variant(
-        name=f"{base.family}/{strategy}-{run.id}", family=base.family, task=run.task, weights=base.weights,
+        name=f"{base.family}/{strategy}-{run.id}{suffix}", family=base.family, task=run.task, weights=base.weights,
         head=str(run.config.get("head", base.head)), strategy=strategy,
-        description=f"{base.description}, fine-tuned ({strategy}) in run {run.id} on {run.config.get('dataset', '?')}",
+        description=f"{base.description}, fine-tuned ({strategy}) in run {run.id} on {run.config.get('dataset', '?')}"
+                    f"{note}",
         run_id=run.id, checkpoint=run.checkpoint, config=run.config,
     )
 
 
+def usable(run: Run) -> bool:
+    """A finished run, or one that stopped or failed after a whole checkpoint (damaged runs are not)."""
+    return run.status == "done" or (run.status in ("stopped", "failed") and bool(run.checkpoint_label))
+
+
 def all_variants(store: RunStore | None = None) -> dict[str, Variant]:
-    """Built-in variants plus one per finished run in the store."""
+    """Built-in variants plus one per usable run in the store."""
     found = dict(BUILTIN)
-    for run in (store or RunStore()).list(status="done"):
-        if run.base_variant in BUILTIN or run.base_variant in backbones.BACKBONES:
+    for run in (store or RunStore()).list():
+        if usable(run) and (run.base_variant in BUILTIN or run.base_variant in backbones.BACKBONES):
             v = run_variant(run)
             found[v.name] = v
     return found
@@ -116,8 +127,7 @@ def variant(name: str, store: RunStore | None = None) -> Variant:
 
 
 def for_task(task: str, store: RunStore | None = None) -> list[Variant]:
-    if task not in TASKS:
-        raise KeyError(f"unknown task {task!r}; choose from {sorted(TASKS)}")
+    tasks.get(task)
     return [v for v in all_variants(store).values() if v.task == task]
 
 

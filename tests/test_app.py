@@ -72,14 +72,14 @@ def test_bad_upload_gets_a_message_and_the_page_keeps_working(name):
     assert not at.exception and not at.error and len(at.metric) == 2
 
 
-@pytest.mark.parametrize("task, first_metric", [("detection", "AP (COCO)"), ("classification", "accuracy"),
-                                                ("verification", "AUC"), ("regression", "MAE")])
+@pytest.mark.parametrize("task, first_metric", [("face_detection", "AP (COCO)"), ("classification", "accuracy"),
+                                                ("face_verification", "AUC"), ("regression", "MAE")])
 def test_score_page_scores_each_generated_example(task, first_metric):
     at = run_page("app_pages/score.py")
     at.radio(key="score.task").set_value(task).run()
     assert not at.exception and not at.error
     assert at.metric[0].label == first_metric
-    assert len(at.get("plotly_chart")) == (2 if task == "detection" else 1)
+    assert len(at.get("plotly_chart")) == (2 if task == "face_detection" else 1)
 
 
 def test_score_page_uploaded_csv_with_two_variants_shows_the_comparison():
@@ -92,10 +92,11 @@ def test_score_page_uploaded_csv_with_two_variants_shows_the_comparison():
     assert not at.exception and not at.error
     compared = at.dataframe[-1].value.set_index("metric")
     accuracy = {c: (frame[c] == frame["true"]).mean() for c in ("pred", "pred_b")}
-    assert compared.loc["accuracy", "Δ (a − b)"].tolist() == [pytest.approx(accuracy["pred"] - accuracy["pred_b"])] * 2
+    assert compared.loc["accuracy", "Δ (a − b)"].tolist() == [f"{accuracy['pred'] - accuracy['pred_b']:+.3f}"] * 2
     assert compared.loc["accuracy", "test"].iloc[1].startswith("McNemar")
     # The majority-class fallback of pred_b wins on accuracy and loses on mean class accuracy.
-    assert compared.loc["mean class accuracy", "Δ (a − b)"] > 0 > compared.loc["accuracy", "Δ (a − b)"].iloc[0]
+    delta = compared["Δ (a − b)"].astype(float)
+    assert delta.loc["mean class accuracy"] > 0 > delta.loc["accuracy"].iloc[0]
 
 
 @pytest.mark.parametrize("content, message", [
@@ -119,6 +120,7 @@ def test_score_page_detection_upload_with_a_broken_box():
     gt, results = synthetic.make_coco_set(1, 20)
     results[4]["bbox"][3] = -2.0
     at = run_page("app_pages/score.py")
+    at.radio(key="score.task").set_value("face_detection").run()
     at.radio(key="score.source").set_value("Upload").run()
     at.file_uploader(key="score.gt").upload("gt.json", json.dumps(gt).encode(), "application/json")
     at.file_uploader(key="score.pred").upload("pred.json", json.dumps(results).encode(), "application/json").run()
@@ -168,17 +170,14 @@ def test_try_image_on_a_cartoon_dataset_image_colours_hits_and_misses():
 
 
 def test_try_image_puts_a_finetuned_mtcnn_beside_the_pretrained_one():
-    import torch
     from facenet_pytorch import MTCNN
 
     from core.train.runstore import RunStore
 
     store = RunStore()
     run_id = store.create("face_detection", "mtcnn/pretrained", "face_detection", {"strategy": "finetuned-pnet"})
-    path = store.checkpoint_path(run_id)
-    path.parent.mkdir(parents=True)
-    torch.save({"pnet": MTCNN().pnet.state_dict()}, path)
-    store.update(run_id, status="done", checkpoint=str(path))
+    with store.recording(run_id) as rec:
+        rec.checkpoint({"pnet": MTCNN().pnet.state_dict()}, "pnet epoch 1")
     at = run_page("app_pages/try_image.py")
     at.selectbox(key="try.task").set_value("face_detection").run()
     assert not at.exception

@@ -8,7 +8,7 @@ from sklearn.model_selection import cross_val_score
 from core import registry
 from core.data import samples
 from core.models import classifiers
-from core.models.predict import Detections, TopK, build
+from core.predictors import Detections, TopK, build
 
 CPU = torch.device("cpu")
 

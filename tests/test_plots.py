@@ -6,8 +6,9 @@ import pytest
 from PIL import Image
 
 from core import plots
+from core.experiments import tables
 from core.metrics import classification, detection, paired, regression, verification
-from core.models.predict import Detections
+from core.predictors import Detections
 
 
 def test_pr_figure_has_a_trace_and_a_marked_point_per_variant():
@@ -59,10 +60,9 @@ def test_detections_coloured_as_tp_fp_fn():
     assert colours == sorted(plots.MATCH_COLOURS[k] for k in ("TP", "FP", "FN"))
 
 
-def test_comparison_table_and_its_figure():
-    c = paired.Comparison("AP", 0.61, 0.52, 0.09, (0.05, 0.13), 0.001, "paired bootstrap")
-    frame = plots.comparison_table([("finetuned", "pretrained", c)])
-    assert frame.loc[0, "95% CI"] == "[+0.050, +0.130]"
+def test_a_comparison_table_exports_as_a_figure():
+    c = paired.Paired("AP", 0.61, 0.52, 0.09, (0.05, 0.13), 0.001, "paired bootstrap")
+    frame = tables.comparisons_table([("finetuned", "pretrained", c)])
     assert plots.table_figure(frame).data[0].cells.values[0] == ["AP"]
 
 

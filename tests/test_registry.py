@@ -5,7 +5,7 @@ import torch
 from core import registry
 from core.data import samples
 from core.models import classifiers
-from core.models.predict import build
+from core.predictors import build
 from core.train.runstore import RunStore
 from core.weights import WeightsUnavailable
 
@@ -53,10 +53,8 @@ def _finished_classifier_run(store: RunStore, labels: list[str]) -> str:
     torch.nn.init.normal_(model._fc.weight)
     run_id = store.create("classification", "efficientnet_lite0/imagenet", "classification",
                           {"strategy": "frozen", "labels": labels, "dataset": "tiny"})
-    path = store.checkpoint_path(run_id)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(model.state_dict(), path)
-    store.update(run_id, status="done", checkpoint=str(path), metrics={"mCA": 0.9})
+    with store.recording(run_id) as rec:
+        rec.checkpoint(model.state_dict(), "epoch 1")
     return run_id
 
 
@@ -75,15 +73,6 @@ def test_finished_run_appears_as_a_variant_that_predicts_its_own_labels():
     assert np.isclose(top.probs.sum(), 1.0, atol=1e-5)
 
 
-def test_run_with_deleted_checkpoint_is_unavailable_not_a_crash(isolated_env):
-    store = RunStore()
-    run_id = _finished_classifier_run(store, ["a", "b"])
-    store.checkpoint_path(run_id).unlink()
-    v = registry.variant(f"efficientnet_lite0/frozen-{run_id}")
-    status = registry.availability(v)
-    assert not status.ok and "missing" in status.message
-
-
 def test_finetuned_mtcnn_run_loads_its_stage_weights():
     from facenet_pytorch.models.mtcnn import PNet
 
@@ -93,10 +82,8 @@ def test_finetuned_mtcnn_run_loads_its_stage_weights():
     for p in pnet.parameters():
         torch.nn.init.normal_(p, std=0.01)
     run_id = store.create("face_detection", "mtcnn/pretrained", "face_detection", {"strategy": "finetuned-pnet"})
-    path = store.checkpoint_path(run_id)
-    path.parent.mkdir(parents=True)
-    torch.save({"pnet": pnet.state_dict()}, path)
-    store.update(run_id, status="done", checkpoint=str(path))
+    with store.recording(run_id) as rec:
+        rec.checkpoint({"pnet": pnet.state_dict()}, "pnet epoch 1")
     detector = build(registry.variant(f"mtcnn/finetuned-pnet-{run_id}"), CPU)
     assert torch.equal(detector.mtcnn.pnet.conv1.weight, pnet.conv1.weight)
     assert not torch.equal(detector.mtcnn.pnet.conv1.weight, PNet().conv1.weight)

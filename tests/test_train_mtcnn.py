@@ -6,7 +6,7 @@ from facenet_pytorch import MTCNN
 from core import registry
 from core.data import catalogue
 from core.metrics.detection import iou_matrix
-from core.models.predict import build
+from core.predictors import build
 from core.train import mtcnn, mtcnn_samples
 from core.train.runstore import RunStore
 
@@ -47,12 +47,14 @@ def test_a_short_finetune_is_recorded_and_becomes_a_variant():
     cfg = mtcnn.MTCNNConfig(stages=("pnet",), epochs=2, max_train_images=25, hard_negatives=True)
     events = list(mtcnn.finetune(cfg, store, torch.device("cpu")))
     epochs = [e for e in events if isinstance(e, mtcnn.EpochEnd)]
-    assert len(epochs) == 3 and all(np.isfinite(e.loss) for e in epochs)  # 2 epochs + the hard-negative round
-    assert epochs[1].class_loss < epochs[0].class_loss
+    assert len(epochs) == 3 and all(np.isfinite(e.train_loss) for e in epochs)  # 2 epochs + the hard-negative round
+    assert epochs[1].losses["class"] < epochs[0].losses["class"] and {e.phase for e in epochs} == {"pnet"}
+    assert "hard negatives" in next(e.name for e in events if isinstance(e, mtcnn.Phase) and "hard" in e.name)
     finished = events[-1]
-    assert isinstance(finished, mtcnn.Finished)
+    assert isinstance(finished, mtcnn.Finished) and finished.variant == f"mtcnn/finetuned-pnet-{finished.run_id}"
     run = store.get(finished.run_id)
     assert run.status == "done" and "val_AP30" in run.metrics and len(run.metrics["history"]) == 3
+    assert run.checkpoint_label == "pnet epoch 3"
     variant = registry.variant(f"mtcnn/finetuned-pnet-{finished.run_id}")
     detector = build(variant, torch.device("cpu"))
     pretrained = MTCNN()

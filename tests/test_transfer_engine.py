@@ -6,8 +6,9 @@ from torchvision.transforms import v2 as T
 from core.data import fashion_mnist
 from core.data.types import LabelledImages
 from core.models import backbones, classifiers
-from core.train import loop, strategies
-from core.train.loop import Predictions, TrainConfig, check_dataset, fit, split_indices, to_tensors, train_batch
+from core.train import loop, objectives, strategies, streams
+from core.train.events import EpochEnd
+from core.train.loop import Predictions, TrainConfig, check_dataset, fit, split_indices
 from core.train.strategies import StrategyConfig
 from core.weights import WeightsUnavailable
 
@@ -62,8 +63,9 @@ def test_frozen_training_caches_features_and_leaves_the_backbone_alone():
     model, _ = backbones.build("mobilenet_v2", 3)
     before = model.blocks[3].conv[0][0].weight.clone()
     data = tiny()
-    *epochs, tested = fit(data, TrainConfig(strategy=StrategyConfig("frozen"), epochs=2, image_size=32), model=model)
-    assert len(epochs) == 2 and torch.equal(model.blocks[3].conv[0][0].weight, before)
+    phase, *epochs, tested = fit(data, TrainConfig(strategy=StrategyConfig("frozen"), epochs=2, image_size=32),
+                                 model=model)
+    assert "features" in phase.name and len(epochs) == 2 and torch.equal(model.blocks[3].conv[0][0].weight, before)
     assert {"accuracy", "mCA", "macro_f1"} == set(epochs[-1].val) and np.isfinite(epochs[-1].train_loss)
     assert isinstance(tested, Predictions) and tested.outputs.shape == (len(data.subset("test")), 3)
     assert np.allclose(tested.outputs.sum(1), 1, atol=1e-5) and np.array_equal(tested.targets, data.targets[tested.index])
@@ -93,18 +95,19 @@ def test_bad_datasets_are_refused_with_the_reason():
         TrainConfig(augment=("mixup",))
 
 
-def test_mixed_sizes_and_modes_become_one_tensor_batch():
+def test_mixed_sizes_and_modes_stream_as_one_batch():
     images = [np.zeros((28, 28), np.uint8), np.full((40, 30, 3), 200, np.uint8)]
-    data = LabelledImages("mixed", images, np.array([0, 1]), np.array(["train", "test"]), ["a", "b"])
-    batch = to_tensors(data, np.arange(2), 32, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
-    assert batch.shape == (2, 3, 32, 32) and torch.isfinite(batch).all()
+    stream = streams.ImageStream(images, np.array([0, 1]), np.arange(2), 32)
+    x, y = next(iter(streams.image_loader(stream, 2, False, 0, torch.device("cpu"), 0)))
+    assert x.shape == (2, 3, 32, 32) and x.dtype == torch.uint8 and y.tolist() == [0, 1]
+    assert x[0].max() == 0 and x[1].min() == 200
 
 
 def test_regression_trains_with_l1_and_reports_correlations():
     data = tiny()
     brightness = np.array([img.mean() for img in data.images])
     reg = LabelledImages("brightness", data.images, brightness, data.split, None, target_name="brightness")
-    event, tested = fit(reg, TrainConfig(strategy=StrategyConfig("frozen"), head="mlp", epochs=1, image_size=32))
+    _, event, tested = fit(reg, TrainConfig(strategy=StrategyConfig("frozen"), head="mlp", epochs=1, image_size=32))
     assert set(event.val) == {"MAE", "pearson", "spearman"} and np.isfinite(event.val["MAE"])
     assert tested.outputs.shape == tested.targets.shape == (len(data.subset("test")),)
 
@@ -127,11 +130,16 @@ def test_a_regressor_predicts_in_the_target_units_after_training():
     target = 40 + 30 * np.array([img.mean() for img in data.images]) / 255  # an "age" far from 0 with spread
     reg = LabelledImages("age-like", data.images, target, data.split, None, target_name="age")
     model, prep = backbones.build("mobilenet_v2", 1, "mlp")
-    *_, tested = fit(reg, TrainConfig(strategy=StrategyConfig("frozen"), head="mlp", epochs=3, image_size=32),
-                     model=model)
-    x = to_tensors(reg, tested.index, 32, prep.mean, prep.std)
+    cfg = TrainConfig(strategy=StrategyConfig("frozen"), head="mlp", epochs=3, image_size=32)
+    objective = objectives.for_data(reg, split_indices(reg)[0])
+    *_, tested = fit(reg, cfg, model=model, objective=objective)
+    saved, _ = backbones.build("mobilenet_v2", 1, "mlp", pretrained=False)
+    saved.load_state_dict(objective.export(model))  # what a checkpoint holds
+    batches = loop._Batches(T.Normalize(prep.mean, prep.std), torch.device("cpu"), False, torch.float32, None)
+    x, _ = next(batches.images(streams.image_loader(streams.ImageStream(reg.images, reg.targets, tested.index, 32),
+                                                    256, False, 0, torch.device("cpu"), 0)))
     with torch.no_grad():
-        again = model.eval()(x).squeeze(1).numpy()
+        again = saved.eval()(x).squeeze(1).numpy()
     assert np.allclose(again, tested.outputs, atol=1e-3) and 30 < tested.outputs.mean() < 80
 
 
@@ -145,12 +153,86 @@ def test_alexnet_splits_into_pooled_stages_and_pretrained_weights_offline_say_wh
         backbones.build("alexnet", 2, pretrained=True)
 
 
-def test_augmentation_runs_on_images_in_0_1_before_normalising():
-    black = torch.zeros(4, 3, 16, 16)
+def test_augmentation_runs_on_uint8_pixels_before_normalising():
+    black = [np.zeros((16, 16, 3), np.uint8)] * 4
+    stream = streams.ImageStream(black, np.zeros(4, int), np.arange(4), 16, loop._augmenter(("jitter", "flip"), 16))
     normalise = T.Normalize(classifiers.IMAGENET_MEAN, classifiers.IMAGENET_STD)
-    augment = loop._augmenter(("jitter", "flip"), 16)
-    out = train_batch(black, augment, normalise)
+    batches = loop._Batches(normalise, torch.device("cpu"), False, torch.long, None)
+    out, _ = next(batches.images(streams.image_loader(stream, 4, True, 0, torch.device("cpu"), 0)))
     # jittering normalised values would clamp them into [0, 1]; black must stay at -mean/std
     expected = -torch.tensor(classifiers.IMAGENET_MEAN) / torch.tensor(classifiers.IMAGENET_STD)
     assert torch.allclose(out[:, :, 0, 0], expected.expand(4, 3), atol=1e-5)
     assert backbones.preprocess("efficientnet_lite0").mean == (0.5, 0.5, 0.5)
+
+
+class CountingImages:
+    """A huge set that makes its images on demand and counts them: a loop that stacked a split would read all."""
+
+    def __init__(self, n: int) -> None:
+        self.n, self.read = n, 0
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        self.read += 1
+        return np.full((28, 28), i % 251, np.uint8)
+
+
+def test_the_loop_streams_images_and_never_reads_a_whole_split():
+    images = CountingImages(20_000)
+    targets = np.arange(20_000) % 2
+    split = np.where(np.arange(20_000) % 10 == 0, "test", "train")
+    data = LabelledImages("big", images, targets, split, ["even", "odd"])
+    cfg = TrainConfig(strategy=StrategyConfig("finetune"), epochs=2, image_size=32, batch_size=8, limit_batches=2,
+                      workers=0)
+    events = list(fit(data, cfg))
+    assert [type(e).__name__ for e in events] == ["EpochEnd", "EpochEnd", "Predictions"]
+    # per epoch 2 training batches of 8 and 2 validation batches of 256 (kept after the first pass); 2 test batches
+    assert images.read == 2 * 2 * 8 + 2 * 256 + 2 * 256
+    assert len(events[-1].index) == 512
+
+
+class MeanBrightness:
+    """A new objective, written outside the loop: regress each image's mean pixel value, scored by MAE only."""
+
+    outputs, target_dtype, headline = 1, torch.float32, "MAE"
+
+    def to(self, device):
+        return self
+
+    def loss(self, out, target):
+        return torch.nn.functional.mse_loss(out.float().squeeze(1), target / 255)
+
+    def train_loss_units(self, mean_loss):
+        return mean_loss
+
+    def correct(self, out, target):
+        return None
+
+    def evaluate(self, out, target):
+        error = (out.squeeze(1) * 255 - target).abs().mean().item()
+        return error, {"MAE": error}
+
+    def test_outputs(self, out):
+        return out.squeeze(1).numpy() * 255
+
+    def export(self, model):
+        return model.state_dict()
+
+
+def test_a_new_objective_plugs_into_the_loop_unchanged():
+    data = tiny()
+    brightness = np.array([img.mean() for img in data.images])
+    reg = LabelledImages("brightness", data.images, brightness, data.split, None)
+    events = list(fit(reg, TrainConfig(strategy=StrategyConfig("finetune"), epochs=1, image_size=32),
+                      objective=MeanBrightness()))
+    assert isinstance(events[0], EpochEnd) and set(events[0].val) == {"MAE"} and events[0].train_accuracy is None
+    assert events[-1].outputs.shape == (len(data.subset("test")),)
+
+
+def test_a_config_round_trips_through_the_run_store_form():
+    cfg = TrainConfig(backbone="resnet18", head="mlp", strategy=StrategyConfig("gradual", lr=3e-4, head_epochs=2),
+                      augment=("flip", "crop"), epochs=7, limit_batches=5)
+    assert TrainConfig.from_dict(cfg.to_dict()) == cfg
+    assert cfg.with_strategy("frozen").strategy == StrategyConfig("frozen", lr=3e-4, head_epochs=2)

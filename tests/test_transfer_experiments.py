@@ -10,7 +10,7 @@ from core import registry
 from core.data import catalogue
 from core.data.types import open_image
 from core.experiments import transfer as tx
-from core.models.predict import TopK, Value, build
+from core.predictors import TopK, Value, build
 from core.train import transfer as trainer
 from core.train.loop import TrainConfig
 from core.train.runstore import RunStore
@@ -148,7 +148,7 @@ def test_mixed_sizes_and_modes_train_end_to_end_from_a_user_folder(tmp_path, mon
                       "--cpu"], capsys)
     assert code == 0, out.err
     events = [json.loads(line) for line in out.out.splitlines()]
-    assert [e["event"] for e in events] == ["EpochEnd", "Recorded"]
+    assert [e["event"] for e in events] == ["Phase", "Phase", "EpochEnd", "Finished"]
     (run,) = RunStore().list("done")
     assert run.config["labels"] == ["blue", "red"] and run.metrics["test_samples"] >= 2
 

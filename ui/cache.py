@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from core import devices, registry
-from core.models.predict import Predictor, build
+from core.predictors import Predictor, build
 
 WARMUP_SIDE = 64
 TIMING_REPEATS = 3  # the median of three calls: one busy moment on a shared machine skews a single timing

@@ -1,24 +1,50 @@
-"""Training jobs started from a page: their own process (and process group), a shared log, polled by pid."""
+"""Training jobs started from a page: the runs are created (queued) first, then one process is started
+to carry them out; the browser session keeps the process id and the run ids, and follows those ids.
+
+Nothing is matched by time or by dataset: a session sees, and stops, only the jobs it started.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
+import streamlit as st
 
-def log_path() -> Path:
-    return Path(os.environ.get("TLDASH_RUNS_DIR", "runs")) / "training.log"
+from core.train.runstore import LIVE, Run, RunStore
 
 
-def launch(cmd: list[str]) -> int:
-    """Start cmd in a new session, output appended to the training log; its pid."""
-    log = log_path()
+@dataclass(frozen=True)
+class Job:
+    pid: int
+    run_ids: tuple[str, ...]
+    log: str  # the process's output: its error line when it fails before a run starts
+    started: float
+
+    def runs(self, store: RunStore | None = None) -> list[Run]:
+        store = store or RunStore()
+        return [store.get(i) for i in self.run_ids]
+
+
+def _key(prefix: str) -> str:
+    return f"{prefix}.job"
+
+
+def launch(cmd: list[str], run_ids: list[str], store: RunStore | None = None) -> Job:
+    """Start cmd in a new process group (Stop ends it and its workers), output in its own log; the runs learn
+    the process id, so that they are marked failed if it dies before finishing them."""
+    store = store or RunStore()
+    log = store.folder / "logs" / f"job-{run_ids[0]}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "a") as out:  # the child keeps its own copy of the descriptor
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    return proc.pid
+    store.assign(run_ids, proc.pid)
+    return Job(proc.pid, tuple(run_ids), str(log), time.time())
 
 
 def alive(pid: int) -> bool:
@@ -30,14 +56,52 @@ def alive(pid: int) -> bool:
     return finished == 0
 
 
-def stop(pid: int) -> None:
-    """SIGTERM to the job's process group: the trainers mark their run stopped and exit."""
-    os.killpg(pid, signal.SIGTERM)
-
-
-def last_error() -> str:
-    """The last "error: …" line a trainer wrote to the log, without its prefix; "" if none."""
-    log = log_path()
-    lines = log.read_text(errors="replace").splitlines() if log.is_file() else []
+def last_error(log: str) -> str:
+    """The last "error: …" line the job wrote, without its prefix; "" if none."""
+    path = Path(log)
+    lines = path.read_text(errors="replace").splitlines() if path.is_file() else []
     errors = [ln for ln in lines if ln.startswith("error: ")]
     return errors[-1].removeprefix("error: ") if errors else ""
+
+
+def start(prefix: str, cmd: list[str], run_ids: list[str]) -> Job:
+    """Launch and remember the job in this browser session."""
+    job = launch(cmd, run_ids)
+    st.session_state[_key(prefix)] = job
+    return job
+
+
+def current(prefix: str) -> Job | None:
+    return st.session_state.get(_key(prefix))
+
+
+def stop(prefix: str) -> None:
+    """SIGTERM to this session's job's process group: the trainer marks its run stopped and exits."""
+    job = current(prefix)
+    if job is not None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(job.pid, signal.SIGTERM)
+        st.session_state[f"{prefix}.stopping"] = True
+
+
+@dataclass(frozen=True)
+class Ended:
+    done: list[str]  # run ids
+    stopped: list[str]
+    failed: list[str]  # one message per failed run
+
+
+def settle(prefix: str) -> Ended | None:
+    """When this session's job has ended: forget it and say how each of its runs ended; None while it runs."""
+    job = current(prefix)
+    if job is None or alive(job.pid):
+        return None
+    runs = job.runs()
+    if any(r.status == "running" for r in runs):  # the process is gone; its row is being finalised
+        return None
+    st.session_state.pop(_key(prefix), None)
+    st.session_state.pop(f"{prefix}.stopping", None)
+    failed = [f"{r.id}: {r.message}" for r in runs if r.status == "failed"]
+    if not failed and any(r.status in LIVE for r in runs):
+        failed = [last_error(job.log) or f"the training process {job.pid} ended before its runs started"]
+    return Ended([r.id for r in runs if r.status == "done"], [r.id for r in runs if r.status == "stopped"], failed)

@@ -19,30 +19,24 @@ import argparse
 import json
 import sys
 
-from core import devices
+from core import devices, tasks
 from core.data.types import DataError
-from core.experiments import face_detection, transfer
-from core.train.runstore import RunStore
+from core.train.runstore import RunStore, RunStoreError
 from core.weights import WeightsUnavailable
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m core.experiments", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("experiment", choices=["face_detection", *transfer.TASKS])
-    p.add_argument("--dataset", help="classification / regression: another labelled set (python -m core.data)")
+    p.add_argument("experiment", choices=tasks.with_experiment())
+    p.add_argument("--dataset", help="another set for the task (python -m core.data lists them)")
     p.add_argument("--json", action="store_true", help="print the Comparison as JSON (default: a table)")
     p.add_argument("--cpu", action="store_true")
     args = p.parse_args(argv)
     device = devices.pick_device(force_cpu=args.cpu)
     try:
-        store = RunStore()
-        if args.experiment == "face_detection":
-            finetuned = [face_detection.ensure_finetuned(store, device, s) for s in face_detection.STUDY_STAGES]
-            result = face_detection.run(["mtcnn/pretrained", *finetuned], device=device)
-        else:
-            result = transfer.run(args.experiment, args.dataset, store=store, device=device)
-    except (ValueError, KeyError, DataError, WeightsUnavailable) as exc:
+        result = tasks.get(args.experiment).default_comparison(dataset=args.dataset, store=RunStore(), device=device)
+    except (ValueError, KeyError, DataError, WeightsUnavailable, RunStoreError) as exc:
         print(f"error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
         return 2
     out = result.as_json()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from core.metrics.paired import Comparison as Paired
+from core.metrics.paired import Paired
 
 
 @dataclass(frozen=True)

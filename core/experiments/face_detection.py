@@ -17,19 +17,19 @@ import numpy as np
 import torch
 from PIL import Image
 
-from core import devices, registry
+from core import devices, registry, tasks
 from core.data import catalogue, samples
 from core.data.types import DetectionSet, open_image
 from core.experiments.comparison import Comparison
 from core.metrics import detection as det
 from core.metrics import paired, verification
 from core.models import mtcnn_batched
-from core.models.predict import FaceDetector, build
+from core.predictors import FaceDetector, build
 from core.train import mtcnn as mtcnn_train
 from core.train.runstore import RunStore
 
-FLOOR = mtcnn_train.EVAL_THRESHOLDS  # (0.1, 0.2, 0.2): the study's stage thresholds, the cache's floor
-STUDY_IOU = mtcnn_train.EVAL_IOU
+FLOOR = mtcnn_batched.STUDY_THRESHOLDS  # the study's stage thresholds are the cache's floor
+STUDY_IOU = mtcnn_batched.STUDY_IOU
 DATASET = "cartoon_faces/detection"
 REAL_PHOTOS = ("astronaut", "grace_hopper", "zidane")
 PATCH_SIZES = {"pnet": 12, "rnet": 24, "onet": 48}
@@ -94,7 +94,7 @@ def score(run: VariantRun, truth: list[np.ndarray], thresholds: tuple[float, flo
                   det.ap_of_counts(image_index, scores, is_tp, n_gt))
 
 
-def compare_ap(a: Scored, b: Scored, n_images: int, n_boot: int = paired.N_BOOT) -> paired.Comparison:
+def compare_ap(a: Scored, b: Scored, n_images: int, n_boot: int = paired.N_BOOT) -> paired.Paired:
     return paired.paired_bootstrap(a.ap_of_counts, b.ap_of_counts, n_images, "AP", n_boot=n_boot)
 
 
@@ -105,7 +105,7 @@ def _patch_scores(detector: FaceDetector, patches: list[Image.Image]) -> np.ndar
         for stage, size in PATCH_SIZES.items():
             x = torch.stack([torch.as_tensor(np.array(p.resize((size, size), Image.Resampling.BILINEAR)))
                              for p in patches]).permute(0, 3, 1, 2).float().to(detector.device)
-            prob = getattr(detector.mtcnn, stage)((x - 127.5) * 0.0078125)[-1].reshape(len(patches), 2)
+            prob = getattr(detector.mtcnn, stage)(mtcnn_batched.normalise(x))[-1].reshape(len(patches), 2)
             total *= prob[:, 1].cpu().numpy()
     return total
 
@@ -116,7 +116,7 @@ def forgetting(name: str, reference: dict[str, np.ndarray], device: torch.device
     detector = build(registry.variant(name), device)
     photos = [samples.load_sample(p).image for p in reference]
     found = mtcnn_batched.detect(photos, detector.mtcnn.pnet, detector.mtcnn.rnet, detector.mtcnn.onet,
-                                 (0.6, 0.7, 0.7), device=device)
+                                 mtcnn_batched.DEFAULT_THRESHOLDS, device=device)
     hits = sum(int(det.match_image(d.boxes, d.scores, ref, 0.5).gt_matched.sum())
                for d, ref in zip(found, reference.values(), strict=True))
     faces = catalogue.load("lfw_subset")
@@ -147,7 +147,26 @@ def ensure_finetuned(store: RunStore, device: torch.device, stages: tuple[str, .
         return existing[0]
     finished = [e for e in mtcnn_train.finetune(mtcnn_train.MTCNNConfig(stages=stages), store, device)
                 if isinstance(e, mtcnn_train.Finished)]
-    return f"mtcnn/{strategy}-{finished[0].run_id}"
+    return finished[0].variant
+
+
+def compare(runs: list[VariantRun], truth: list[np.ndarray], thresholds: tuple[float, float, float] = FLOOR,
+            iou: float = STUDY_IOU, n_boot: int = paired.N_BOOT, forgotten: dict[str, dict[str, float]] | None = None,
+            dataset: str = DATASET, device: str = "cpu") -> tuple[Comparison, dict[str, Scored]]:
+    """The Comparison of cached variant runs at these thresholds (no network runs), the first variant as the
+    baseline of the paired AP bootstrap; and each variant's scored detections, for figures."""
+    scored = {r.name: score(r, truth, thresholds, iou) for r in runs}
+    metrics = {}
+    for r in runs:
+        s = scored[r.name]
+        metrics[r.name] = {"AP": s.ap, "AP_VOC": s.ap_voc, "best_F1": s.best.f1,
+                           "best_F1_threshold": s.best.threshold, "ms_per_image": r.ms_per_image,
+                           **(forgotten or {}).get(r.name, {})}
+    base = scored[runs[0].name]
+    comparisons = [(s.name, base.name, compare_ap(s, base, len(truth), n_boot)) for s in list(scored.values())[1:]]
+    return Comparison("face_detection", f"{dataset}/test", device, metrics, comparisons,
+                      {"stage_thresholds": list(thresholds), "iou_threshold": iou, "images": len(truth),
+                       "faces": int(sum(len(t) for t in truth))}), scored
 
 
 def run(variants: list[str], thresholds: tuple[float, float, float] = FLOOR, iou: float = STUDY_IOU,
@@ -155,15 +174,16 @@ def run(variants: list[str], thresholds: tuple[float, float, float] = FLOOR, iou
     device = device or devices.pick_device()
     images, truth = test_images(dataset)
     runs = [run_variant(v, images, device) for v in variants]
-    scored = [score(r, truth, thresholds, iou) for r in runs]
     reference = reference_faces(device)
-    metrics = {}
-    for r, s in zip(runs, scored, strict=True):
-        metrics[s.name] = {"AP": s.ap, f"AP_VOC{round(iou * 100)}": s.ap_voc, "best_F1": s.best.f1,
-                           "best_F1_threshold": s.best.threshold, "ms_per_image": r.ms_per_image,
-                           **forgetting(s.name, reference, device)}
-    base = scored[0]
-    comparisons = [(s.name, base.name, compare_ap(s, base, len(images), n_boot)) for s in scored[1:]]
-    return Comparison("face_detection", f"{dataset}/test", device.type, metrics, comparisons,
-                      {"stage_thresholds": list(thresholds), "iou_threshold": iou, "images": len(images),
-                       "faces": int(sum(len(t) for t in truth))})
+    forgotten = {v: forgetting(v, reference, device) for v in variants}
+    return compare(runs, truth, thresholds, iou, n_boot, forgotten, dataset, device.type)[0]
+
+
+def default_comparison(task: tasks.Task, dataset: str | None = None, store: RunStore | None = None,
+                       device: torch.device | None = None, n_boot: int = paired.N_BOOT) -> Comparison:
+    """The CLI's entry (the task table names it): pretrained MTCNN against PNet fine-tuned (the study) and all
+    stages fine-tuned, training each that the store lacks."""
+    store = store or RunStore()
+    device = device or devices.pick_device()
+    finetuned = [ensure_finetuned(store, device, s) for s in STUDY_STAGES]
+    return run(["mtcnn/pretrained", *finetuned], device=device, dataset=dataset or task.default_dataset, n_boot=n_boot)

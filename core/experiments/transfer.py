@@ -11,29 +11,27 @@ the CLI and the tests build the Comparison from runs the same way:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import torch
 
-from core import devices, registry
+from core import devices, registry, tasks
 from core.data import catalogue
 from core.experiments.comparison import Comparison
 from core.metrics import classification, paired, regression
 from core.train import transfer
 from core.train.loop import TrainConfig
 from core.train.runstore import Run, RunStore
-from core.train.strategies import StrategyConfig
 
-TASKS = ("classification", "regression")
-DEFAULT_DATASET = {"classification": "fashion_mnist_imbalanced3", "regression": "cartoon_faces/fatness"}
 DEFAULT_STRATEGIES = ("scratch", "frozen", "finetune")
-# The quick default comparison: MobileNetV2 (offline ImageNet weights), small images, few epochs,
-# sized to finish each task's three variants in under 5 minutes on 2 CPU cores.
-QUICK = {"classification": TrainConfig(backbone="mobilenet_v2", head="linear", image_size=64, epochs=4),
-         "regression": TrainConfig(backbone="mobilenet_v2", head="mlp", image_size=112, epochs=8)}
-HEADLINE = {"classification": "mCA", "regression": "pearson"}
+
+
+def quick_config(task: str) -> TrainConfig:
+    """The quick default comparison's settings (the task table's): MobileNetV2 (offline ImageNet weights), small
+    images, few epochs, sized to finish each task's three variants in under 5 minutes on 2 CPU cores."""
+    return TrainConfig(**tasks.get(task).train_defaults)
 
 
 @dataclass(frozen=True)
@@ -130,8 +128,8 @@ def compare(outcomes: list[Outcome], task: str, dataset: str, classes: list[str]
             n_boot: int = paired.N_BOOT) -> Comparison:
     """Metrics with bootstrap CIs per variant, and each variant against scratch (or the first) on the same
     test images: paired bootstrap of mCA and McNemar (classification), of Pearson and MAE (regression)."""
-    if task not in TASKS:
-        raise ValueError(f"unknown task {task!r}; choose from {list(TASKS)}")
+    if task not in tasks.trained_on_labels():
+        raise ValueError(f"unknown task {task!r}; choose from {tasks.trained_on_labels()}")
     if not outcomes:
         raise ValueError(f"no finished runs on {dataset} to compare")
     sizes = {len(o.targets) for o in outcomes}
@@ -149,14 +147,13 @@ def compare(outcomes: list[Outcome], task: str, dataset: str, classes: list[str]
     return Comparison(task, f"{dataset}/test", device, metrics, comparisons, extra)
 
 
-def train_defaults(task: str, dataset: str | None = None, strategies: tuple[str, ...] = DEFAULT_STRATEGIES,
-                   store: RunStore | None = None, device: torch.device | None = None,
-                   cfg: TrainConfig | None = None) -> Iterator[transfer.Event]:
+def train_quick(task: str, dataset: str | None = None, strategies: tuple[str, ...] = DEFAULT_STRATEGIES,
+                store: RunStore | None = None, device: torch.device | None = None,
+                cfg: TrainConfig | None = None) -> Iterator[transfer.Event]:
     """Train the quick default variants, one run each; events as they come."""
-    cfg = cfg or QUICK[task]
+    cfg = cfg or quick_config(task)
     for name in strategies:
-        yield from transfer.train(dataset or DEFAULT_DATASET[task], replace(cfg, strategy=StrategyConfig(name)),
-                                  store, device)
+        yield from transfer.train(dataset or tasks.get(task).default_dataset, cfg.with_strategy(name), store, device)
 
 
 def run(task: str, dataset: str | None = None, strategies: tuple[str, ...] = DEFAULT_STRATEGIES,
@@ -165,11 +162,17 @@ def run(task: str, dataset: str | None = None, strategies: tuple[str, ...] = DEF
     """Train the default variants now and compare them (the CLI's path)."""
     store = store or RunStore()
     device = device or devices.pick_device()
-    dataset = dataset or DEFAULT_DATASET[task]
-    recorded = [e.run_id for e in train_defaults(task, dataset, strategies, store, device, cfg)
-                if isinstance(e, transfer.Recorded)]
+    dataset = dataset or tasks.get(task).default_dataset
+    recorded = [e.run_id for e in train_quick(task, dataset, strategies, store, device, cfg)
+                if isinstance(e, transfer.Finished)]
     data = catalogue.labelled(dataset)
     return compare([outcome(store.get(r)) for r in recorded], task, dataset, data.classes, device.type, n_boot)
+
+
+def default_comparison(task: tasks.Task, dataset: str | None = None, store: RunStore | None = None,
+                       device: torch.device | None = None, n_boot: int = paired.N_BOOT) -> Comparison:
+    """The CLI's entry (the task table names it): the quick default variants, trained now and compared."""
+    return run(task.name, dataset, store=store, device=device, n_boot=n_boot)
 
 
 def history_frame(history: dict[str, list[dict]]) -> pd.DataFrame:

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from core import tasks
 from core.metrics import reports
 
 
@@ -56,8 +57,9 @@ def parser() -> argparse.ArgumentParser:
     det.add_argument("gt")
     det.add_argument("pred")
     det.add_argument("--iou", type=float, nargs="+", help="IoU thresholds (default 0.50:0.05:0.95)")
-    for task, columns in reports.COLUMNS.items():
-        sub.add_parser(task, help=f"CSV with columns {columns}").add_argument("file")
+    for task in tasks.scored():
+        if task.score_format == "CSV":
+            sub.add_parser(task.scoring, help=f"CSV with columns {task.score_columns}").add_argument("file")
     return p
 
 
@@ -68,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
             ious = tuple(args.iou) if args.iou else reports.detection.COCO_IOUS
             report = reports.detection_report(_read_json(args.gt), _read_json(args.pred), ious)
         else:
-            report = reports.CSV_REPORTS[args.task](_read_csv(args.file), args.file)
+            report = tasks.by_scoring(args.task).report(_read_csv(args.file), args.file)
     except (ValueError, KeyError, TypeError) as exc:
         print(f"error: {exc.args[0] if exc.args else exc!r}", file=sys.stderr)
         return 2

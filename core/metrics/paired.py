@@ -13,11 +13,12 @@ from scipy import stats
 
 from core.metrics.checks import check_finite, check_same_length, check_scores
 
-N_BOOT = 2000
+N_BOOT = 2000  # resamples for the CLI, the reports and the bench
+N_BOOT_LIVE = 1000  # for the pages: CIs recomputed as the user picks variants, fast enough to feel live
 
 
 @dataclass(frozen=True)
-class Comparison:
+class Paired:
     """One metric compared between two variants; the shape of the Comparison JSON's "comparisons" rows."""
 
     metric: str
@@ -35,7 +36,7 @@ class Comparison:
 
 
 def paired_bootstrap(metric_a: Callable[[np.ndarray], float], metric_b: Callable[[np.ndarray], float], n: int,
-                     name: str, n_boot: int = N_BOOT, seed: int = 0) -> Comparison:
+                     name: str, n_boot: int = N_BOOT, seed: int = 0) -> Paired:
     """Percentile 95% CI of metric_a - metric_b, resampling the same n units for both.
 
     metric_x(counts) gets (n,) int counts, how often each unit was drawn, and returns the metric
@@ -54,7 +55,7 @@ def paired_bootstrap(metric_a: Callable[[np.ndarray], float], metric_b: Callable
     deltas = deltas[np.isfinite(deltas)]
     lo, hi = np.percentile(deltas, [2.5, 97.5])
     p = min(1.0, 2 * min((deltas <= 0).mean(), (deltas >= 0).mean()))
-    return Comparison(name, float(a), float(b), float(a - b), (float(lo), float(hi)), float(p), "paired bootstrap")
+    return Paired(name, float(a), float(b), float(a - b), (float(lo), float(hi)), float(p), "paired bootstrap")
 
 
 def bootstrap_cis(metrics: Callable[[np.ndarray], dict[str, float]], n: int, n_boot: int = N_BOOT,
@@ -99,7 +100,7 @@ def weighted_auc(scores: np.ndarray, labels: np.ndarray) -> Callable[[np.ndarray
     return auc
 
 
-def mcnemar(correct_a: np.ndarray, correct_b: np.ndarray) -> Comparison:
+def mcnemar(correct_a: np.ndarray, correct_b: np.ndarray) -> Paired:
     """McNemar's test on paired correctness (a and b are the two accuracies).
 
     Exact binomial on the discordant pairs when there are fewer than 25 of them, else the
@@ -118,7 +119,7 @@ def mcnemar(correct_a: np.ndarray, correct_b: np.ndarray) -> Comparison:
     else:
         chi2 = (abs(only_a - only_b) - 1) ** 2 / n
         p, test = float(stats.chi2.sf(chi2, 1)), f"McNemar χ² = {chi2:.2f} ({only_a} vs {only_b} discordant)"
-    return Comparison("accuracy", acc_a, acc_b, acc_a - acc_b, None, p, test)
+    return Paired("accuracy", acc_a, acc_b, acc_a - acc_b, None, p, test)
 
 
 def _placements(scores: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
@@ -132,7 +133,7 @@ def _placements(scores: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarr
     return float(v10.mean()), v10, v01
 
 
-def delong(scores_a: np.ndarray, scores_b: np.ndarray, labels: np.ndarray) -> Comparison:
+def delong(scores_a: np.ndarray, scores_b: np.ndarray, labels: np.ndarray) -> Paired:
     """DeLong, DeLong & Clarke-Pearson (1988) test of two correlated AUCs, with the fast midrank
     computation of Sun & Xu (2014). The CI is the normal one on the difference."""
     scores_a, scores_b = check_scores(scores_a, "scores_a"), check_scores(scores_b, "scores_b")
@@ -151,8 +152,8 @@ def delong(scores_a: np.ndarray, scores_b: np.ndarray, labels: np.ndarray) -> Co
     delta = auc_a - auc_b
     if var <= 0:
         p = 1.0 if delta == 0 else 0.0
-        return Comparison("AUC", auc_a, auc_b, delta, (delta, delta), p, "DeLong")
+        return Paired("AUC", auc_a, auc_b, delta, (delta, delta), p, "DeLong")
     z = delta / np.sqrt(var)
     half = stats.norm.ppf(0.975) * np.sqrt(var)
-    return Comparison("AUC", auc_a, auc_b, delta, (delta - half, delta + half), float(2 * stats.norm.sf(abs(z))),
+    return Paired("AUC", auc_a, auc_b, delta, (delta - half, delta + half), float(2 * stats.norm.sf(abs(z))),
                       "DeLong")

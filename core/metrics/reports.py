@@ -12,19 +12,13 @@ import pandas as pd
 
 from core.metrics import classification, detection, paired, regression, verification
 
-COLUMNS = {
-    "classification": "true, pred (class names or ids); optional pred_b for a second variant",
-    "verification": "label (1 same, 0 different) and score (higher = same) or distance; optional score_b / distance_b",
-    "regression": "true, pred; optional pred_b for a second variant",
-}
-
 
 @dataclass(frozen=True)
 class Report:
     summary: dict  # JSON-ready
     results: dict = field(default_factory=dict)  # variant name -> result object
     points: dict = field(default_factory=dict)  # regression: variant name -> (y_true, y_pred)
-    comparisons: list[tuple[str, str, paired.Comparison]] = field(default_factory=list)
+    comparisons: list[tuple[str, str, paired.Paired]] = field(default_factory=list)
 
 
 def require_columns(frame: pd.DataFrame, required: list[list[str]], source: str) -> None:
@@ -121,6 +115,3 @@ def regression_report(frame: pd.DataFrame, source: str = "the CSV") -> Report:
         comparisons = []
     return Report(summary, results, points, comparisons)
 
-
-CSV_REPORTS = {"classification": classification_report, "verification": verification_report,
-               "regression": regression_report}

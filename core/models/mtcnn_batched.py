@@ -28,8 +28,16 @@ from torch import nn
 from torchvision.ops.boxes import batched_nms
 
 PNET_SCALE_NMS, PNET_IMAGE_NMS, RNET_NMS, ONET_NMS = 0.5, 0.7, 0.7, 0.7
-NORM_MEAN, NORM_SCALE = 127.5, 0.0078125
+NORM_MEAN, NORM_SCALE = 127.5, 0.0078125  # MTCNN's input: (pixel - 127.5) / 128
 REFINE_BATCH = 256
+DEFAULT_THRESHOLDS = (0.6, 0.7, 0.7)  # facenet-pytorch's stage thresholds
+STUDY_THRESHOLDS = (0.1, 0.2, 0.2)  # the face study's permissive ones
+STUDY_IOU = 0.3  # and its IoU for a match
+
+
+def normalise(pixels: torch.Tensor) -> torch.Tensor:
+    """(N, 3, H, W) pixels in 0-255 -> MTCNN's input scale."""
+    return (pixels - NORM_MEAN) * NORM_SCALE
 
 
 @dataclass(frozen=True)
@@ -61,7 +69,7 @@ def proposals(imgs: torch.Tensor, pnet: nn.Module, threshold: float, min_face_si
         return imgs.new_zeros((0, 5)), empty, empty.long()
     boxes, inds, offset, keep = [], [], 0, []
     for scale in scales:
-        data = (imresample(imgs, (int(h * scale + 1), int(w * scale + 1))) - NORM_MEAN) * NORM_SCALE
+        data = normalise(imresample(imgs, (int(h * scale + 1), int(w * scale + 1))))
         reg, probs = pnet(data.contiguous(memory_format=torch.channels_last))
         found, found_inds = generateBoundingBox(reg, probs[:, 1], scale, threshold)
         boxes.append(found)
@@ -100,7 +108,7 @@ def _crops(images: list[torch.Tensor], boxes: torch.Tensor, owner: torch.Tensor,
         stack = torch.stack([images[i][:, y0:y1, x0:x1] for _, i, y0, y1, x0, x1 in members])
         out[[position[m[0]] for m in members]] = imresample(stack, (size, size))
     kept = torch.tensor([span[0] for span in spans], dtype=torch.long)
-    return (out - NORM_MEAN) * NORM_SCALE, kept
+    return normalise(out), kept
 
 
 def _in_batches(net: nn.Module, data: torch.Tensor) -> tuple[torch.Tensor, ...]:

@@ -9,10 +9,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict
 
 from core.data.types import DataError
-from core.train.runstore import stop_on_sigterm
+from core.train.runstore import RunStoreError, stop_on_sigterm
 from core.weights import WeightsUnavailable
 
-BAD_INPUT = (ValueError, KeyError, DataError, WeightsUnavailable)
+BAD_INPUT = (ValueError, KeyError, DataError, WeightsUnavailable, RunStoreError)
 
 
 def print_events(events: Callable[[], Iterator[tuple[dict, object]]]) -> int:

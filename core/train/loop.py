@@ -1,25 +1,28 @@
-"""The transfer training loop: a frozen config in, one event per epoch out.
+"""The training loop: a frozen config in, one event per epoch out, whatever the task.
 
-Images are preprocessed once to tensors at the configured size with the weights' normalisation;
-augmentation (flip, colour jitter, rotation, resized crop) runs per sample on the training batch.
-With the "frozen" strategy and no augmentation, the backbone's features are computed once and
-cached, so an epoch trains only the head.
+Images stream through a DataLoader (core.train.streams): read and resized per sample, augmented
+(flip, colour jitter, rotation, resized crop) as uint8, normalised per batch with the weights'
+statistics on the training device. What is optimised and scored is the objective's business
+(core.train.objectives). With the "frozen" strategy and no augmentation, the backbone's features
+are computed once and cached, so an epoch trains only the head.
 """
 
 from __future__ import annotations
 
+import itertools
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field, fields, replace
 
 import numpy as np
 import torch
 from torch import nn
 from torchvision.transforms import v2 as T
 
-from core.data.types import LabelledImages, open_image
-from core.metrics import classification, regression
+from core.data.types import LabelledImages
 from core.models import backbones
+from core.train import objectives, streams
+from core.train.events import EpochEnd, Phase
 from core.train.strategies import StrategyConfig, apply, count_trainable, set_train_mode
 
 AUGMENTATIONS = ("flip", "jitter", "rotation", "crop")
@@ -38,6 +41,8 @@ class TrainConfig:
     class_weighted: bool = True
     mixed_precision: bool = True  # on CUDA only: fp16 autocast and channels_last
     seed: int = 0
+    workers: int | None = None  # DataLoader worker processes; None: chosen from the split's size (streams.workers_for)
+    limit_batches: int | None = None  # at most this many batches per pass (train, val, test): a quick look at a huge set
 
     def __post_init__(self) -> None:
         if self.backbone not in backbones.BACKBONES:
@@ -51,17 +56,29 @@ class TrainConfig:
             raise ValueError(f"unknown augmentation {bad[0]!r}; choose from {list(AUGMENTATIONS)}")
         if min(self.batch_size, self.epochs) < 1 or self.image_size < 16:
             raise ValueError("batch_size and epochs must be >= 1 and image_size >= 16")
+        if (self.workers is not None and self.workers < 0) or (self.limit_batches is not None and self.limit_batches < 1):
+            raise ValueError("workers must be >= 0 and limit_batches >= 1")
 
+    def with_strategy(self, name: str) -> TrainConfig:
+        """The same settings (learning rate and strategy parameters too) under another strategy."""
+        return replace(self, strategy=replace(self.strategy, name=name))
 
-@dataclass(frozen=True)
-class EpochEnd:
-    epoch: int
-    train_loss: float  # the training loss; regression: L1 in the target's units, like val_loss
-    val_loss: float
-    val: dict[str, float]  # classification: accuracy, mCA, macro_f1; regression: MAE, pearson, spearman
-    trainable: int
-    seconds: float
-    train_accuracy: float | None = None  # classification: on the training batches as they went by
+    def to_dict(self) -> dict:
+        """JSON-ready: what the run store keeps, and what from_dict reads back."""
+        return asdict(self) | {"augment": list(self.augment)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        """The config a run store row (or any dict of its fields) describes; unknown keys are ignored."""
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in d.items() if k in known}
+        if isinstance(values.get("strategy"), dict):
+            values["strategy"] = StrategyConfig(**values["strategy"])
+        elif "strategy" in values:
+            values["strategy"] = StrategyConfig(str(values["strategy"]))
+        if "augment" in values:
+            values["augment"] = tuple(values["augment"])
+        return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -70,11 +87,11 @@ class Predictions:
 
     index: np.ndarray  # (N,) positions in the dataset
     targets: np.ndarray  # (N,) class index or target value
-    outputs: np.ndarray  # (N, C) class probabilities, or (N,) predicted values
+    outputs: np.ndarray  # what the objective keeps: (N, C) class probabilities, (N,) predicted values
     seconds: float  # whole run: preprocessing, every epoch and the test pass
 
 
-Event = EpochEnd | Predictions
+Event = Phase | EpochEnd | Predictions
 VAL_FRACTION = 0.15
 
 
@@ -123,101 +140,88 @@ def check_dataset(data: LabelledImages, seed: int = 0) -> None:
             raise ValueError(f"{data.name}: class {empty[0]!r} has no training samples")
 
 
-def to_tensors(data: LabelledImages, idx: np.ndarray, size: int, mean: tuple | None = None,
-               std: tuple | None = None) -> torch.Tensor:
-    """(N, 3, size, size) float tensors: any size or mode in, RGB resized out, in [0, 1] or, given mean
-    and std, normalised."""
-    steps = [T.ToImage(), T.Resize((size, size), antialias=True), T.ToDtype(torch.float32, scale=True)]
-    resize = T.Compose(steps + ([T.Normalize(mean, std)] if mean is not None else []))
-    return torch.stack([resize(open_image(data.images[i])) for i in idx])
-
-
-def train_batch(x: torch.Tensor, augment: T.Compose | None, normalise: T.Normalize) -> torch.Tensor:
-    """Augment each image in [0, 1] (colour jitter clamps to that range), then normalise the batch."""
-    if augment is not None:
-        x = torch.stack([augment(sample) for sample in x])
-    return normalise(x)
-
-
 def _augmenter(names: tuple[str, ...], size: int) -> T.Compose | None:
     steps = {"flip": T.RandomHorizontalFlip(), "jitter": T.ColorJitter(0.2, 0.2, 0.2),
              "rotation": T.RandomRotation(10), "crop": T.RandomResizedCrop(size, scale=(0.7, 1.0), antialias=True)}
     return T.Compose([steps[n] for n in names]) if names else None
 
 
-def _scores(outputs: torch.Tensor, targets: torch.Tensor, classes: list[str] | None) -> dict[str, float]:
-    if classes is None:
-        r = regression.evaluate(targets.numpy(), outputs.squeeze(1).numpy())
-        return {"MAE": r.mae, "pearson": r.pearson, "spearman": r.spearman}
-    r = classification.evaluate(targets.numpy(), outputs.argmax(1).numpy(), classes)
-    return {"accuracy": r.accuracy, "mCA": r.mean_class_accuracy, "macro_f1": r.macro["f1"]}
+class _Batches:
+    """Turns a loader's (uint8 images, targets) into (normalised float images on the device, targets)."""
+
+    def __init__(self, normalise: T.Normalize, device: torch.device, channels_last: bool, target_dtype: torch.dtype,
+                 limit: int | None) -> None:
+        self.normalise, self.device, self.channels_last = normalise, device, channels_last
+        self.target_dtype, self.limit = target_dtype, limit
+
+    def images(self, loader: Iterable) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for x, y in itertools.islice(loader, self.limit):
+            x = self.normalise(x.to(self.device, non_blocking=True).float().div_(255))
+            if self.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            yield x, y.to(self.target_dtype)
+
+    def tensors(self, loader: Iterable) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for x, y in itertools.islice(loader, self.limit):
+            yield x.to(self.device, non_blocking=True), y
 
 
-def _batches(forward: nn.Module, x: torch.Tensor, device: torch.device, channels_last: bool) -> torch.Tensor:
-    """forward over x in chunks of 256, outputs as float on the CPU."""
-    out = []
-    for i in range(0, len(x), 256):
-        chunk = x[i:i + 256].to(device)
-        out.append(forward(chunk.contiguous(memory_format=torch.channels_last) if channels_last else chunk)
-                   .float().cpu())
-    return torch.cat(out)
-
-
-def _test_outputs(out: torch.Tensor, classification_task: bool) -> np.ndarray:
-    return out.softmax(1).numpy() if classification_task else out.squeeze(1).numpy()
-
-
-@torch.no_grad()
-def _fold_scale(head: nn.Module, shift: float, scale: float) -> None:
-    """Make the head's last linear layer output y * scale + shift instead of y."""
-    last = [m for m in head.modules() if isinstance(m, nn.Linear)][-1]
-    last.weight.mul_(scale)
-    last.bias.mul_(scale).add_(shift)
+@torch.inference_mode()
+def _outputs(forward: nn.Module, batches: Iterator[tuple[torch.Tensor, torch.Tensor]], device: torch.device,
+             fast: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """(outputs as float on the CPU, targets) over a whole pass."""
+    outs, targets = [], []
+    with torch.autocast(device.type, dtype=torch.float16, enabled=fast):
+        for x, y in batches:
+            outs.append(forward(x).float().cpu())
+            targets.append(y)
+    return torch.cat(outs), torch.cat(targets)
 
 
 def fit(data: LabelledImages, cfg: TrainConfig, device: torch.device | None = None,
-        model: backbones.TransferModel | None = None) -> Iterator[Event]:
+        model: backbones.TransferModel | None = None, objective: objectives.Objective | None = None
+        ) -> Iterator[Event]:
     """Train on the train split, validate on val each epoch (EpochEnd), then score the test split (Predictions).
-    On CUDA the model runs channels_last under fp16 autocast with a gradient scaler, unless cfg says not."""
+    The objective defaults to the data's (classification or regression). On CUDA the model runs channels_last
+    under fp16 autocast with a gradient scaler, unless cfg says not."""
     check_dataset(data, cfg.seed)
     run_start = time.perf_counter()
     device = device or torch.device("cpu")
     torch.manual_seed(cfg.seed)
-    classification_task = data.classes is not None
-    outputs = len(data.classes) if classification_task else 1
+    train_idx, val_idx, test_idx = split_indices(data, cfg.seed)
+    objective = (objective or objectives.for_data(data, train_idx, cfg.class_weighted)).to(device)
     if model is None:
-        model, _ = backbones.build(cfg.backbone, outputs, cfg.head, pretrained=cfg.strategy.pretrained)
+        model, _ = backbones.build(cfg.backbone, objective.outputs, cfg.head, pretrained=cfg.strategy.pretrained)
     prep = backbones.preprocess(cfg.backbone)
-    normalise = T.Normalize(prep.mean, prep.std)
     fast = device.type == "cuda" and cfg.mixed_precision
     model = model.to(device, memory_format=torch.channels_last) if fast else model.to(device)
-    train_idx, val_idx, test_idx = split_indices(data, cfg.seed)
-    x_train = to_tensors(data, train_idx, cfg.image_size)  # normalised per batch, after augmentation
-    x_val, x_test = (to_tensors(data, i, cfg.image_size, prep.mean, prep.std) for i in (val_idx, test_idx))
-    dtype = torch.long if classification_task else torch.float32
-    y_train, y_val = (torch.as_tensor(data.targets[i], dtype=dtype) for i in (train_idx, val_idx))
-    # regression trains on standardised targets (one scale for every set); outputs are mapped back
-    shift, scale = (0.0, 1.0) if classification_task else (float(y_train.mean()), float(y_train.std()) or 1.0)
-    if not classification_task:
-        y_train = (y_train - shift) / scale
-    if classification_task:
-        counts = torch.bincount(y_train, minlength=outputs).float()
-        weight = (counts.sum() / (outputs * counts)).to(device) if cfg.class_weighted else None
-        loss_fn: nn.Module = nn.CrossEntropyLoss(weight=weight)
-        val_loss_fn: nn.Module = nn.CrossEntropyLoss(weight=None if weight is None else weight.cpu())
-    else:
-        loss_fn = val_loss_fn = nn.L1Loss()
     augment = _augmenter(cfg.augment, cfg.image_size)
     cached = cfg.strategy.name == "frozen" and augment is None
+    batches = _Batches(T.Normalize(prep.mean, prep.std), device, fast, objective.target_dtype, cfg.limit_batches)
+
+    def loader(idx: np.ndarray, train: bool, keep: bool) -> torch.utils.data.DataLoader:
+        """keep: a split read every epoch stays in memory after its first pass when it fits (no workers then)."""
+        workers = streams.workers_for(len(idx), cfg.image_size, cfg.workers)
+        stream = streams.ImageStream(data.images, data.targets, idx, cfg.image_size, augment if train else None,
+                                     keep=keep and workers == 0 and streams.fits_in_memory(len(idx), cfg.image_size))
+        batch = cfg.batch_size if train else streams.eval_batch(cfg.batch_size, cfg.image_size)
+        return streams.image_loader(stream, batch, train, cfg.seed, device, workers)
+
+    test_loader = loader(test_idx, train=False, keep=False)
     if cached:  # the backbone never changes: its features once, then the head alone trains
+        yield Phase("computing the frozen backbone's features", 0, len(train_idx) + len(val_idx))
         model.eval()
-        with torch.inference_mode():
-            x_train, x_val, x_test = (_batches(model.features, x, device, fast)
-                                      for x in (normalise(x_train), x_val, x_test))
-    forward = model.head if cached else model
-    images_in = fast and not cached
+        feats = {name: _outputs(model.features, batches.images(loader(idx, False, False)), device, fast)
+                 for name, idx in (("train", train_idx), ("val", val_idx))}
+        train_loader = streams.tensor_loader(*feats["train"], cfg.batch_size, True, cfg.seed)
+        val_batches = lambda: batches.tensors(streams.tensor_loader(*feats["val"], 256, False, 0))
+        train_batches = lambda: batches.tensors(train_loader)
+        forward: nn.Module = model.head
+    else:
+        train_loader, val_loader = loader(train_idx, True, True), loader(val_idx, False, True)
+        train_batches, val_batches = (lambda: batches.images(train_loader)), (lambda: batches.images(val_loader))
+        forward = model
     scaler = torch.amp.GradScaler("cuda", enabled=fast)
-    generator = torch.Generator().manual_seed(cfg.seed)
     optimiser, opened = None, None
     for epoch in range(cfg.epochs):
         start = time.perf_counter()
@@ -228,37 +232,26 @@ def fit(data: LabelledImages, cfg: TrainConfig, device: torch.device | None = No
                          torch.optim.SGD(groups, momentum=0.9))
             opened = blocks
         set_train_mode(model, cfg.strategy, epoch)
-        total, correct = 0.0, torch.zeros((), device=device)
-        order = torch.randperm(len(x_train), generator=generator)
-        for i in range(0, len(order), cfg.batch_size):
-            idx = order[i:i + cfg.batch_size]
-            x = x_train[idx] if cached else train_batch(x_train[idx], augment, normalise)
-            x = x.to(device, non_blocking=True)
-            if images_in:
-                x = x.contiguous(memory_format=torch.channels_last)
-            target = y_train[idx].to(device, non_blocking=True)
+        total, seen, correct = 0.0, 0, None
+        for x, target in train_batches():
+            target = target.to(device, non_blocking=True)
             with torch.autocast(device.type, dtype=torch.float16, enabled=fast):
                 out = forward(x)
-                loss = loss_fn(out.float() if classification_task else out.float().squeeze(1), target)
+                loss = objective.loss(out, target)
             optimiser.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(optimiser)
             scaler.update()
-            total += loss.item() * len(idx)
-            if classification_task:
-                correct += (out.detach().argmax(1) == target).sum()
+            total += loss.item() * len(target)
+            seen += len(target)
+            right = objective.correct(out, target)
+            if right is not None:
+                correct = right if correct is None else correct + right
         model.eval()
-        with torch.inference_mode(), torch.autocast(device.type, dtype=torch.float16, enabled=fast):
-            out = _batches(forward, x_val, device, images_in)
-        if not classification_task:
-            out = out * scale + shift
-        val_loss = val_loss_fn(out if classification_task else out.squeeze(1), y_val).item()
-        yield EpochEnd(epoch, total / len(order) * scale, val_loss, _scores(out, y_val, data.classes),
-                       count_trainable(model, cfg.strategy, epoch), time.perf_counter() - start,
-                       float(correct) / len(order) if classification_task else None)
-    if not classification_task:
-        _fold_scale(model.head, shift, scale)  # the saved model then predicts in the target's units
-    with torch.inference_mode(), torch.autocast(device.type, dtype=torch.float16, enabled=fast):
-        out = _batches(forward, x_test, device, images_in)
-    yield Predictions(test_idx, data.targets[test_idx], _test_outputs(out, classification_task),
-                      time.perf_counter() - run_start)
+        val_loss, scores = objective.evaluate(*_outputs(forward, val_batches(), device, fast))
+        yield EpochEnd(epoch, objective.train_loss_units(total / seen), val_loss, scores, time.perf_counter() - start,
+                       count_trainable(model, cfg.strategy, epoch), None if correct is None else float(correct) / seen)
+    model.eval()
+    out, targets = _outputs(model, batches.images(test_loader), device, fast)
+    shown = test_idx[:len(targets)]  # all of it, unless limit_batches cut the pass short
+    yield Predictions(shown, data.targets[shown], objective.test_outputs(out), time.perf_counter() - run_start)

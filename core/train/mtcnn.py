@@ -2,11 +2,13 @@
 
     python -m core.train.mtcnn --stages pnet            # the study: PNet only
     python -m core.train.mtcnn --stages pnet rnet onet  # all stages
+    python -m core.train.mtcnn --run RUN_ID             # a run already queued in the store (by a page)
 
 Each stage trains on its mined samples (core.train.mtcnn_samples) with a classification loss on
 faces and background and a box-regression loss on faces and part faces. PNet gets an optional
 round of hard negatives: its own confident proposals on training images that overlap no face.
-The run is recorded in the run store; when it finishes, its checkpoint is a variant on every page.
+The run goes through the run store's lifecycle (a checkpoint of the stages trained so far after
+every epoch); when it finishes, its checkpoint is a variant on every page.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import argparse
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 import torch
@@ -29,11 +31,12 @@ from core.metrics import detection as det
 from core.models import mtcnn_batched
 from core.train import cli
 from core.train import mtcnn_samples as ms
-from core.train.runstore import RunStore
+from core.train.events import EpochEnd, Finished, Phase
+from core.train.runstore import Run, RunStore
 
 BASE_VARIANT = "mtcnn/pretrained"
-EVAL_THRESHOLDS = (0.1, 0.2, 0.2)  # the face study's permissive stage thresholds
-EVAL_IOU = 0.3  # and its IoU for a match
+EVAL_THRESHOLDS = mtcnn_batched.STUDY_THRESHOLDS
+EVAL_IOU = mtcnn_batched.STUDY_IOU
 HARD_NEGATIVE_IMAGES = 200
 HARD_NEGATIVES_PER_IMAGE = 10
 
@@ -63,16 +66,14 @@ class MTCNNConfig:
     def strategy(self) -> str:
         return "finetuned-" + ("all" if set(self.stages) == set(ms.STAGE_SIZE) else "-".join(self.stages))
 
+    def to_dict(self) -> dict:
+        return asdict(self) | {"stages": list(self.stages)}
 
-@dataclass(frozen=True)
-class EpochEnd:
-    stage: str
-    epoch: int
-    loss: float
-    class_loss: float
-    box_loss: float
-    val_accuracy: float  # face vs background on the validation samples
-    seconds: float
+    @classmethod
+    def from_dict(cls, d: dict) -> MTCNNConfig:
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in d.items() if k in known}
+        return cls(**values | {"stages": tuple(values.get("stages", cls.stages))})
 
 
 @dataclass(frozen=True)
@@ -83,14 +84,7 @@ class Evaluated:
     ap_finetuned: float
 
 
-@dataclass(frozen=True)
-class Finished:
-    run_id: str
-    checkpoint: str
-    seconds: float
-
-
-Event = EpochEnd | Evaluated | Finished
+Event = Phase | EpochEnd | Evaluated | Finished
 
 
 def _outputs(net: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -137,8 +131,10 @@ def fit_stage(net: nn.Module, stage: str, train: ms.StageSamples, val: ms.StageS
             optimiser.step()
             totals += np.array([loss.item(), class_loss.item(), box_loss.item()]) * len(idx)
         net.eval()
-        mean = totals / len(order)
-        yield EpochEnd(stage, epoch, *mean.tolist(), _accuracy(net, val, device), time.perf_counter() - start)
+        loss, class_loss, box_loss = (totals / len(order)).tolist()
+        yield EpochEnd(epoch, loss, None, {"face_accuracy": _accuracy(net, val, device)}, time.perf_counter() - start,
+                       sum(p.numel() for p in net.parameters()), phase=stage,
+                       losses={"class": class_loss, "box": box_loss})
 
 
 @torch.no_grad()
@@ -161,7 +157,7 @@ def hard_negatives(pnet: nn.Module, samples: list[DetectionSample], device: torc
     if not crops:
         return ms.StageSamples(torch.zeros(0, 3, 12, 12), torch.zeros(0, dtype=torch.long), torch.zeros(0, 4))
     pixels = torch.as_tensor(np.stack(crops), dtype=torch.float32).permute(0, 3, 1, 2)
-    return ms.StageSamples((pixels - 127.5) * 0.0078125, torch.zeros(len(crops), dtype=torch.long),
+    return ms.StageSamples(mtcnn_batched.normalise(pixels), torch.zeros(len(crops), dtype=torch.long),
                            torch.zeros(len(crops), 4))
 
 
@@ -174,56 +170,78 @@ def validation_ap(nets: MTCNN, samples: list[DetectionSample], device: torch.dev
     return det.evaluate(truth, dets, iou_thresholds=(EVAL_IOU,)).stats["AP"]
 
 
-def finetune(cfg: MTCNNConfig, store: RunStore | None = None, device: torch.device | None = None) -> Iterator[Event]:
-    """Train the configured stages from the pretrained weights, evaluate, save; events as it goes."""
-    store = store or RunStore()
-    device = device or devices.pick_device()
-    data = catalogue.load(cfg.dataset)
+def _detection_set(name: str) -> tuple[list[DetectionSample], list[DetectionSample]]:
+    data = catalogue.load(name)
     if not isinstance(data, DetectionSet):
-        raise ValueError(f"{cfg.dataset} is a {data.task} set; MTCNN fine-tuning needs boxes")
+        raise ValueError(f"{name} is a {data.task} set; MTCNN fine-tuning needs boxes")
     train, val = data.split_samples("train"), data.split_samples("val")
     if not train or not val:
-        raise ValueError(f"{cfg.dataset} needs train and val splits with images; it has {data.counts()}")
-    train = train[: cfg.max_train_images] if cfg.max_train_images else train
-    run_id = store.create("face_detection", BASE_VARIANT, "face_detection",
-                          {**asdict(cfg), "strategy": cfg.strategy, "head": "boxes"})
-    store.update(run_id, status="running")
+        raise ValueError(f"{name} needs train and val splits with images; it has {data.counts()}")
+    return train, val
+
+
+def queue(cfg: MTCNNConfig, store: RunStore) -> str:
+    """A queued run for this config, its data checked first."""
+    _detection_set(cfg.dataset)
+    return store.create("face_detection", BASE_VARIANT, "face_detection",
+                        {**cfg.to_dict(), "strategy": cfg.strategy, "head": "boxes"})
+
+
+def config_of(run: Run) -> MTCNNConfig:
+    return MTCNNConfig.from_dict(run.config)
+
+
+def finetune(cfg: MTCNNConfig, store: RunStore | None = None, device: torch.device | None = None,
+             run_id: str | None = None) -> Iterator[Event]:
+    """Train the configured stages from the pretrained weights, evaluate, save; events as it goes.
+    run_id: a queued run to carry out (else one is created)."""
+    store = store or RunStore()
+    device = device or devices.pick_device()
+    run_id = run_id or queue(cfg, store)
     start = time.perf_counter()
     torch.manual_seed(cfg.seed)
-    try:
+    with store.recording(run_id) as rec:
+        train, val = _detection_set(cfg.dataset)
+        train = train[: cfg.max_train_images] if cfg.max_train_images else train
         nets = MTCNN(device=device).eval()
-        ap_before = validation_ap(nets, val, device)
-        history = []
-        for k, stage in enumerate(cfg.stages):
-            net = getattr(nets, stage)
-            epochs, per_face = (cfg.epochs, cfg.per_face) if stage == "pnet" else (cfg.refine_epochs,
-                                                                                   cfg.refine_per_face)
-            train_samples = ms.mine(train, stage, per_face, seed=cfg.seed + k)
-            val_samples = ms.mine(val, stage, 2, seed=cfg.seed + 100 + k)
-            for event in fit_stage(net, stage, train_samples, val_samples, cfg, device, epochs):
-                history.append(asdict(event))
-                store.update(run_id, metrics={"history": history})
-                yield event
-            if stage == "pnet" and cfg.hard_negatives:
-                hard = hard_negatives(net, train[:HARD_NEGATIVE_IMAGES], device)
-                for event in fit_stage(net, stage, ms.concat([train_samples, hard]), val_samples, cfg, device,
-                                       epochs=1, first_epoch=epochs):
-                    history.append(asdict(event) | {"hard_negatives": len(hard)})
-                    store.update(run_id, metrics={"history": history})
-                    yield event
-        ap_after = validation_ap(nets, val, device)
-        yield Evaluated(ap_before, ap_after)
-        path = store.checkpoint_path(run_id)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save({stage: getattr(nets, stage).state_dict() for stage in cfg.stages}, path)
+        for event in _stages(cfg, nets, train, val, device):
+            if isinstance(event, Evaluated):
+                rec.note(**{f"val_AP{round(EVAL_IOU * 100)}_pretrained": event.ap_pretrained,
+                            f"val_AP{round(EVAL_IOU * 100)}": event.ap_finetuned})
+            else:
+                rec.event(event)
+            if isinstance(event, EpochEnd):  # the stages trained so far
+                rec.checkpoint({s: getattr(nets, s).state_dict() for s in _trained(cfg, event.phase)}, event.label)
+            yield event
         seconds = time.perf_counter() - start
-        store.update(run_id, status="done", checkpoint=str(path),
-                     metrics={"history": history, f"val_AP{round(EVAL_IOU * 100)}_pretrained": ap_before,
-                              f"val_AP{round(EVAL_IOU * 100)}": ap_after, "seconds": seconds})
-        yield Finished(run_id, str(path), seconds)
-    except BaseException as exc:
-        store.update(run_id, status="stopped" if isinstance(exc, KeyboardInterrupt) else "failed", message=str(exc))
-        raise
+        rec.note(seconds=seconds)
+    yield Finished(run_id, f"mtcnn/{cfg.strategy}-{run_id}", seconds)
+
+
+def _trained(cfg: MTCNNConfig, stage: str) -> list[str]:
+    """The stages with new weights once `stage` has started: those before it, and itself."""
+    return list(cfg.stages[: cfg.stages.index(stage) + 1])
+
+
+def _stages(cfg: MTCNNConfig, nets: MTCNN, train: list[DetectionSample], val: list[DetectionSample],
+            device: torch.device) -> Iterator[Phase | EpochEnd | Evaluated]:
+    """Each stage in turn, trained in place in nets."""
+    yield Phase("scoring the pretrained model on the validation images")
+    ap_before = validation_ap(nets, val, device)
+    for k, stage in enumerate(cfg.stages):
+        net = getattr(nets, stage)
+        epochs, per_face = (cfg.epochs, cfg.per_face) if stage == "pnet" else (cfg.refine_epochs, cfg.refine_per_face)
+        yield Phase(f"mining {stage} samples from the boxes")
+        train_samples = ms.mine(train, stage, per_face, seed=cfg.seed + k)
+        val_samples = ms.mine(val, stage, 2, seed=cfg.seed + 100 + k)
+        yield from fit_stage(net, stage, train_samples, val_samples, cfg, device, epochs)
+        if stage == "pnet" and cfg.hard_negatives:
+            yield Phase("mining PNet's hard negatives", 0, min(len(train), HARD_NEGATIVE_IMAGES))
+            hard = hard_negatives(net, train[:HARD_NEGATIVE_IMAGES], device)
+            yield from fit_stage(net, stage, ms.concat([train_samples, hard]), val_samples, cfg, device, epochs=1,
+                                 first_epoch=epochs)
+    yield Phase("scoring the fine-tuned model on the validation images")
+    yield Evaluated(ap_before, validation_ap(nets, val, device))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -233,13 +251,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lr", type=float, default=MTCNNConfig.lr)
     p.add_argument("--no-hard-negatives", action="store_true")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--run", metavar="RUN_ID", help="carry out this queued run with its stored config")
     p.add_argument("--cpu", action="store_true", help="train on the CPU even when a GPU is present")
     args = p.parse_args(argv)
 
     def events() -> Iterator[tuple[dict, Event]]:
-        cfg = MTCNNConfig(stages=tuple(args.stages), epochs=args.epochs, lr=args.lr,
-                          hard_negatives=not args.no_hard_negatives, seed=args.seed)
-        for event in finetune(cfg, device=devices.pick_device(force_cpu=args.cpu)):
+        device = devices.pick_device(force_cpu=args.cpu)
+        if args.run:
+            store = RunStore()
+            found = finetune(config_of(store.get(args.run)), store, device, args.run)
+        else:
+            found = finetune(MTCNNConfig(stages=tuple(args.stages), epochs=args.epochs, lr=args.lr,
+                                         hard_negatives=not args.no_hard_negatives, seed=args.seed), device=device)
+        for event in found:
             yield {}, event
     return cli.print_events(events)
 

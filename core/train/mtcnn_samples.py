@@ -16,6 +16,7 @@ from PIL import Image
 
 from core.data.types import DetectionSample, open_image
 from core.metrics.detection import iou_matrix
+from core.models import mtcnn_batched
 
 STAGE_SIZE = {"pnet": 12, "rnet": 24, "onet": 48}
 POSITIVE_IOU, PART_IOU, NEGATIVE_IOU = 0.65, 0.4, 0.3
@@ -25,7 +26,7 @@ MIN_SIDE = 12
 
 @dataclass(frozen=True)
 class StageSamples:
-    images: torch.Tensor  # (N, 3, S, S) float, normalised as MTCNN's input ((x - 127.5) / 128)
+    images: torch.Tensor  # (N, 3, S, S) float, normalised as MTCNN's input (mtcnn_batched.normalise)
     labels: torch.Tensor  # (N,) long: 1 face, 0 background, -1 part face (no class loss)
     offsets: torch.Tensor  # (N, 4) float: face box minus crop box, over the crop side (0 for negatives)
 
@@ -98,7 +99,7 @@ def mine(samples: list[DetectionSample], stage: str, per_face: int = 6, negative
     if not crops:
         raise ValueError("no training samples could be cut: the set has no faces or images")
     pixels = torch.as_tensor(np.stack(crops), dtype=torch.float32).permute(0, 3, 1, 2)
-    return StageSamples((pixels - 127.5) * 0.0078125, torch.as_tensor(labels, dtype=torch.long),
+    return StageSamples(mtcnn_batched.normalise(pixels), torch.as_tensor(labels, dtype=torch.long),
                         torch.as_tensor(np.stack(targets), dtype=torch.float32))
 
 

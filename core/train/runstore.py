@@ -1,8 +1,14 @@
-"""SQLite store of fine-tuning runs: one row per run (config, status, metrics, checkpoint).
+"""SQLite store of training runs, and the one lifecycle every trainer goes through.
 
-Every training writes here; the registry reads finished runs back as model variants, so a
-model fine-tuned anywhere appears on every page without code changes. The folder is
-``runs/`` in the working directory, or $TLDASH_RUNS_DIR.
+One row per run (config, status, metrics, checkpoint). A trainer opens `store.recording(run_id)`:
+the run is marked running with its process id, each event is recorded as it comes, a checkpoint
+written at the end of every epoch replaces the last one atomically, and the run ends done,
+stopped (KeyboardInterrupt, SIGTERM) or failed (any other exception, with its message). A run
+whose process died without a word (SIGKILL, a reset) is marked failed the next time the store is
+read. A run whose checkpoint file was cut short or replaced is listed as damaged.
+
+The registry reads finished runs back as model variants, so a model fine-tuned anywhere appears
+on every page. The folder is ``runs/`` in the working directory, or $TLDASH_RUNS_DIR.
 """
 
 from __future__ import annotations
@@ -10,16 +16,25 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import sqlite3
 import time
 import uuid
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+
+import psutil
+import torch
+
+from core.train.events import EpochEnd, Phase
 
 RUNS_DIR_ENV = "TLDASH_RUNS_DIR"
 STATUSES = ("queued", "running", "done", "failed", "stopped")
+DAMAGED = "damaged"  # not stored: a finished run whose checkpoint file no longer reads
+LIVE = ("queued", "running")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -36,6 +51,15 @@ CREATE TABLE IF NOT EXISTS runs (
     message TEXT NOT NULL DEFAULT ''
 )
 """
+# Added after the first release: opened stores gain them (ALTER TABLE) the first time.
+_COLUMNS = {"pid": "INTEGER", "host": "TEXT NOT NULL DEFAULT ''", "pid_started": "REAL",
+            "checkpoint_label": "TEXT NOT NULL DEFAULT ''", "checkpoint_bytes": "INTEGER"}
+_FIELDS = ("id, created, updated, experiment, base_variant, task, config, status, metrics, checkpoint, message, pid, "
+           "checkpoint_label, checkpoint_bytes")
+
+
+class RunStoreError(OSError):
+    """The runs folder cannot be used; the message says which folder and what to do."""
 
 
 @dataclass(frozen=True)
@@ -47,45 +71,122 @@ class Run:
     base_variant: str
     task: str
     config: dict
-    status: str
+    status: str  # one of STATUSES, or DAMAGED
     metrics: dict = field(default_factory=dict)
     checkpoint: str = ""
     message: str = ""
+    pid: int | None = None
+    checkpoint_label: str = ""  # "epoch 3" (or "pnet epoch 2"): what the last checkpoint holds
+    checkpoint_bytes: int | None = None
+
+    @property
+    def history(self) -> list[dict]:
+        return self.metrics.get("history", [])
 
 
 def default_dir() -> Path:
     return Path(os.environ.get(RUNS_DIR_ENV, "runs"))
 
 
+def _process_started(pid: int) -> float | None:
+    try:
+        return psutil.Process(pid).create_time()
+    except psutil.Error:
+        return None
+
+
+def _alive(pid: int, started: float | None) -> bool:
+    """The process that took the run is still there (a reused pid or a zombie does not count)."""
+    try:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return False
+        return started is None or abs(proc.create_time() - started) < 1.0
+    except psutil.Error:
+        return False
+
+
+def checkpoint_problem(path: str, expected_bytes: int | None) -> str:
+    """Why a checkpoint file cannot be loaded ("" when it looks whole): missing, cut short, not a checkpoint."""
+    p = Path(path)
+    if not p.is_file():
+        return f"its checkpoint {p.name} is missing"
+    size = p.stat().st_size
+    if expected_bytes is not None and size != expected_bytes:
+        return f"its checkpoint {p.name} is {size:,} bytes, not the {expected_bytes:,} written (cut short?)"
+    if not zipfile.is_zipfile(p):
+        return f"its checkpoint {p.name} is not a PyTorch checkpoint"
+    return ""
+
+
 class RunStore:
-    """A handle on runs/runs.db; cheap to create, safe to use from several processes."""
+    """A handle on runs/runs.db; cheap to create, safe to use from several processes (WAL, busy timeout)."""
 
     def __init__(self, folder: Path | str | None = None) -> None:
         self.folder = Path(folder) if folder is not None else default_dir()
         self.path = self.folder / "runs.db"
 
+    def _unusable(self, exc: Exception) -> RunStoreError:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        return RunStoreError(f"The runs folder {self.folder.resolve()} cannot be written ({reason}). Make it writable, "
+                             f"or point ${RUNS_DIR_ENV} at a folder you can write to.")
+
     @contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        con = sqlite3.connect(self.path, timeout=10)
         try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            con = sqlite3.connect(self.path, timeout=30)
+        except (OSError, sqlite3.Error) as exc:
+            raise self._unusable(exc) from None
+        try:
+            con.execute("PRAGMA busy_timeout = 30000")
+            if con.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                con.execute("PRAGMA journal_mode = WAL")  # readers never wait for a trainer's write
             con.execute(_SCHEMA)
+            have = {row[1] for row in con.execute("PRAGMA table_info(runs)")}
+            for name, kind in _COLUMNS.items():
+                if name not in have:
+                    con.execute(f"ALTER TABLE runs ADD COLUMN {name} {kind}")
             yield con
             con.commit()
+        except sqlite3.OperationalError as exc:
+            if "readonly" in str(exc) or "unable to open" in str(exc) or "disk" in str(exc):
+                raise self._unusable(exc) from None
+            raise
         finally:
             con.close()
+
+    def check_writable(self) -> None:
+        """RunStoreError with one message when runs cannot be recorded here."""
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            probe = self.folder / f".write-test-{os.getpid()}"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            raise self._unusable(exc) from None
+        with self._db():
+            pass
 
     def checkpoint_path(self, run_id: str) -> Path:
         return self.folder / "checkpoints" / f"{run_id}.pt"
 
     def create(self, experiment: str, base_variant: str, task: str, config: dict) -> str:
+        """A new queued run; its id."""
         run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
         now = time.time()
         with self._db() as con:
-            con.execute("INSERT INTO runs (id, created, updated, experiment, base_variant, task, config, status)"
-                        " VALUES (?, ?, ?, ?, ?, ?, ?, 'queued')",
-                        (run_id, now, now, experiment, base_variant, task, json.dumps(config)))
+            con.execute("INSERT INTO runs (id, created, updated, experiment, base_variant, task, config, status, host)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', ?)",
+                        (run_id, now, now, experiment, base_variant, task, json.dumps(config), socket.gethostname()))
         return run_id
+
+    def assign(self, run_ids: list[str], pid: int) -> None:
+        """The process that will run these queued runs: if it dies first, they are marked failed."""
+        started = _process_started(pid)
+        with self._db() as con:
+            con.executemany("UPDATE runs SET pid = ?, pid_started = ?, host = ?, updated = ? WHERE id = ?",
+                            [(pid, started, socket.gethostname(), time.time(), i) for i in run_ids])
 
     def update(self, run_id: str, *, status: str | None = None, metrics: dict | None = None,
                checkpoint: str | None = None, message: str | None = None) -> None:
@@ -93,10 +194,12 @@ class RunStore:
             raise ValueError(f"unknown run status {status!r}; choose from {STATUSES}")
         fields = {"status": status, "checkpoint": checkpoint, "message": message,
                   "metrics": json.dumps(metrics) if metrics is not None else None}
-        sets = {k: v for k, v in fields.items() if v is not None}
+        self._set(run_id, **{k: v for k, v in fields.items() if v is not None})
+
+    def _set(self, run_id: str, **values: object) -> None:
         with self._db() as con:
-            con.execute(f"UPDATE runs SET {', '.join(f'{k} = ?' for k in sets)}, updated = ? WHERE id = ?",
-                        (*sets.values(), time.time(), run_id))
+            con.execute(f"UPDATE runs SET {', '.join(f'{k} = ?' for k in values)}, updated = ? WHERE id = ?",
+                        (*values.values(), time.time(), run_id))
 
     def get(self, run_id: str) -> Run:
         rows = self._select("WHERE id = ?", (run_id,))
@@ -105,18 +208,110 @@ class RunStore:
         return rows[0]
 
     def list(self, status: str | None = None) -> list[Run]:
-        if status is None:
-            return self._select("", ())
-        return self._select("WHERE status = ?", (status,))
+        """Every run, oldest first, or those with this status (DAMAGED included)."""
+        runs = self._select("", ())
+        return runs if status is None else [r for r in runs if r.status == status]
 
     def _select(self, where: str, params: tuple) -> list[Run]:
         if not self.path.exists():
             return []
         with self._db() as con:
-            rows = con.execute(f"SELECT id, created, updated, experiment, base_variant, task, config, status,"
-                               f" metrics, checkpoint, message FROM runs {where} ORDER BY created", params).fetchall()
-        return [Run(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6]), r[7], json.loads(r[8]), r[9], r[10])
-                for r in rows]
+            self._reap(con)
+            rows = con.execute(f"SELECT {_FIELDS} FROM runs {where} ORDER BY created", params).fetchall()
+        return [self._checked(Run(*r[:6], json.loads(r[6]), r[7], json.loads(r[8]), *r[9:])) for r in rows]
+
+    @staticmethod
+    def _checked(run: Run) -> Run:
+        if run.status in LIVE or not run.checkpoint:
+            return run
+        problem = checkpoint_problem(run.checkpoint, run.checkpoint_bytes)
+        return replace(run, status=DAMAGED, message=f"{run.status}, but {problem}") if problem else run
+
+    @staticmethod
+    def _reap(con: sqlite3.Connection) -> None:
+        """Runs of this machine whose process has gone without finishing them: failed, saying so."""
+        rows = con.execute("SELECT id, pid, pid_started FROM runs WHERE status IN ('queued', 'running') "
+                           "AND pid IS NOT NULL AND host = ?", (socket.gethostname(),)).fetchall()
+        for run_id, pid, started in rows:
+            if not _alive(pid, started):
+                con.execute("UPDATE runs SET status = 'failed', message = ?, updated = ? WHERE id = ?",
+                            (f"process {pid} ended without finishing", time.time(), run_id))
+
+    @contextmanager
+    def recording(self, run_id: str) -> Iterator[Recorder]:
+        """The lifecycle of one run in this process: running, events, checkpoints, then done / stopped / failed.
+        KeyboardInterrupt (SIGTERM through stop_on_sigterm, Ctrl-C) ends it stopped; any other exception failed."""
+        pid = os.getpid()
+        self._set(run_id, status="running", pid=pid, pid_started=_process_started(pid), host=socket.gethostname())
+        recorder = Recorder(self, run_id)
+        try:
+            yield recorder
+        except (KeyboardInterrupt, GeneratorExit) as exc:
+            self._set(run_id, status="stopped", message=str(exc) or "stopped")
+            raise
+        except BaseException as exc:
+            self._set(run_id, status="failed", message=str(exc) or type(exc).__name__)
+            raise
+        self._set(run_id, status="done", metrics=json.dumps(recorder.metrics))
+
+
+class Recorder:
+    """What a trainer writes while its run is open (see RunStore.recording)."""
+
+    def __init__(self, store: RunStore, run_id: str) -> None:
+        self.store, self.run_id = store, run_id
+        self.history: list[dict] = []
+        self.summary: dict = {}
+
+    @property
+    def metrics(self) -> dict:
+        return {"history": self.history, **self.summary}
+
+    def event(self, event: EpochEnd | Phase) -> None:
+        """An epoch joins the run's history as it ends; a phase (reading the data, caching features) is the run's
+        current step until the next epoch ends."""
+        if isinstance(event, EpochEnd):
+            self.history.append(asdict(event))
+            self.summary.pop("phase", None)
+        elif isinstance(event, Phase):
+            self.summary["phase"] = asdict(event)
+        else:
+            raise TypeError(f"a run records EpochEnd and Phase events, not {type(event).__name__}")
+        self.store._set(self.run_id, metrics=json.dumps(self.metrics))
+
+    def note(self, **values: object) -> None:
+        """Run-level figures (seconds, test samples, AP before and after): merged into its metrics."""
+        self.summary.update(values)
+        self.store._set(self.run_id, metrics=json.dumps(self.metrics))
+
+    def checkpoint(self, state: dict, label: str) -> Path:
+        """Write state over the run's checkpoint atomically: a reader sees the old file or the new, never half."""
+        path = self.store.checkpoint_path(self.run_id)
+        _atomic(path, lambda f: torch.save(state, f))
+        self.store._set(self.run_id, checkpoint=str(path), checkpoint_label=label, checkpoint_bytes=path.stat().st_size)
+        return path
+
+    def arrays(self, suffix: str, **arrays: object) -> Path:
+        """Arrays beside the checkpoint (e.g. the test split's outputs as .npz), written atomically."""
+        import numpy as np
+
+        path = self.store.checkpoint_path(self.run_id).with_suffix(suffix)
+        _atomic(path, lambda f: np.savez(f, **arrays))
+        return path
+
+
+def _atomic(path: Path, write: object) -> None:
+    """write(file) into a temporary file beside path, flushed to disk, then renamed over path."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            write(f)  # type: ignore[operator]
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def stop_on_sigterm() -> None:

@@ -2,10 +2,12 @@
 
     python -m core.train.transfer --dataset fashion_mnist_imbalanced3 --strategies scratch frozen finetune
     python -m core.train.transfer --dataset cartoon_faces/fatness --head mlp --strategies frozen finetune
+    python -m core.train.transfer --runs RUN_ID [RUN_ID ...]   # runs already queued in the store (by a page)
 
-Each strategy is one run in the run store: its per-epoch history as it trains, then the test
-split's outputs (beside the checkpoint, as .npz) and the model's weights. A finished run is a
-variant on every page. One JSON line per event on stdout; exit 2 with one message on bad input.
+Each strategy is one run in the run store, through its lifecycle (core.train.runstore): its
+per-epoch history and a checkpoint after every epoch as it trains, then the test split's outputs
+(beside the checkpoint, as .npz). A finished run is a variant on every page. One JSON line per
+event on stdout; exit 2 with one message on bad input, 130 when stopped.
 """
 
 from __future__ import annotations
@@ -13,78 +15,91 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from core import devices
 from core.data import catalogue
 from core.data.types import LabelledImages
 from core.models import backbones
-from core.train import cli
-from core.train.loop import AUGMENTATIONS, EpochEnd, Predictions, TrainConfig, check_dataset, fit
-from core.train.runstore import RunStore
+from core.train import cli, objectives
+from core.train.events import EpochEnd, Finished, Phase
+from core.train.loop import AUGMENTATIONS, Predictions, TrainConfig, check_dataset, fit, split_indices
+from core.train.runstore import Run, RunStore
 from core.train.strategies import STRATEGIES, StrategyConfig
 
-
-@dataclass(frozen=True)
-class Recorded:
-    """A run finished and stored: its variant is now in the registry."""
-
-    run_id: str
-    variant: str
-    seconds: float
-
-
-Event = EpochEnd | Predictions | Recorded
+Event = Phase | EpochEnd | Predictions | Finished
 
 
 def run_config(dataset: str, data: LabelledImages, cfg: TrainConfig) -> dict:
-    """What the run store keeps: enough to rebuild the model and label its outputs."""
-    return {"dataset": dataset, "backbone": cfg.backbone, "head": cfg.head, "strategy": cfg.strategy.name,
-            "strategy_config": asdict(cfg.strategy), "optimizer": cfg.optimizer, "lr": cfg.strategy.lr,
-            "batch_size": cfg.batch_size, "image_size": cfg.image_size, "epochs": cfg.epochs,
-            "augment": list(cfg.augment), "class_weighted": cfg.class_weighted, "seed": cfg.seed,
-            "labels": data.classes, "target_name": data.target_name}
+    """What the run store keeps: the whole config (config_of reads it back) and the labels of the outputs."""
+    return {**cfg.to_dict(), "dataset": dataset, "strategy": cfg.strategy.name, "strategy_config": asdict(cfg.strategy),
+            "lr": cfg.strategy.lr, "labels": data.classes, "target_name": data.target_name}
+
+
+def config_of(run: Run) -> TrainConfig:
+    """The TrainConfig a run was (or is to be) trained with."""
+    c = run.config
+    return TrainConfig.from_dict({**c, "strategy": c.get("strategy_config", c.get("strategy", "finetune"))})
 
 
 def predictions_path(checkpoint: str | Path) -> Path:
     return Path(checkpoint).with_suffix(".npz")
 
 
-def train(dataset: str, cfg: TrainConfig, store: RunStore | None = None, device: torch.device | None = None
-          ) -> Iterator[Event]:
-    """One variant: train, score the test split, save; every epoch is in the run store as it ends."""
-    store = store or RunStore()
-    device = device or devices.pick_device()
+def _checked(dataset: str, cfg: TrainConfig) -> LabelledImages:
     data = catalogue.labelled(dataset)
     check_dataset(data, cfg.seed)
-    run_id = store.create(data.task, cfg.backbone, data.task, run_config(dataset, data, cfg))
-    store.update(run_id, status="running")
-    history: list[dict] = []
-    try:
-        outputs = len(data.classes) if data.classes is not None else 1
-        model, _ = backbones.build(cfg.backbone, outputs, cfg.head, pretrained=cfg.strategy.pretrained)
-        for event in fit(data, cfg, device, model):
-            if isinstance(event, EpochEnd):
-                history.append(asdict(event))
-                store.update(run_id, metrics={"history": history})
-            else:
+    return data
+
+
+def queue(dataset: str, cfgs: list[TrainConfig], store: RunStore) -> list[str]:
+    """One queued run per config, the data checked first (ValueError, DataError with the reason)."""
+    data = _checked(dataset, cfgs[0])
+    return [store.create(data.task, cfg.backbone, data.task, run_config(dataset, data, cfg)) for cfg in cfgs]
+
+
+def train(dataset: str, cfg: TrainConfig, store: RunStore | None = None, device: torch.device | None = None,
+          run_id: str | None = None) -> Iterator[Event]:
+    """One variant: train, score the test split, save; every epoch is in the run store (history and checkpoint)
+    as it ends. run_id: a queued run to carry out (its own config is not re-read: pass config_of(run))."""
+    store = store or RunStore()
+    device = device or devices.pick_device()
+    run_id = run_id or queue(dataset, [cfg], store)[0]
+    with store.recording(run_id) as rec:
+        yield Phase("reading the data")
+        data = _checked(dataset, cfg)
+        objective = objectives.for_data(data, split_indices(data, cfg.seed)[0], cfg.class_weighted)
+        model, _ = backbones.build(cfg.backbone, objective.outputs, cfg.head, pretrained=cfg.strategy.pretrained)
+        for event in fit(data, cfg, device, model, objective):
+            if isinstance(event, Predictions):
                 predictions = event
+                continue
+            rec.event(event)
+            if isinstance(event, EpochEnd):
+                rec.checkpoint(objective.export(model), event.label)
             yield event
-        path = store.checkpoint_path(run_id)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(model.state_dict(), path)
-        np.savez(predictions_path(path), index=predictions.index, targets=predictions.targets,
-                 outputs=predictions.outputs)
-        store.update(run_id, status="done", checkpoint=str(path),
-                     metrics={"history": history, "seconds": predictions.seconds, "test_samples": len(predictions.index)})
-        yield Recorded(run_id, f"{cfg.backbone}/{cfg.strategy.name}-{run_id}", predictions.seconds)
-    except BaseException as exc:
-        store.update(run_id, status="stopped" if isinstance(exc, KeyboardInterrupt) else "failed", message=str(exc))
-        raise
+        rec.arrays(".npz", index=predictions.index, targets=predictions.targets, outputs=predictions.outputs)
+        rec.note(seconds=predictions.seconds, test_samples=len(predictions.index))
+        yield predictions
+    yield Finished(run_id, f"{cfg.backbone}/{cfg.strategy.name}-{run_id}", predictions.seconds)
+
+
+def train_queued(run_ids: list[str], store: RunStore | None = None, device: torch.device | None = None
+                 ) -> Iterator[tuple[Run, Event]]:
+    """Carry out queued runs in order, each with the config stored with it."""
+    store = store or RunStore()
+    for k, run_id in enumerate(run_ids):
+        run = store.get(run_id)
+        try:
+            for event in train(run.config["dataset"], config_of(run), store, device, run_id):
+                yield run, event
+        except KeyboardInterrupt:
+            for later in run_ids[k + 1:]:
+                store.update(later, status="stopped", message="stopped before it started")
+            raise
 
 
 def parser() -> argparse.ArgumentParser:
@@ -108,6 +123,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--k", type=int, default=s.k, help="freeze_first_k: blocks kept fixed")
     p.add_argument("--no-class-weights", action="store_true")
     p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--workers", type=int, default=None, help="DataLoader workers (default: by the split's size)")
+    p.add_argument("--limit-batches", type=int, default=None, help="at most this many batches per pass: a quick look")
+    p.add_argument("--runs", nargs="+", metavar="RUN_ID", help="carry out these queued runs with their stored configs "
+                   "(the other settings are ignored)")
     p.add_argument("--cpu", action="store_true", help="train on the CPU even when a GPU is present")
     return p
 
@@ -115,7 +134,8 @@ def parser() -> argparse.ArgumentParser:
 def configs(args: argparse.Namespace) -> list[TrainConfig]:
     base = TrainConfig(backbone=args.backbone, head=args.head, optimizer=args.optimizer, batch_size=args.batch_size,
                        image_size=args.image_size, epochs=args.epochs, augment=tuple(args.augment),
-                       class_weighted=not args.no_class_weights, seed=args.seed)
+                       class_weighted=not args.no_class_weights, seed=args.seed, workers=args.workers,
+                       limit_batches=args.limit_batches)
     return [replace(base, strategy=StrategyConfig(name, lr=args.lr, head_epochs=args.head_epochs,
                                                   unfreeze_every=args.unfreeze_every, decay=args.decay, k=args.k))
             for name in args.strategies]
@@ -126,9 +146,14 @@ def main(argv: list[str] | None = None) -> int:
     device = devices.pick_device(force_cpu=args.cpu)
 
     def events() -> Iterator[tuple[dict, Event]]:
+        if args.runs:
+            for run, event in train_queued(args.runs, device=device):
+                if not isinstance(event, Predictions):  # the test outputs go to the run's .npz, not the console
+                    yield {"run_id": run.id, "strategy": run.config.get("strategy")}, event
+            return
         for cfg in configs(args):
             for event in train(args.dataset, cfg, device=device):
-                if not isinstance(event, Predictions):  # the test outputs go to the run's .npz, not the console
+                if not isinstance(event, Predictions):
                     yield {"strategy": cfg.strategy.name}, event
     return cli.print_events(events)
 

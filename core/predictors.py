@@ -1,7 +1,11 @@
-"""Predictors: a registry variant built on a device, turning PIL images into outputs."""
+"""Predictors: a registry variant built on a device, turning PIL images into outputs.
+
+Above the registry and the models: it reads a Variant and builds its network from core.models."""
 
 from __future__ import annotations
 
+import pickle
+import zipfile
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -10,6 +14,7 @@ import torch
 from PIL import Image
 from torch import nn
 
+from core import tasks
 from core.models import backbones, classifiers, mtcnn_batched
 from core.registry import Variant, availability
 from core.weights import WeightsUnavailable
@@ -89,7 +94,7 @@ class FaceDetector:
     thresholds: the three stages' score thresholds."""
 
     def __init__(self, variant: Variant, device: torch.device,
-                 thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7), min_face_size: int = 20) -> None:
+                 thresholds: tuple[float, float, float] = mtcnn_batched.DEFAULT_THRESHOLDS, min_face_size: int = 20) -> None:
         from facenet_pytorch import MTCNN
 
         self.variant, self.device = variant, device
@@ -144,8 +149,13 @@ def build(v: Variant, device: torch.device) -> Predictor:
     status = availability(v)
     if not status.ok:
         raise WeightsUnavailable(status.message)
-    if v.task in ("classification", "regression"):
-        return _classifier(v, device)
-    if v.task == "face_detection":
-        return FaceDetector(v, device)
+    kind = tasks.get(v.task).predictor
+    try:
+        if kind in ("classifier", "regressor"):
+            return _classifier(v, device)
+        if kind == "face_detector":
+            return FaceDetector(v, device)
+    except (RuntimeError, pickle.UnpicklingError, EOFError, zipfile.BadZipFile) as exc:
+        raise WeightsUnavailable(f"{v.name}: its checkpoint {v.checkpoint} cannot be loaded ({exc}); "
+                                 "train it again or delete the run") from None
     raise ValueError(f"no predictor for task {v.task!r} of variant {v.name!r}")

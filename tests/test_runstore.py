@@ -1,0 +1,159 @@
+"""The run lifecycle every trainer shares: statuses, atomic checkpoints, dead processes, damaged files,
+an unusable folder and concurrent writers."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from core import registry
+from core.data import samples
+from core.predictors import build
+from core.train.events import EpochEnd, Phase
+from core.train.runstore import DAMAGED, RunStore, RunStoreError
+
+ROOT = Path(__file__).resolve().parents[1]
+CPU = torch.device("cpu")
+
+
+def _epoch(n: int) -> EpochEnd:
+    return EpochEnd(n, 1.0 / (n + 1), 0.5, {"mCA": 0.1 * n}, 0.01)
+
+
+def test_a_run_goes_from_queued_to_running_to_done_with_its_events_and_checkpoint():
+    store = RunStore()
+    run_id = store.create("classification", "mobilenet_v2", "classification", {"strategy": "frozen"})
+    assert store.get(run_id).status == "queued"
+    with store.recording(run_id) as rec:
+        running = store.get(run_id)
+        assert running.status == "running" and running.pid == os.getpid()
+        rec.event(Phase("reading the data"))
+        assert store.get(run_id).metrics["phase"]["name"] == "reading the data"
+        rec.event(_epoch(0))
+        rec.checkpoint({"w": torch.ones(3)}, "epoch 1")
+        rec.note(seconds=1.5)
+    run = store.get(run_id)
+    assert run.status == "done" and run.checkpoint_label == "epoch 1" and "phase" not in run.metrics
+    assert [e["epoch"] for e in run.history] == [0] and run.metrics["seconds"] == 1.5
+    assert torch.equal(torch.load(run.checkpoint, weights_only=True)["w"], torch.ones(3))
+
+
+@pytest.mark.parametrize(("raised", "status", "message"), [
+    (KeyboardInterrupt("stopped by signal 15"), "stopped", "stopped by signal 15"),
+    (ValueError("class 'dog' has no training samples"), "failed", "class 'dog' has no training samples"),
+])
+def test_an_interrupted_or_broken_run_says_how_it_ended(raised, status, message):
+    store = RunStore()
+    run_id = store.create("classification", "mobilenet_v2", "classification", {})
+    with pytest.raises(type(raised)), store.recording(run_id):
+        raise raised
+    run = store.get(run_id)
+    assert (run.status, run.message) == (status, message)
+
+
+def test_a_checkpoint_is_replaced_whole_and_a_failed_write_keeps_the_last_one(monkeypatch):
+    store = RunStore()
+    run_id = store.create("classification", "mobilenet_v2", "classification", {})
+    with pytest.raises(OSError, match="No space left"), store.recording(run_id) as rec:
+        rec.checkpoint({"w": torch.zeros(2)}, "epoch 1")
+
+        def full_disk(obj, f):
+            f.write(b"PK\x03\x04 half a checkpoint")
+            raise OSError(28, "No space left on device")
+        monkeypatch.setattr(torch, "save", full_disk)
+        rec.checkpoint({"w": torch.ones(2)}, "epoch 2")
+    monkeypatch.undo()
+    run = store.get(run_id)
+    assert run.status == "failed" and "No space left" in run.message and run.checkpoint_label == "epoch 1"
+    assert torch.equal(torch.load(run.checkpoint, weights_only=True)["w"], torch.zeros(2))
+    assert [p.name for p in Path(run.checkpoint).parent.iterdir()] == [Path(run.checkpoint).name]
+
+
+def test_a_truncated_or_foreign_checkpoint_is_listed_as_damaged_not_as_a_variant():
+    store = RunStore()
+    ids = []
+    for _ in range(3):
+        run_id = store.create("face_detection", "mtcnn/pretrained", "face_detection", {"strategy": "finetuned-pnet"})
+        with store.recording(run_id) as rec:
+            rec.checkpoint({"pnet": {"w": torch.ones(100)}}, "pnet epoch 1")
+        ids.append(run_id)
+    cut, foreign, missing = (Path(store.get(i).checkpoint) for i in ids)
+    cut.write_bytes(cut.read_bytes()[:200])
+    foreign.write_bytes(b"not a checkpoint at all")
+    missing.unlink()
+    runs = {r.id: r for r in store.list()}
+    assert [runs[i].status for i in ids] == [DAMAGED] * 3
+    assert "cut short" in runs[ids[0]].message and "not the" in runs[ids[0]].message
+    assert "missing" in runs[ids[2]].message
+    assert not any(i in name for name in registry.all_variants(store) for i in ids)
+    assert store.list("done") == []
+
+
+def test_a_checkpoint_that_passes_the_listing_but_not_torch_gives_a_message(isolated_env):
+    store = RunStore()
+    run_id = store.create("face_detection", "mtcnn/pretrained", "face_detection", {"strategy": "finetuned-pnet"})
+    with store.recording(run_id) as rec:
+        path = rec.checkpoint({"pnet": {}}, "pnet epoch 1")
+    import zipfile
+    with zipfile.ZipFile(path, "w") as z:  # a zip of the same kind, but not what torch wrote
+        z.writestr("data.pkl", b"\x80\x04garbage")
+    with store._db() as con:
+        con.execute("UPDATE runs SET checkpoint_bytes = ?", (path.stat().st_size,))
+    from core.weights import WeightsUnavailable
+    with pytest.raises(WeightsUnavailable, match="cannot be loaded"):
+        build(registry.variant(f"mtcnn/finetuned-pnet-{run_id}", store), CPU)
+
+
+def test_a_runs_folder_that_cannot_be_written_gives_one_message(tmp_path):
+    blocker = tmp_path / "runs"
+    blocker.write_text("a file where the folder should be")
+    store = RunStore(blocker / "inner")
+    with pytest.raises(RunStoreError, match="cannot be written.*TLDASH_RUNS_DIR"):
+        store.check_writable()
+    with pytest.raises(RunStoreError, match="cannot be written"):
+        store.create("classification", "mobilenet_v2", "classification", {})
+
+
+def test_a_trainer_killed_mid_run_is_marked_failed_and_its_last_checkpoint_is_a_variant(isolated_env):
+    """A real SIGKILL: no handler runs, so only the next reading of the store can tell."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "core.train.transfer", "--dataset", "fashion_mnist_imbalanced3",
+                             "--strategies", "finetune", "--epochs", "200", "--image-size", "32",
+                             "--limit-batches", "1", "--batch-size", "16"],
+                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    store = RunStore()
+    deadline = time.time() + 120
+    while time.time() < deadline and not any(r.checkpoint_label for r in store.list()):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    (run,) = store.list()
+    assert run.status == "failed", proc.stderr.read().decode()
+    assert run.message == f"process {proc.pid} ended without finishing"
+    assert run.checkpoint_label.startswith("epoch ")
+    name = f"mobilenet_v2/finetune-{run.id}@{run.checkpoint_label.replace(' ', '')}"
+    variant = registry.variant(name, store)
+    assert f"failed after {run.checkpoint_label}" in variant.description
+    (top,) = build(variant, CPU).predict([samples.load_sample("coffee").image])
+    assert len(top.labels) == 3
+
+
+def test_two_processes_writing_at_once_never_see_a_locked_database(isolated_env):
+    store = RunStore()
+    store.check_writable()
+    script = ("import sys; from core.train.runstore import RunStore; from core.train.events import EpochEnd\n"
+              "s = RunStore(); i = s.create('classification', 'mobilenet_v2', 'classification', {})\n"
+              "with s.recording(i) as rec:\n"
+              "    for n in range(150):\n"
+              "        rec.event(EpochEnd(n, 0.1, 0.1, {}, 0.0)); s.list()\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    procs = [subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, env=env, stderr=subprocess.PIPE)
+             for _ in range(3)]
+    errors = [p.communicate(timeout=120)[1].decode() for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], errors
+    assert [len(r.history) for r in store.list()] == [150, 150, 150]

@@ -1,0 +1,94 @@
+"""The comparison of finished runs on a backbone-transfer page: which runs, their metric table with CIs,
+the paired tests, and the learning curves. Tables come from core.experiments.tables."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core import plots
+from core.data import catalogue
+from core.experiments import tables
+from core.experiments import transfer as tx
+from core.experiments.comparison import Comparison
+from core.metrics import paired
+from core.train.runstore import Run, RunStore
+from ui import training
+from ui.export import export_buttons
+
+
+def pick_runs(prefix: str, task: str, dataset: str) -> list[Run]:
+    """Finished runs on this dataset to compare. The first time: the newest of each strategy and backbone then
+    in the store; afterwards the user's picks, plus runs this session trains. Runs finished elsewhere are
+    offered, never added by themselves."""
+    runs = tx.runs_on(dataset, task)
+    if not runs:
+        return []
+    key = f"{prefix}.runs.{dataset}"
+    ids = [r.id for r in runs]
+    if key not in st.session_state:
+        newest = {(r.config.get("strategy"), r.config.get("backbone")): r.id for r in runs}
+        st.session_state[key] = [i for i in ids if i in set(newest.values())]
+    own = [i for i in st.session_state.pop(f"{prefix}.new", []) if i in ids]
+    st.session_state[key] = [i for i in ids if i in st.session_state[key] or i in own]
+    by_id = {r.id: r for r in runs}
+    chosen = st.multiselect("Variants to compare", ids, key=key, format_func=lambda i: tables.run_label(by_id[i]))
+    return [by_id[i] for i in chosen]
+
+
+@st.cache_data(max_entries=16, show_spinner="Scoring the variants (bootstrap CIs)…")
+def comparison(run_ids: tuple[str, ...], task: str, dataset: str, runs_dir: str
+               ) -> tuple[Comparison, dict[str, Run], dict[str, str]]:
+    """The runs' Comparison, each variant's run, and the short names for legends."""
+    store = RunStore(runs_dir)
+    runs = [store.get(i) for i in run_ids]
+    outcomes = [tx.outcome(r) for r in runs]
+    result = tx.compare(outcomes, task, dataset, catalogue.labelled(dataset).classes, n_boot=paired.N_BOOT_LIVE)
+    by_variant = {o.variant: r for o, r in zip(outcomes, runs, strict=True)}
+    return result, by_variant, tables.short_names(by_variant)
+
+
+def compared_runs(prefix: str, task: str, choice: training.Choice, minutes: str
+                  ) -> tuple[Comparison, dict[str, Run], dict[str, str]]:
+    """Training buttons, the live view, the runs picked for comparison and their Comparison; the page stops
+    here with a hint when there is nothing to compare yet."""
+    training.controls(prefix, choice)
+    training.live(prefix, task)
+    runs = pick_runs(prefix, task, choice.dataset)
+    if not runs:
+        st.info(f"No finished runs on this dataset yet: train one with the buttons above (the default three take "
+                f"about {minutes} on 2 CPU cores), or run `python -m core.experiments {task}`.")
+        st.stop()
+    try:
+        return comparison(tuple(r.id for r in runs), task, choice.dataset, str(RunStore().folder))
+    except ValueError as exc:
+        st.error(str(exc), icon=":material/error:")
+        st.stop()
+
+
+def metrics_section(prefix: str, result: Comparison, runs: dict[str, Run], names: dict[str, str],
+                    metrics: list[str], caption: str, versus: str) -> None:
+    """The metric table with CIs (exportable), the runs' settings, and the paired tests against the baseline."""
+    st.subheader(f"Test split · {result.extra['test_samples']:,} images")
+    table = tables.metric_table(result, metrics, names)
+    st.dataframe(table, hide_index=True)
+    st.caption(caption + " Brackets: 95% bootstrap CI over test images.")
+    export_buttons(plots.table_figure(table), f"{result.experiment}-metrics", f"{prefix}.table.export")
+    with st.expander("Settings of these runs"):
+        st.dataframe(tables.settings_table(runs, names), hide_index=True)
+    if result.comparisons:
+        st.markdown(f"**Against {names[result.comparisons[0][1]]}** ({versus})")
+        st.dataframe(tables.comparisons_table(result.comparisons, names), hide_index=True)
+
+
+def learning_curves(result: Comparison, names: dict[str, str], metric: str, prefix: str) -> None:
+    history = {names[v]: h for v, h in result.extra["history"].items()}
+    frame = tx.history_frame(history)
+    unfreeze = tx.unfreeze_epochs(history)
+    left, right = st.columns(2)
+    for col, m in ((left, "loss"), (right, metric)):
+        fig = plots.learning_curves_figure(frame, m, unfreeze)
+        col.plotly_chart(fig, key=f"{prefix}.curves.{m}")
+    export_buttons(plots.learning_curves_figure(frame, metric, unfreeze), f"learning-curves-{metric}",
+                   f"{prefix}.curves.export")
+    st.caption("Dashed: training (loss; accuracy on the training batches as they went by). Solid: validation. "
+               "Dotted vertical lines: where a strategy opened more of the backbone.")

@@ -1,0 +1,199 @@
+"""Training from a backbone-transfer page: the sidebar's settings, the buttons that queue runs and start
+their process, and the live view of this session's job (phase, epoch, curves, Stop)."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+
+import streamlit as st
+
+from core import plots, tasks, weights
+from core.data import catalogue
+from core.data.types import DataError, LabelledImages
+from core.experiments import transfer as tx
+from core.models import backbones
+from core.train import strategies as strat
+from core.train import transfer
+from core.train.loop import AUGMENTATIONS, TrainConfig, check_dataset
+from core.train.runstore import Run, RunStore, RunStoreError
+from core.train.strategies import StrategyConfig
+from ui import jobs
+from ui.sidebar import FORCE_CPU
+
+IMAGE_SIZES = (32, 64, 96, 112, 128, 160, 224)
+BATCH_SIZES = (16, 32, 64, 128)
+
+
+@dataclass(frozen=True)
+class Choice:
+    """What the sidebar chose: the dataset and one training config per strategy to run."""
+
+    dataset: str
+    data: LabelledImages | None
+    problem: str  # why this dataset cannot train, or ""
+    config: TrainConfig
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _counting_model(backbone: str, head: str, outputs: int) -> backbones.TransferModel:
+    """Randomly initialised and only ever counted (count_trainable reads it; nothing changes it)."""
+    model, _ = backbones.build(backbone, outputs, head, pretrained=False)
+    return model
+
+
+def _load(name: str) -> tuple[LabelledImages | None, str]:
+    try:
+        data = catalogue.labelled(name)
+        check_dataset(data)
+    except (DataError, ValueError, KeyError, OSError) as exc:
+        return None, str(exc.args[0] if exc.args else exc)
+    return data, ""
+
+
+def training_sidebar(task: str, prefix: str) -> Choice:
+    """Dataset, backbone, head, strategy and hyper-parameters; shows the strategy's trainable parameters."""
+    names = catalogue.labelled_names(task)
+    default = names.index(tasks.get(task).default_dataset) if tasks.get(task).default_dataset in names else 0
+    quick = tx.quick_config(task)
+    with st.sidebar:
+        st.subheader("Training")
+        dataset = st.selectbox("Dataset", names, index=default, key=f"{prefix}.dataset",
+                               help="Bring your own on the Datasets page: an ImageFolder, UTKFace, or a YOLO set "
+                                    "(its boxes are cut out as crops).")
+        data, problem = _load(dataset)
+        backbone = st.selectbox("Backbone", sorted(backbones.BACKBONES), key=f"{prefix}.backbone",
+                                index=sorted(backbones.BACKBONES).index(quick.backbone))
+        pretrained_ok = backbones.available(backbone)
+        if not pretrained_ok:
+            st.warning(weights.unavailable_message(backbones.BACKBONES[backbone].source) +
+                       " Until then this backbone trains from scratch only.", icon=":material/cloud_off:")
+        options = list(strat.STRATEGIES) if pretrained_ok else ["scratch"]
+        name = st.selectbox("Freeze strategy", options, index=options.index("finetune") if pretrained_ok else 0,
+                            key=f"{prefix}.strategy.{pretrained_ok}", help="\n\n".join(
+                                f"**{k}**: {v}" for k, v in strat.STRATEGIES.items()))
+        st.caption(strat.STRATEGIES[name])
+        head = st.radio("Head", backbones.HEADS, horizontal=True, key=f"{prefix}.head",
+                        index=backbones.HEADS.index(quick.head),
+                        help="linear, or the age study's grafted MLP (512→256→32→out, 2048→512→128→out, GELU)")
+        epochs = st.slider("Epochs", 1, 30, quick.epochs, key=f"{prefix}.epochs")
+        params = {}
+        if name in ("two_phase", "gradual"):
+            params["head_epochs"] = st.slider("Head-only epochs", 0, max(epochs - 1, 1), min(1, epochs - 1),
+                                              key=f"{prefix}.head_epochs")
+        if name == "gradual":
+            params["unfreeze_every"] = st.slider("Open one more block every … epochs", 1, 5, 1,
+                                                 key=f"{prefix}.unfreeze_every")
+        if name == "discriminative":
+            params["decay"] = st.slider("Learning-rate factor per block (from the top)", 0.1, 1.0, 0.5, 0.05,
+                                        key=f"{prefix}.decay")
+        if name == "freeze_first_k":
+            n_blocks = len(_counting_model(backbone, head, 2).blocks)
+            params["k"] = st.slider("Blocks kept fixed (k)", 0, n_blocks, min(2, n_blocks), key=f"{prefix}.k")
+        lr = st.select_slider("Learning rate", [1e-4, 3e-4, 1e-3, 3e-3, 1e-2], value=1e-3, key=f"{prefix}.lr")
+        size = st.select_slider("Image size (px)", IMAGE_SIZES, value=quick.image_size, key=f"{prefix}.size")
+        batch = st.select_slider("Batch size", BATCH_SIZES, value=quick.batch_size, key=f"{prefix}.batch")
+        optimizer = st.radio("Optimiser", ["adam", "sgd"], horizontal=True, key=f"{prefix}.optimizer")
+        augment = st.multiselect("Augmentation", AUGMENTATIONS, key=f"{prefix}.augment",
+                                 help="flip, colour jitter, rotation (±10°), resized crop; a frozen backbone with "
+                                      "augmentation recomputes its features every step")
+        config = TrainConfig(backbone=backbone, head=head, strategy=StrategyConfig(name, lr=lr, **params),
+                             optimizer=optimizer, batch_size=batch, image_size=size, epochs=epochs,
+                             augment=tuple(augment))
+        _trainable(config, len(data.classes) if data is not None and data.classes else 1)
+    return Choice(dataset, data, problem, config)
+
+
+def _trainable(cfg: TrainConfig, outputs: int) -> None:
+    model = _counting_model(cfg.backbone, cfg.head, outputs)
+    total = sum(p.numel() for p in model.parameters())
+    first = strat.count_trainable(model, cfg.strategy, 0)
+    last = strat.count_trainable(model, cfg.strategy, cfg.epochs - 1)
+    text = f"**Trainable parameters** · {first:,} of {total:,} ({first / total:.1%})"
+    if last != first:
+        text += f", rising to {last:,} ({last / total:.1%}) by the last epoch"
+    st.markdown(text)
+
+
+def start(prefix: str, dataset: str, cfg: TrainConfig, names: list[str], force_cpu: bool) -> None:
+    """Queue one run per strategy, then one process that carries them out; this session follows their ids."""
+    cfgs = [cfg.with_strategy(name) for name in names]
+    try:
+        run_ids = transfer.queue(dataset, cfgs, RunStore())
+    except (ValueError, DataError, RunStoreError) as exc:
+        st.session_state[f"{prefix}.failed"] = [str(exc)]
+        return
+    cmd = [sys.executable, "-m", "core.train.transfer", "--runs", *run_ids] + (["--cpu"] if force_cpu else [])
+    jobs.start(prefix, cmd, run_ids)
+
+
+def live(prefix: str, task: str) -> None:
+    """Progress of this session's job, polled every 2 s: which run, its phase or epoch, the metric so far, Stop."""
+    @st.fragment(run_every=2)
+    def view() -> None:
+        job = jobs.current(prefix)
+        if job is None:
+            return
+        ended = jobs.settle(prefix)
+        if ended is not None:
+            st.session_state[f"{prefix}.new"] = ended.done
+            st.session_state[f"{prefix}.failed"] = ended.failed
+            st.session_state[f"{prefix}.stopped"] = ended.stopped
+            st.rerun(scope="app")
+        runs = job.runs()
+        running = next((r for r in runs if r.status == "running"), None)
+        if st.session_state.get(f"{prefix}.stopping"):
+            st.info("Stopping: the run ends at its next step and keeps its last checkpoint…", icon=":material/stop_circle:")
+        elif running is not None:
+            _progress(running, runs, task, prefix)
+        else:
+            st.info(f"Starting the training process for {len(runs)} run(s)…", icon=":material/hourglass_top:")
+        if st.button("Stop", key=f"{prefix}.stop", icon=":material/stop:", disabled=bool(
+                st.session_state.get(f"{prefix}.stopping"))):
+            jobs.stop(prefix)
+            st.rerun(scope="fragment")
+    view()
+
+
+def _progress(run: Run, runs: list[Run], task: str, prefix: str) -> None:
+    history, phase = run.history, run.metrics.get("phase")
+    headline = tasks.get(task).headline
+    strategy, epochs = run.config.get("strategy", "?"), int(run.config.get("epochs", 1))
+    nth = f"{[r.id for r in runs].index(run.id) + 1} of {len(runs)}"
+    if phase:
+        text = f"Training **{strategy}** ({nth}): {phase['name']}…"
+    else:
+        text = (f"Training **{strategy}** ({nth}): epoch {len(history)} of {epochs} done" +
+                (f", validation {headline} {history[-1]['val'][headline]:.3f}" if history else ""))
+    st.progress(len(history) / max(epochs, 1), text=text)
+    if history:
+        frame = tx.history_frame({strategy: history})
+        left, right = st.columns(2)
+        left.plotly_chart(plots.learning_curves_figure(frame, "loss"), key=f"{prefix}.live.loss")
+        right.plotly_chart(plots.learning_curves_figure(frame, headline), key=f"{prefix}.live.metric")
+
+
+def controls(prefix: str, choice: Choice) -> None:
+    """The buttons that start runs, or why they cannot; how the last job of this session ended."""
+    if choice.problem:
+        st.error(f"This dataset cannot train: {choice.problem}", icon=":material/error:")
+        return
+    busy = jobs.current(prefix) is not None
+    force_cpu = bool(st.session_state.get(FORCE_CPU))
+    left, right = st.columns(2)
+    if left.button(f"Train **{choice.config.strategy.name}**", key=f"{prefix}.train", disabled=busy,
+                   type="primary", icon=":material/play_arrow:"):
+        start(prefix, choice.dataset, choice.config, [choice.config.strategy.name], force_cpu)
+        st.rerun()
+    pretrained = backbones.available(choice.config.backbone)
+    trio = list(tx.DEFAULT_STRATEGIES) if pretrained else ["scratch"]
+    if right.button(f"Train {' · '.join(trio)} with these settings", key=f"{prefix}.train3", disabled=busy,
+                    icon=":material/playlist_play:"):
+        start(prefix, choice.dataset, choice.config, trio, force_cpu)
+        st.rerun()
+    for message in st.session_state.pop(f"{prefix}.failed", []):
+        st.error(f"A run did not finish: {message}", icon=":material/error:")
+    stopped = st.session_state.pop(f"{prefix}.stopped", [])
+    if stopped:
+        st.success(f"Stopped: {len(stopped)} run(s) ({', '.join(stopped)}); a stopped run that finished an epoch is "
+                   "kept as a variant at that epoch.", icon=":material/stop_circle:")
