@@ -97,36 +97,60 @@ def markdown(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main() -> int:
-    targets = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
+def _inference(targets: list[torch.device]) -> dict:
     rows, mtcnn = [], []
     for device in targets:
         print(f"inference latency on {devices.describe(device)} …", file=sys.stderr)
         rows += latency.run(device)
         print(f"MTCNN over the cartoon test split on {device.type} …", file=sys.stderr)
         mtcnn.append(face_detection.run(device))
+    return {"inference_latency": rows, "mtcnn_cartoon_test": mtcnn}
+
+
+def _evaluation(targets: list[torch.device]) -> dict:
     print("COCO evaluation against pycocotools …", file=sys.stderr)
     coco = metrics.coco_vs_pycocotools()
     print("ROC of a million scores …", file=sys.stderr)
     roc = metrics.roc_million()
     print("dataset loading …", file=sys.stderr)
-    loading = data.cartoon_load()
+    return {"coco_evaluation": coco, "roc_million": roc, "dataset_loading": data.cartoon_load()}
+
+
+def _training(targets: list[torch.device]) -> dict:
     frozen, finetune = [], []
     for device in targets:
         print(f"transfer training loop on {device.type} …", file=sys.stderr)
         frozen.append(transfer.frozen_cache(device))
-        finetune += [transfer.finetune_throughput(device, size) for size in (32, 128)]
+        finetune += [transfer.finetune_throughput(device, size, repeats=2 if size < 100 else 1) for size in (32, 128)]
     print("streamed memory on full Fashion-MNIST at 224 px …", file=sys.stderr)
     memory = transfer.streamed_memory()
     amp = transfer.mixed_precision(torch.device("cuda")) if torch.cuda.is_available() else None
+    return {"transfer_frozen_cache": frozen, "transfer_finetune_throughput": finetune,
+            "transfer_streamed_memory": memory, "transfer_mixed_precision": amp}
+
+
+def _experiments(targets: list[torch.device]) -> dict:
     print("quick default comparisons (about 4 minutes on 2 CPU cores) …", file=sys.stderr)
-    experiments = transfer.experiments(targets[-1])
-    results = {"machine": machine(), "inference_latency": rows, "coco_evaluation": coco, "roc_million": roc,
-               "dataset_loading": loading, "mtcnn_cartoon_test": mtcnn, "transfer_frozen_cache": frozen,
-               "transfer_finetune_throughput": finetune, "transfer_streamed_memory": memory,
-               "transfer_mixed_precision": amp,
-               "transfer_experiments": experiments}
-    (OUT / "results.json").write_text(json.dumps(results, indent=1) + "\n")
+    return {"transfer_experiments": transfer.experiments(targets[-1])}
+
+
+SECTIONS = {"inference": _inference, "evaluation": _evaluation, "training": _training, "experiments": _experiments}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """All sections, or those named (python -m bench training): the others keep their last results."""
+    names = (argv if argv is not None else sys.argv[1:]) or list(SECTIONS)
+    unknown = [n for n in names if n not in SECTIONS]
+    if unknown:
+        print(f"error: unknown section {unknown[0]!r}; choose from {list(SECTIONS)}", file=sys.stderr)
+        return 2
+    targets = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
+    path = OUT / "results.json"
+    results = json.loads(path.read_text()) if path.is_file() and len(names) < len(SECTIONS) else {}
+    for name in names:
+        results |= SECTIONS[name](targets)
+    results["machine"] = machine()
+    path.write_text(json.dumps(results, indent=1) + "\n")
     (OUT / "RESULTS.md").write_text(markdown(results))
     print(markdown(results))
     return 0

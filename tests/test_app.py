@@ -184,3 +184,12 @@ def test_try_image_puts_a_finetuned_mtcnn_beside_the_pretrained_one():
     assert at.selectbox(key="try.b").value == f"mtcnn/finetuned-pnet-{run_id}"
     assert [m.label for m in at.metric] == ["ms / image", "ms / image"]
     assert [m.value for m in at.markdown if m.value.endswith("face(s) found")] == ["**1** face(s) found"] * 2
+
+
+def test_an_unwritable_runs_folder_is_one_message_at_start(tmp_path, monkeypatch):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    monkeypatch.setenv("TLDASH_RUNS_DIR", str(blocker / "runs"))
+    at = run_page("streamlit_app.py")
+    assert [e.value.split(" (")[0] for e in at.error] == [f"The runs folder {blocker.resolve() / 'runs'} cannot be written"]
+    assert at.title[0].value == "Transfer learning, side by side"

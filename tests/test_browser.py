@@ -56,17 +56,27 @@ def server(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def page(server):
+def browser(server):
     from playwright.sync_api import expect, sync_playwright
 
     expect.set_options(timeout=150_000)  # first model loads on a busy 2-core machine take seconds, not 5
 
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        pg = browser.new_page(viewport={"width": 1400, "height": 1400})
-        pg.set_default_timeout(90_000)
-        yield pg
-        browser.close()
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def _new_page(browser):
+    """A page in a browser context of its own: to the app, another user with another session."""
+    pg = browser.new_context(viewport={"width": 1400, "height": 1400}).new_page()
+    pg.set_default_timeout(90_000)
+    return pg
+
+
+@pytest.fixture(scope="module")
+def page(browser):
+    return _new_page(browser)
 
 
 def test_home_page_in_a_real_browser(server, page):
@@ -103,6 +113,7 @@ def test_score_page_downloads_a_png_for_slides(server, page):
     from playwright.sync_api import expect
 
     page.goto(f"{server}/score")
+    page.get_by_text("Face detection (COCO json)").click()
     expect(page.get_by_text("AP (COCO)")).to_be_visible()
     with page.expect_download() as info:
         page.get_by_text("PNG for slides").first.click()
@@ -161,6 +172,8 @@ def test_regression_point_click_shows_its_image(server, page):
     _choose(page, "Freeze strategy", "frozen")
     page.get_by_role("button", name="Train frozen").click()
     expect(page.get_by_text("Test split · 229 images")).to_be_visible()
+    expect(page.get_by_text("Learning curves")).to_be_visible()  # the whole script has drawn
+    page.wait_for_timeout(2000)  # and the charts have settled in their final width
     point = page.locator(".js-plotly-plot .scatterlayer .trace.scatter .points path").nth(5)
     point.scroll_into_view_if_needed()
     page.wait_for_timeout(1000)  # let the scroll settle before reading the point's position
@@ -173,3 +186,33 @@ def test_regression_point_click_shows_its_image(server, page):
     expect(page.get_by_text(re.compile(r"Image \d+ · actual fatness"))).to_be_visible()
     expect(page.locator("[data-testid=stException]")).to_have_count(0)
     page.screenshot(path=ARTIFACTS / "regression.png", full_page=True)
+
+
+def test_two_sessions_follow_and_stop_only_their_own_runs(server, browser):
+    """A trains a frozen run; B, at the same time, queues scratch · frozen · finetune and stops them. Neither
+    sees the other's progress, B's Stop leaves A's run alone, and A's finished run does not join B's comparison
+    unless B picks it."""
+    from playwright.sync_api import expect
+
+    a, b = _new_page(browser), _new_page(browser)
+    for pg in (a, b):
+        pg.goto(f"{server}/classification")
+        expect(pg.get_by_text("Transfer: classification", exact=False).first).to_be_visible()
+        _choose(pg, "Dataset", "cartoon_faces/glasses")  # a set no other test trains on
+        expect(pg.get_by_text("No finished runs on this dataset yet")).to_be_visible()
+    _choose(a, "Freeze strategy", "frozen")
+    a.get_by_role("button", name="Train frozen").click()
+    b.get_by_role("button", name="Train scratch · frozen · finetune with these settings").click()
+    expect(b.get_by_text(re.compile(r"Training scratch \(1 of 3\)"))).to_be_visible()
+    expect(a.get_by_text(re.compile(r"Training frozen \(1 of 1\)|Test split"))).to_be_visible()
+    expect(a.get_by_text(re.compile(r"of 3\)"))).to_have_count(0)  # B's job is not A's
+    b.get_by_role("button", name="Stop").click()
+    expect(b.get_by_text(re.compile(r"Stopped: 3 run\(s\)"))).to_be_visible()
+    expect(a.get_by_text(re.compile(r"Test split · \d+ images"))).to_be_visible()  # A's run finished
+    expect(a.locator("[data-testid=stDataFrame]").first).to_be_visible()
+    _choose(b, "Dataset", "cartoon_faces/gender")  # B reruns now that A's run has finished
+    _choose(b, "Dataset", "cartoon_faces/glasses")
+    expect(b.get_by_text("Pick the runs to compare", exact=False)).to_be_visible()  # offered, not added
+    expect(b.get_by_text("Test split", exact=False)).to_have_count(0)
+    a.screenshot(path=ARTIFACTS / "two-sessions-a.png", full_page=True)
+    b.screenshot(path=ARTIFACTS / "two-sessions-b.png", full_page=True)

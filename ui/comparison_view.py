@@ -21,13 +21,13 @@ def pick_runs(prefix: str, task: str, dataset: str) -> list[Run]:
     in the store; afterwards the user's picks, plus runs this session trains. Runs finished elsewhere are
     offered, never added by themselves."""
     runs = tx.runs_on(dataset, task)
-    if not runs:
-        return []
     key = f"{prefix}.runs.{dataset}"
     ids = [r.id for r in runs]
     if key not in st.session_state:
         newest = {(r.config.get("strategy"), r.config.get("backbone")): r.id for r in runs}
         st.session_state[key] = [i for i in ids if i in set(newest.values())]
+    if not runs:
+        return []
     own = [i for i in st.session_state.pop(f"{prefix}.new", []) if i in ids]
     st.session_state[key] = [i for i in ids if i in st.session_state[key] or i in own]
     by_id = {r.id: r for r in runs}
@@ -54,6 +54,9 @@ def compared_runs(prefix: str, task: str, choice: training.Choice, minutes: str
     training.controls(prefix, choice)
     training.live(prefix, task)
     runs = pick_runs(prefix, task, choice.dataset)
+    if not runs and tx.runs_on(choice.dataset, task):
+        st.info("Pick the runs to compare above: runs finished elsewhere join only when picked.")
+        st.stop()
     if not runs:
         st.info(f"No finished runs on this dataset yet: train one with the buttons above (the default three take "
                 f"about {minutes} on 2 CPU cores), or run `python -m core.experiments {task}`.")

@@ -6,9 +6,11 @@ import streamlit as st
 import torch
 
 from core import devices
+from core.train.runstore import RunStore, RunStoreError
 
 FORCE_CPU = "app.force_cpu"
 PRESENTATION = "app.presentation"
+STORE_PROBLEM = "app.runs_problem"
 
 _PRESENTATION_CSS = """
 <style>
@@ -23,7 +25,22 @@ def device() -> torch.device:
     return devices.pick_device(force_cpu=bool(st.session_state.get(FORCE_CPU, False)))
 
 
+def runs_problem() -> str:
+    """Why runs cannot be recorded here ("" when they can): checked once per browser session."""
+    if STORE_PROBLEM not in st.session_state:
+        try:
+            RunStore().check_writable()
+            st.session_state[STORE_PROBLEM] = ""
+        except RunStoreError as exc:
+            st.session_state[STORE_PROBLEM] = str(exc)
+    return st.session_state[STORE_PROBLEM]
+
+
 def render() -> None:
+    problem = runs_problem()
+    if problem:
+        st.error(f"{problem} Until then nothing can be trained; comparing what exists still works.",
+                 icon=":material/folder_off:")
     with st.sidebar:
         dev = device()
         st.markdown(f"**Device** · `{devices.describe(dev)}`")

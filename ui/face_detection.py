@@ -1,0 +1,98 @@
+"""The face-detection page's Streamlit glue: cached cascades over the test split, fine-tuning from the page
+(queued run, its own process, followed by id), and the gallery's crops and dialog."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import streamlit as st
+from PIL import Image, ImageOps
+
+from core import devices, plots
+from core.experiments import face_detection as fd
+from core.models import mtcnn_batched
+from core.predictors import Detections
+from core.train import mtcnn as mtcnn_train
+from core.train.runstore import RunStore
+from ui import jobs
+
+PREFIX = "detect"
+NEW_VARIANTS = "detect.new_variants"  # finished by a run started here: added to the selection
+GALLERY_SIZE = 18
+CROP_MARGIN = 0.25
+
+
+@st.cache_resource(show_spinner="Reading the cartoon test split…")
+def test_split() -> tuple[list[Image.Image], list[np.ndarray]]:
+    return fd.test_images()
+
+
+@st.cache_resource(max_entries=8, show_spinner="Running the variant over the test split (once)…")
+def variant_run(name: str, device_name: str) -> fd.VariantRun:
+    images, _ = test_split()
+    return fd.run_variant(name, images, devices.pick_device(force_cpu=device_name == "cpu"))
+
+
+@st.cache_resource(max_entries=32, show_spinner="Running the variants on this image…")
+def image_cascade(name: str, device_name: str, image_key: str, _image: Image.Image) -> mtcnn_batched.Cascade:
+    return fd.run_variant(name, [_image], devices.pick_device(force_cpu=device_name == "cpu")).cascades[0]
+
+
+@st.cache_data(max_entries=8, show_spinner="Scoring real faces…")
+def forgetting(name: str, device_name: str) -> dict[str, float]:
+    dev = devices.pick_device(force_cpu=device_name == "cpu")
+    return fd.forgetting(name, fd.reference_faces(dev), dev)
+
+
+def start_training(stages: list[str]) -> None:
+    """Queue the run, then its process; this session follows the run by its id."""
+    run_id = mtcnn_train.queue(mtcnn_train.MTCNNConfig(stages=tuple(stages)), RunStore())
+    jobs.start(PREFIX, [sys.executable, "-m", "core.train.mtcnn", "--run", run_id], [run_id])
+
+
+@st.fragment(run_every=2)
+def training_status() -> None:
+    job = jobs.current(PREFIX)
+    if job is None:
+        return
+    ended = jobs.settle(PREFIX)
+    if ended is not None:
+        st.session_state[NEW_VARIANTS] = [n for n in fd.finetuned_variants() if n.endswith(tuple(ended.done))]
+        st.session_state[f"{PREFIX}.failed"] = ended.failed
+        st.rerun(scope="app")
+    run = job.runs()[0]
+    history, phase = run.history, run.metrics.get("phase")
+    stages = ", ".join(run.config.get("stages", []))
+    if st.session_state.get(f"{PREFIX}.stopping"):
+        st.info("Stopping: the run keeps its last checkpoint…")
+    elif phase:
+        st.info(f"Fine-tuning {stages}: {phase['name']}…")
+    elif history:
+        last = history[-1]
+        st.info(f"Fine-tuning {stages}: {last['phase']} epoch {last['epoch'] + 1}, loss {last['train_loss']:.3f}, "
+                f"face/background accuracy {last['val']['face_accuracy']:.1%}")
+    else:
+        st.info(f"Fine-tuning {stages}: starting…")
+    if st.button("Stop", key="detect.stop", disabled=bool(st.session_state.get(f"{PREFIX}.stopping"))):
+        jobs.stop(PREFIX)
+        st.rerun(scope="fragment")
+
+
+def crops(image: Image.Image, boxes: np.ndarray) -> list[Image.Image]:
+    out = []
+    for x1, y1, x2, y2 in boxes:
+        mx, my = (x2 - x1) * CROP_MARGIN, (y2 - y1) * CROP_MARGIN
+        out.append(ImageOps.contain(image.crop((int(x1 - mx), int(y1 - my), int(x2 + mx), int(y2 + my))), (96, 96)))
+    return out
+
+
+@st.dialog("Test image", width="large")
+def enlarge(index: int, variant: str, scored: fd.Scored, iou: float) -> None:
+    images, truth = test_split()
+    d = scored.detections[index]
+    st.plotly_chart(plots.detections_figure(images[index], Detections(d.boxes, d.scores), truth=truth[index],
+                                            iou_threshold=iou), width="stretch")
+    st.caption(f"{variant} · test image {index} · green TP, red FP, orange dashed FN")
+
+
