@@ -136,9 +136,11 @@ def test_face_detection_gallery_dialog_and_finetuning_from_the_page(server, page
     page.get_by_text("Fine-tune a new variant on the cartoon training split").click()
     page.get_by_text("PNet only, as in the study", exact=False).click()
     expect(page.get_by_text("Fine-tuning pnet", exact=False)).to_be_visible()
-    expect(page.get_by_text("mtcnn/finetuned-pnet-", exact=False).first).to_be_visible()
-    # evaluated and drawn beside the pretrained one, not only listed
-    expect(page.get_by_text(re.compile(r"^mtcnn/finetuned-pnet-\S+ · \d+ face\(s\)$"))).to_be_visible()
+    expect(page.get_by_text(re.compile(r"Fine-tuning pnet: pnet epoch \d"))).to_be_visible()  # a checkpoint exists
+    page.get_by_role("button", name="Stop").click()
+    expect(page.get_by_text("Stopped. The run keeps the stages it trained")).to_be_visible()
+    # the stopped run is a variant at its last epoch, evaluated and drawn beside the pretrained one
+    expect(page.get_by_text(re.compile(r"^mtcnn/finetuned-pnet-\S+@pnetepoch\d+ · \d+ face\(s\)$"))).to_be_visible()
     page.screenshot(path=ARTIFACTS / "face_detection.png", full_page=True)
 
 
@@ -148,6 +150,16 @@ def _choose(page, label: str, option: str) -> None:
     page.get_by_role("option", name=option, exact=True).click()
 
 
+def _smallest(page, label: str, first: str) -> None:
+    """Move a sidebar slider to its first value (the keyboard's Home on its thumb), which reads `first`."""
+    from playwright.sync_api import expect
+
+    slider = page.locator("[data-testid=stSidebar] [data-testid=stSlider]").filter(has_text=label)
+    slider.locator("input[type=range]").focus()
+    page.keyboard.press("Home")
+    expect(slider.locator("input[type=range]")).to_have_attribute("aria-valuetext", first)
+
+
 def test_classification_trains_a_frozen_variant_from_the_sidebar(server, page):
     from playwright.sync_api import expect
 
@@ -155,6 +167,7 @@ def test_classification_trains_a_frozen_variant_from_the_sidebar(server, page):
     expect(page.get_by_text("No finished runs on this dataset yet")).to_be_visible()
     _choose(page, "Freeze strategy", "frozen")
     expect(page.get_by_text("Trainable parameters · 3,843 of 2,227,715 (0.2%)")).to_be_visible()
+    _smallest(page, "Image size (px)", "32")
     page.get_by_role("button", name="Train frozen").click()
     expect(page.get_by_text("Test split · 500 images")).to_be_visible()
     expect(page.get_by_text("Confusion matrices")).to_be_visible()
@@ -170,6 +183,7 @@ def test_regression_point_click_shows_its_image(server, page):
     page.goto(f"{server}/regression")
     expect(page.get_by_text("stand-in for age")).to_be_visible()
     _choose(page, "Freeze strategy", "frozen")
+    _smallest(page, "Image size (px)", "32")
     page.get_by_role("button", name="Train frozen").click()
     expect(page.get_by_text("Test split · 229 images")).to_be_visible()
     expect(page.get_by_text("Learning curves")).to_be_visible()  # the whole script has drawn
@@ -201,6 +215,7 @@ def test_two_sessions_follow_and_stop_only_their_own_runs(server, browser):
         _choose(pg, "Dataset", "cartoon_faces/glasses")  # a set no other test trains on
         expect(pg.get_by_text("No finished runs on this dataset yet")).to_be_visible()
     _choose(a, "Freeze strategy", "frozen")
+    _smallest(a, "Image size (px)", "32")
     a.get_by_role("button", name="Train frozen").click()
     b.get_by_role("button", name="Train scratch · frozen · finetune with these settings").click()
     expect(b.get_by_text(re.compile(r"Training scratch \(1 of 3\)"))).to_be_visible()

@@ -50,7 +50,7 @@ def test_mtcnn_on_an_image_without_faces_returns_empty_arrays():
 
 def _lfw_features(model: torch.nn.Module, prep: classifiers.Preprocess) -> np.ndarray:
     faces = data.lfw_subset()  # 200 x 25 x 25 floats in [0, 1]: 100 faces, then 100 non-faces
-    transform = prep.transform()
+    transform = classifiers.Preprocess(64, 64, prep.mean, prep.std).transform()  # 25 px patches: 64 px is plenty
     batch = torch.stack([transform(Image.fromarray((f * 255).astype(np.uint8)).convert("RGB")) for f in faces])
     with torch.inference_mode():
         return model(batch).numpy()

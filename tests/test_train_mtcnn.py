@@ -44,7 +44,8 @@ def test_config_checks_itself():
 
 def test_a_short_finetune_is_recorded_and_becomes_a_variant():
     store = RunStore()
-    cfg = mtcnn.MTCNNConfig(stages=("pnet",), epochs=2, max_train_images=25, hard_negatives=True)
+    cfg = mtcnn.MTCNNConfig(stages=("pnet",), epochs=2, max_train_images=25, max_val_images=15,
+                            hard_negatives=True)
     events = list(mtcnn.finetune(cfg, store, torch.device("cpu")))
     epochs = [e for e in events if isinstance(e, mtcnn.EpochEnd)]
     assert len(epochs) == 3 and all(np.isfinite(e.train_loss) for e in epochs)  # 2 epochs + the hard-negative round
@@ -66,6 +67,6 @@ def test_a_failing_run_is_marked_failed(monkeypatch):
     store = RunStore()
     monkeypatch.setattr(mtcnn.ms, "mine", lambda *a, **k: (_ for _ in ()).throw(ValueError("no samples")))
     with pytest.raises(ValueError, match="no samples"):
-        list(mtcnn.finetune(mtcnn.MTCNNConfig(max_train_images=2), store, torch.device("cpu")))
+        list(mtcnn.finetune(mtcnn.MTCNNConfig(max_train_images=2, max_val_images=2), store, torch.device("cpu")))
     (run,) = store.list()
     assert run.status == "failed" and run.message == "no samples"

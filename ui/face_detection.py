@@ -9,7 +9,7 @@ import numpy as np
 import streamlit as st
 from PIL import Image, ImageOps
 
-from core import devices, plots
+from core import devices, plots, registry
 from core.experiments import face_detection as fd
 from core.models import mtcnn_batched
 from core.predictors import Detections
@@ -18,7 +18,7 @@ from core.train.runstore import RunStore
 from ui import jobs
 
 PREFIX = "detect"
-NEW_VARIANTS = "detect.new_variants"  # finished by a run started here: added to the selection
+NEW_VARIANTS = "detect.new_variants"  # finished (or stopped after an epoch) by a run started here: selected
 GALLERY_SIZE = 18
 CROP_MARGIN = 0.25
 
@@ -51,16 +51,16 @@ def start_training(stages: list[str]) -> None:
     jobs.start(PREFIX, [sys.executable, "-m", "core.train.mtcnn", "--run", run_id], [run_id])
 
 
+def _ended(ended: jobs.Ended) -> None:
+    kept = {*ended.done, *ended.stopped}  # a stopped run is a variant at its last checkpoint
+    st.session_state[NEW_VARIANTS] = [v.name for v in registry.for_task("face_detection") if v.run_id in kept]
+
+
 @st.fragment(run_every=2)
 def training_status() -> None:
-    job = jobs.current(PREFIX)
+    job = jobs.follow(PREFIX, _ended)
     if job is None:
         return
-    ended = jobs.settle(PREFIX)
-    if ended is not None:
-        st.session_state[NEW_VARIANTS] = [n for n in fd.finetuned_variants() if n.endswith(tuple(ended.done))]
-        st.session_state[f"{PREFIX}.failed"] = ended.failed
-        st.rerun(scope="app")
     run = job.runs()[0]
     history, phase = run.history, run.metrics.get("phase")
     stages = ", ".join(run.config.get("stages", []))
@@ -74,9 +74,7 @@ def training_status() -> None:
                 f"face/background accuracy {last['val']['face_accuracy']:.1%}")
     else:
         st.info(f"Fine-tuning {stages}: starting…")
-    if st.button("Stop", key="detect.stop", disabled=bool(st.session_state.get(f"{PREFIX}.stopping"))):
-        jobs.stop(PREFIX)
-        st.rerun(scope="fragment")
+    jobs.stop_button(PREFIX)
 
 
 def crops(image: Image.Image, boxes: np.ndarray) -> list[Image.Image]:

@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -105,3 +106,27 @@ def settle(prefix: str) -> Ended | None:
     if not failed and any(r.status in LIVE for r in runs):
         failed = [last_error(job.log) or f"the training process {job.pid} ended before its runs started"]
     return Ended([r.id for r in runs if r.status == "done"], [r.id for r in runs if r.status == "stopped"], failed)
+
+
+def follow(prefix: str, on_end: Callable[[Ended], None]) -> Job | None:
+    """This session's job while it runs (for a live view), else None. When it has just ended: its failures
+    and stopped runs are kept for the page to show (f"{prefix}.failed", f"{prefix}.stopped"), on_end sees how it
+    ended, and the whole page reruns."""
+    job = current(prefix)
+    if job is None:
+        return None
+    ended = settle(prefix)
+    if ended is not None:
+        st.session_state[f"{prefix}.failed"] = ended.failed
+        st.session_state[f"{prefix}.stopped"] = ended.stopped
+        on_end(ended)
+        st.rerun(scope="app")
+    return job
+
+
+def stop_button(prefix: str) -> None:
+    """Stop, disabled once pressed (the run then ends at its next step)."""
+    stopping = bool(st.session_state.get(f"{prefix}.stopping"))
+    if st.button("Stop", key=f"{prefix}.stop", icon=":material/stop:", disabled=stopping):
+        stop(prefix)
+        st.rerun(scope="fragment")

@@ -129,17 +129,14 @@ def start(prefix: str, dataset: str, cfg: TrainConfig, names: list[str], force_c
 
 def live(prefix: str, task: str) -> None:
     """Progress of this session's job, polled every 2 s: which run, its phase or epoch, the metric so far, Stop."""
+    def finished(ended: jobs.Ended) -> None:
+        st.session_state[f"{prefix}.new"] = ended.done  # joins this session's comparison
+
     @st.fragment(run_every=2)
     def view() -> None:
-        job = jobs.current(prefix)
+        job = jobs.follow(prefix, finished)
         if job is None:
             return
-        ended = jobs.settle(prefix)
-        if ended is not None:
-            st.session_state[f"{prefix}.new"] = ended.done
-            st.session_state[f"{prefix}.failed"] = ended.failed
-            st.session_state[f"{prefix}.stopped"] = ended.stopped
-            st.rerun(scope="app")
         runs = job.runs()
         running = next((r for r in runs if r.status == "running"), None)
         if st.session_state.get(f"{prefix}.stopping"):
@@ -148,10 +145,7 @@ def live(prefix: str, task: str) -> None:
             _progress(running, runs, task, prefix)
         else:
             st.info(f"Starting the training process for {len(runs)} run(s)…", icon=":material/hourglass_top:")
-        if st.button("Stop", key=f"{prefix}.stop", icon=":material/stop:", disabled=bool(
-                st.session_state.get(f"{prefix}.stopping"))):
-            jobs.stop(prefix)
-            st.rerun(scope="fragment")
+        jobs.stop_button(prefix)
     view()
 
 

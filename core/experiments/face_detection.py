@@ -134,7 +134,7 @@ def reference_faces(device: torch.device) -> dict[str, np.ndarray]:
 
 
 def finetuned_variants(store: RunStore | None = None) -> list[str]:
-    """Names of the finished MTCNN runs, newest first."""
+    """Names of the fine-tuned MTCNN variants (finished runs, and stopped ones at their last epoch), newest first."""
     runs = [v for v in registry.for_task("face_detection", store) if v.run_id]
     return [v.name for v in sorted(runs, key=lambda v: v.run_id, reverse=True)]
 
@@ -170,9 +170,12 @@ def compare(runs: list[VariantRun], truth: list[np.ndarray], thresholds: tuple[f
 
 
 def run(variants: list[str], thresholds: tuple[float, float, float] = FLOOR, iou: float = STUDY_IOU,
-        device: torch.device | None = None, dataset: str = DATASET, n_boot: int = paired.N_BOOT) -> Comparison:
+        device: torch.device | None = None, dataset: str = DATASET, n_boot: int = paired.N_BOOT,
+        max_images: int | None = None) -> Comparison:
+    """Each variant over the test split (its first max_images, for a quick look), compared."""
     device = device or devices.pick_device()
     images, truth = test_images(dataset)
+    images, truth = images[:max_images], truth[:max_images]
     runs = [run_variant(v, images, device) for v in variants]
     reference = reference_faces(device)
     forgotten = {v: forgetting(v, reference, device) for v in variants}

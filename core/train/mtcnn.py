@@ -54,7 +54,8 @@ class MTCNNConfig:
     refine_epochs: int = 4  # RNet and ONet: larger inputs, fewer passes keep all stages under 2 minutes on 2 cores
     refine_per_face: int = 6
     seed: int = 0
-    max_train_images: int | None = None  # a cap for quick runs and tests
+    max_train_images: int | None = None  # caps for quick runs and tests
+    max_val_images: int | None = None
 
     def __post_init__(self) -> None:
         if not self.stages or any(s not in ms.STAGE_SIZE for s in self.stages):
@@ -202,7 +203,7 @@ def finetune(cfg: MTCNNConfig, store: RunStore | None = None, device: torch.devi
     torch.manual_seed(cfg.seed)
     with store.recording(run_id) as rec:
         train, val = _detection_set(cfg.dataset)
-        train = train[: cfg.max_train_images] if cfg.max_train_images else train
+        train, val = train[: cfg.max_train_images], val[: cfg.max_val_images]
         nets = MTCNN(device=device).eval()
         for event in _stages(cfg, nets, train, val, device):
             if isinstance(event, Evaluated):
