@@ -58,8 +58,8 @@ rescoring_ms = (time.perf_counter() - start) * 1000
 
 st.dataframe(tables.metric_table(result, list(tasks.get("face_detection").metrics)), hide_index=True, width="stretch")
 st.caption(f"{len(images)} test images, {sum(len(t) for t in truth)} faces · AP: COCO 101-point at IoU {iou:.2f}; "
-           f"AP_VOC: all-point; best_F1 at its score threshold · ms_per_image: one pass over the test split · "
-           f"re-scored from the cache in {rescoring_ms:.0f} ms on {devices.describe(dev)}")
+           f"AP_VOC: all-point; best_F1 at its score threshold · ms_per_image: one pass over the first "
+           f"{fd.TIMED_IMAGES} test images · re-scored from the cache in {rescoring_ms:.0f} ms on {devices.describe(dev)}")
 st.caption("What fine-tuning forgets: real_photo_recall is the share of the faces the pretrained model finds in "
            "astronaut, grace_hopper and zidane (default thresholds "
            f"{', '.join(map(str, mtcnn_batched.DEFAULT_THRESHOLDS))}; IoU 0.5) that the variant still finds; "

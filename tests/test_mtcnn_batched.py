@@ -6,8 +6,8 @@ from core.data import catalogue, samples
 from core.data.types import open_image
 from core.models import mtcnn_batched as mb
 
-PERMISSIVE = (0.1, 0.2, 0.2)  # the face study's stage thresholds
-DEFAULT = (0.6, 0.7, 0.7)
+PERMISSIVE = mb.STUDY_THRESHOLDS
+DEFAULT = mb.DEFAULT_THRESHOLDS
 
 
 @pytest.fixture(scope="module")
@@ -48,10 +48,16 @@ def test_stage_scores_pass_the_thresholds_and_end_in_the_final_score(images):
         assert (d.stage_scores[:, 0] >= PERMISSIVE[0]).all() and (d.stage_scores[:, 1] > PERMISSIVE[1]).all()
 
 
-@pytest.mark.parametrize("strict", [DEFAULT, (0.3, 0.5, 0.9), (0.1, 0.9, 0.2)])
-def test_stricter_thresholds_resolved_from_the_cache_equal_a_rerun(images, strict):
+@pytest.fixture(scope="module")
+def cached(images):
+    """The nets and one exhaustive cascade at the study's thresholds, shared by the re-scoring checks."""
     m, _ = facenet_loop(images[:1], PERMISSIVE)
-    cached = mb.cascade(images, m.pnet, m.rnet, m.onet, PERMISSIVE, exhaustive=True)
+    return m, mb.cascade(images, m.pnet, m.rnet, m.onet, PERMISSIVE, exhaustive=True)
+
+
+@pytest.mark.parametrize("strict", [DEFAULT, (0.3, 0.5, 0.9), (0.1, 0.9, 0.2)])
+def test_stricter_thresholds_resolved_from_the_cache_equal_a_rerun(images, cached, strict):
+    m, cached = cached
     rerun = mb.detect(images, m.pnet, m.rnet, m.onet, strict)
     assert sum(len(r.boxes) for r in rerun) > 5
     for c, r in zip(cached, rerun, strict=True):

@@ -16,7 +16,7 @@ from core.train.loop import TrainConfig
 from core.train.runstore import RunStore
 from tests import data_fixtures
 
-SMALL = TrainConfig(image_size=32, epochs=2)
+SMALL = TrainConfig(image_size=32, epochs=2, limit_batches=12)  # 768 training images an epoch: enough to rank them
 CPU = torch.device("cpu")
 
 
@@ -33,7 +33,7 @@ def classification(runs_dir):
 @pytest.fixture(scope="module")
 def regression(runs_dir):
     return tx.run("regression", store=RunStore(runs_dir), device=CPU, strategies=("frozen", "finetune"),
-                  cfg=TrainConfig(head="mlp", image_size=32, epochs=2), n_boot=300)
+                  cfg=TrainConfig(head="mlp", image_size=32, epochs=2, limit_batches=8), n_boot=300)
 
 
 def test_classification_compares_scratch_frozen_and_finetuned_with_cis(classification):

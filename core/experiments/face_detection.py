@@ -34,6 +34,7 @@ DATASET = "cartoon_faces/detection"
 REAL_PHOTOS = ("astronaut", "grace_hopper", "zidane")
 PATCH_SIZES = {"pnet": 12, "rnet": 24, "onet": 48}
 STUDY_STAGES = (("pnet",), ("pnet", "rnet", "onet"))  # the study's variant, and going beyond it
+TIMED_IMAGES = 16  # ms_per_image: one timed pass over the first test images (the cascade pass is not timed)
 
 
 @dataclass(frozen=True)
@@ -66,16 +67,18 @@ def test_images(dataset: str = DATASET, split: str = "test") -> tuple[list[Image
 
 
 def run_variant(name: str, images: list[Image.Image], device: torch.device) -> VariantRun:
-    """Time a plain pass at the floor thresholds, then keep the exhaustive cascade for re-scoring."""
+    """Time a plain pass at the floor thresholds over the first TIMED_IMAGES, then keep the exhaustive cascade
+    over all of them for re-scoring."""
     model = build(registry.variant(name), device)
     if not isinstance(model, FaceDetector):
         raise ValueError(f"{name} is not a face detector")
     m = model.mtcnn
+    timed = images[:TIMED_IMAGES]
     devices.synchronize(device)
     start = time.perf_counter()
-    mtcnn_batched.detect(images, m.pnet, m.rnet, m.onet, FLOOR, device=device)
+    mtcnn_batched.detect(timed, m.pnet, m.rnet, m.onet, FLOOR, device=device)
     devices.synchronize(device)
-    ms = (time.perf_counter() - start) * 1000 / max(len(images), 1)
+    ms = (time.perf_counter() - start) * 1000 / max(len(timed), 1)
     return VariantRun(name, mtcnn_batched.cascade(images, m.pnet, m.rnet, m.onet, FLOOR, exhaustive=True,
                                                   device=device), ms)
 
