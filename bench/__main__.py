@@ -80,8 +80,9 @@ def markdown(results: dict) -> str:
     lines += ["", "Streamed memory: " + (mem["skipped"] if "skipped" in mem else
               f"fine-tuning on full Fashion-MNIST ({mem['images']:,} images) at {mem['image_size']} px, batch "
               f"{mem['batch_size']}, {mem['batches_per_pass']} batches per pass: the trainer's peak RSS was "
-              f"{mem['peak_rss_gb']:.2f} GB ({mem['seconds']:.0f} s); the training split stacked as one float tensor "
-              f"would be {mem['stacked_split_gb']:.0f} GB.")]
+              f"{mem['peak_rss_gb']:.2f} GB ({mem['seconds']:.0f} s; its DataLoader worker, whose RSS also counts the "
+              f"pages it shares with the trainer, peaked at {mem.get('largest_process_rss_gb', float('nan')):.2f} GB); "
+              f"the training split stacked as one float tensor would be {mem['stacked_split_gb']:.0f} GB.")]
     amp = results.get("transfer_mixed_precision")
     lines += ["", "On CUDA, fp16 autocast + channels_last against fp32 (fine-tune): " + (
         f"{amp['amp_epoch_s']:.2f} s against {amp['fp32_epoch_s']:.2f} s per epoch, {amp['speedup']:.2f}x "

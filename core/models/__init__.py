@@ -1,1 +1,1 @@
-"""Backbones, heads and detector wrappers, built from registry variants."""
+"""Backbones, heads and detector networks. Nothing here reads the registry: core.predictors builds a variant from these."""

@@ -13,6 +13,7 @@ event on stdout; exit 2 with one message on bad input, 130 when stopped.
 from __future__ import annotations
 
 import argparse
+import resource
 import sys
 from collections.abc import Iterator
 from dataclasses import asdict, replace
@@ -82,7 +83,8 @@ def train(dataset: str, cfg: TrainConfig, store: RunStore | None = None, device:
                 rec.checkpoint(objective.export(model), event.label)
             yield event
         rec.arrays(".npz", index=predictions.index, targets=predictions.targets, outputs=predictions.outputs)
-        rec.note(seconds=predictions.seconds, test_samples=len(predictions.index))
+        rec.note(seconds=predictions.seconds, test_samples=len(predictions.index),
+                 peak_rss_gb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20)  # this process alone
         yield predictions
     yield Finished(run_id, f"{cfg.backbone}/{cfg.strategy.name}-{run_id}", predictions.seconds)
 
