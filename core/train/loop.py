@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 import torch
@@ -23,6 +23,7 @@ from core.data.types import LabelledImages
 from core.models import backbones
 from core.train import objectives, streams
 from core.train.events import EpochEnd, Phase
+from core.train.runstore import stored_fields
 from core.train.strategies import StrategyConfig, apply, count_trainable, set_train_mode
 
 AUGMENTATIONS = ("flip", "jitter", "rotation", "crop")
@@ -70,8 +71,7 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
         """The config a run store row (or any dict of its fields) describes; unknown keys are ignored."""
-        known = {f.name for f in fields(cls)}
-        values = {k: v for k, v in d.items() if k in known}
+        values = stored_fields(cls, d)
         if isinstance(values.get("strategy"), dict):
             values["strategy"] = StrategyConfig(**values["strategy"])
         elif "strategy" in values:

@@ -17,7 +17,7 @@ import argparse
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
@@ -32,7 +32,7 @@ from core.models import mtcnn_batched
 from core.train import cli
 from core.train import mtcnn_samples as ms
 from core.train.events import EpochEnd, Finished, Phase
-from core.train.runstore import Run, RunStore
+from core.train.runstore import Run, RunStore, stored_fields
 
 BASE_VARIANT = "mtcnn/pretrained"
 EVAL_THRESHOLDS = mtcnn_batched.STUDY_THRESHOLDS
@@ -72,8 +72,7 @@ class MTCNNConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> MTCNNConfig:
-        known = {f.name for f in fields(cls)}
-        values = {k: v for k, v in d.items() if k in known}
+        values = stored_fields(cls, d)
         return cls(**values | {"stages": tuple(values.get("stages", cls.stages))})
 
 

@@ -23,7 +23,7 @@ import uuid
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import psutil
@@ -82,6 +82,12 @@ class Run:
     @property
     def history(self) -> list[dict]:
         return self.metrics.get("history", [])
+
+
+def stored_fields(config_class: type, config: dict) -> dict:
+    """The entries of a stored run config that are fields of this config dataclass (the rest are labels, notes)."""
+    known = {f.name for f in fields(config_class)}
+    return {k: v for k, v in config.items() if k in known}
 
 
 def default_dir() -> Path:
