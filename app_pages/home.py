@@ -17,7 +17,9 @@ STUDIES = pd.DataFrame([
     ("Face detection", "available", "MTCNN pretrained vs PNet fine-tuned (the study) vs all stages fine-tuned on "
      "cartoon faces: PR curves, AP with CIs, speed, misses, what is forgotten.",
      "Does a small domain-specific fine-tune beat a detector trained on real faces, and what does it cost?"),
-    ("Face verification", "planned", "AlexNet / VGG16 outputs as face embeddings, head-only then full fine-tuning; ROC, AUC.",
+    ("Face verification", "available", "ImageNet backbones (AlexNet and VGG16 as in the study, MobileNetV2, "
+     "EfficientNet-Lite0, …) as face embeddings, head-only then full fine-tuning with BCE or a metric-learning loss, "
+     "against dlib's face descriptor: ROC, AUC, EER, TAR@FAR with DeLong CIs, hardest pairs, verify two faces.",
      "How far do ImageNet features go on a task they were never trained for?"),
     ("Transfer: classification", "available", "A backbone (MobileNetV2, EfficientNet-Lite0, ResNet, RegNet, …) from "
      "scratch vs frozen vs fine-tuned, or any of seven freeze strategies, on an imbalanced 3-class set or your own: "

@@ -22,7 +22,8 @@ loaded, image_key = picked.loaded, picked.key
 preview, controls = st.columns([1, 3])
 preview.image(loaded.image, width="stretch")
 with controls:
-    runnable = {t.name: t.title for t in tasks.TASKS.values() if t.predictor}
+    # a face embedding says nothing about one image: the verification page compares two
+    runnable = {t.name: t.title for t in tasks.TASKS.values() if t.predictor and t.predictor != "embedder"}
     task = st.selectbox("Task", list(runnable), format_func=runnable.get, key="try.task")
     variants = registry.for_task(task)
     ready = [v.name for v in variants if registry.availability(v).ok]

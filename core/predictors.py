@@ -15,7 +15,7 @@ from PIL import Image
 from torch import nn
 
 from core import tasks
-from core.models import backbones, classifiers, mtcnn_batched
+from core.models import backbones, classifiers, embeddings, mtcnn_batched
 from core.registry import Variant, availability
 from core.weights import WeightsUnavailable
 
@@ -117,6 +117,52 @@ class FaceDetector:
         return [Detections(d.boxes, d.scores) for d in self.predict_staged(images)]
 
 
+@dataclass(frozen=True)
+class Embeddings:
+    """Face embeddings of a list of images."""
+
+    vectors: np.ndarray  # (N, D) float
+    found: np.ndarray  # (N,) bool: a face was detected (always True for the ImageNet backbones, which take the image)
+
+
+EMBED_SIZE = 112  # the pretrained backbones embed at the cartoon crops' size, like the runs they are compared with
+EMBED_BATCH = 32
+
+
+class Embedder:
+    """A face-verification variant: an ImageNet backbone cut at its tap (pretrained or fine-tuned in a run),
+    or dlib's face descriptor."""
+
+    def __init__(self, variant: Variant, device: torch.device) -> None:
+        self.variant, self.device = variant, device
+        if variant.family == "dlib":
+            from core.models.dlib_face import DlibFaceEmbedder
+
+            self.dlib, self.model = DlibFaceEmbedder(), None
+            return
+        self.dlib = None
+        tap = str(variant.config.get("tap", variant.head))
+        model, prep = embeddings.build(variant.family, tap, pretrained=not variant.run_id)
+        if variant.run_id:
+            model.load_state_dict(torch.load(variant.checkpoint, map_location="cpu", weights_only=True))
+        size = int(variant.config.get("image_size", EMBED_SIZE))
+        self.model = model.to(device).eval()
+        self.transform = classifiers.Preprocess(size, size, prep.mean, prep.std).transform()
+
+    def embed(self, images: list[Image.Image]) -> Embeddings:
+        if self.dlib is not None:
+            faces = self.dlib.embed(images)
+            return Embeddings(faces.vectors, faces.found)
+        out = [embeddings.embed(self.model, torch.stack([self.transform(im.convert("RGB")) for im in chunk])
+                                .to(self.device)).numpy()
+               for chunk in (images[i:i + EMBED_BATCH] for i in range(0, len(images), EMBED_BATCH))]
+        vectors = np.concatenate(out) if out else np.zeros((0, self.model.width), np.float32)
+        return Embeddings(vectors, np.ones(len(vectors), bool))
+
+    def predict(self, images: list[Image.Image]) -> list[np.ndarray]:
+        return list(self.embed(images).vectors)
+
+
 def _transfer(v: Variant, device: torch.device) -> Classifier:
     """A backbone trained in a run: its architecture, the run's weights, its image size and its labels."""
     c = v.config
@@ -155,6 +201,8 @@ def build(v: Variant, device: torch.device) -> Predictor:
             return _classifier(v, device)
         if kind == "face_detector":
             return FaceDetector(v, device)
+        if kind == "embedder":
+            return Embedder(v, device)
     except (RuntimeError, pickle.UnpicklingError, EOFError, zipfile.BadZipFile) as exc:
         raise WeightsUnavailable(f"{v.name}: its checkpoint {v.checkpoint} cannot be loaded ({exc}); "
                                  "train it again or delete the run") from None

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core import tasks, weights
-from core.models import backbones
+from core.models import backbones, embeddings
 from core.train.runstore import Run, RunStore
 
 
@@ -47,9 +47,21 @@ def _imagenet(family: str, source: str, note: str) -> Variant:
                    description=f"{weights.source(source).architecture}, ImageNet-1k classifier ({note})")
 
 
+def _embedding(backbone: str, tap: str) -> Variant:
+    source = embeddings.source(backbone, tap)
+    return Variant(f"{backbone}/imagenet-{tap}", backbone, "face_verification", (source,), head=tap,
+                   description=f"{weights.source(source).architecture} ImageNet weights, {embeddings.TAPS[tap]} "
+                               "as a face embedding")
+
+
+DLIB_REFERENCE = Variant("dlib/face-resnet", "dlib", "face_verification", ("dlib_face_resnet", "dlib_landmarks_5"),
+                         head="128-d", description="dlib's ResNet face descriptor, trained on faces: the reference")
+
 BUILTIN: dict[str, Variant] = {
     v.name: v
     for v in [
+        *[_embedding(b, tap) for b in backbones.BACKBONES for tap in embeddings.TAPS],
+        DLIB_REFERENCE,
         _imagenet("efficientnet_lite0", "efficientnet_lite0_imagenet", "offline, from PyPI"),
         _imagenet("efficientnet_lite1", "efficientnet_lite1_imagenet", "offline, from PyPI"),
         _imagenet("resnet18", "resnet18_imagenet", "torchvision"),
@@ -77,10 +89,12 @@ def transfer_variant(run: Run) -> Variant:
     """A backbone with a new head trained in a run: scratch runs need no pretrained file."""
     spec = backbones.BACKBONES[run.base_variant]
     strategy = str(run.config.get("strategy", "finetune"))
+    label = str(run.config.get("label", strategy))  # verification runs name their loss too: two_phase-bce
+    source = embeddings.source(spec.name, run.config["tap"]) if "tap" in run.config else spec.source
     suffix, note = _partial(run)
     return Variant(
-        name=f"{spec.name}/{strategy}-{run.id}{suffix}", family=spec.name, task=run.task,
-        weights=() if strategy == "scratch" else (spec.source,), head=str(run.config.get("head", "linear")),
+        name=f"{spec.name}/{label}-{run.id}{suffix}", family=spec.name, task=run.task,
+        weights=() if strategy == "scratch" else (source,), head=str(run.config.get("head", "linear")),
         strategy=strategy, run_id=run.id, checkpoint=run.checkpoint, config=run.config,
         description=f"{spec.name}, {strategy}, {run.config.get('head', 'linear')} head, trained in run {run.id} "
                     f"on {run.config.get('dataset', '?')}{note}")

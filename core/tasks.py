@@ -66,8 +66,10 @@ TASKS: dict[str, Task] = {t.name: t for t in [
          score_columns="ground truth (images, annotations, categories) and a result list "
                        "(image_id, category_id, bbox as x y w h, score)",
          report=reports.detection_report, example=_coco_example),
-    Task("face_verification", "Face verification", ("AUC", "EER", "TAR@FAR=0.001"), "cartoon_faces/verification",
-         "verification", score_format="CSV",
+    Task("face_verification", "Face verification",
+         ("AUC", "EER", "TAR@FAR=0.001", "TAR@FAR=0.01", "best_accuracy", "EER_distance", "ms_per_image", "no_face"),
+         "cartoon_faces/verification", "verification", experiment="core.experiments.face_verification:default_comparison",
+         predictor="embedder", score_format="CSV",
          score_columns="label (1 same, 0 different) and score (higher = same) or distance; optional score_b / distance_b",
          report=reports.verification_report, example=synthetic.verification_example),
 ]}

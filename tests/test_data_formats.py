@@ -78,7 +78,10 @@ def test_lfw_pairs_folder(tmp_path):
         ("Ada_Lovelace_0001.jpg", "Ada_Lovelace_0002.jpg", True),
         ("Ada_Lovelace_0001.jpg", "Alan_Turing_0001.jpg", False)]
     text = problems_text(ds)
-    assert "pairs.txt:4: image not found" in text and "pairs.txt:5: expected 3 or 4 fields" in text
+    assert "pairs.txt:4: Alan_Turing has one image, and a same-person pair needs two" in text
+    assert "pairs.txt:5: expected 3 or 4 fields" in text
+    assert "pairs.txt:6: duplicate of line 2" in text and "pairs.txt:7: pairs Ada_Lovelace_0001.jpg with itself" in text
+    assert "pairs.txt:8: image not found for Grace_Hopper 1" in text
 
 
 @pytest.mark.parametrize("make, fmt", [(fx.image_folder, "image_folder"), (fx.yolo, "yolo"), (fx.coco, "coco"),

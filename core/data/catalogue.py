@@ -281,3 +281,41 @@ def listing() -> list[dict]:
             row["samples"], row["splits"] = 70_000, "test 10000, train 60000"
         rows.append(row)
     return rows
+
+
+# Verification: pairs sets, and sets of people --------------------------------------------------
+
+def verification_names() -> list[str]:
+    """Sets a face-verification variant can be scored or trained on: pairs sets, and folders of people
+    (a user's ImageFolder read as one folder per person)."""
+    known = entries()
+    return [n for n, e in known.items() if e.available() and
+            (e.task == "verification" or (n.startswith("user/") and e.task == "classification"))]
+
+
+def people(name: str, seed: int = 0) -> LabelledImages:
+    """The set's images labelled by person, with identity-disjoint train / val / test splits."""
+    from core.data import identities
+
+    data = load(name)
+    if isinstance(data, VerificationSet):
+        return identities.disjoint_splits(identities.of_pairs(data), seed)
+    if isinstance(data, LabelledImages) and data.classes is not None:
+        renamed = LabelledImages(data.name, data.images, data.targets, data.split, data.classes, data.source,
+                                 data.licence, data.problems, target_name="identity")
+        return identities.disjoint_splits(renamed, seed)
+    raise DataError(f"{name} is a {data.task} set; verification needs pairs or one folder per person")
+
+
+def pairs(name: str, split: str = "test", seed: int = 0) -> VerificationSet:
+    """The pairs a set is scored on: its own pairs of that split (all of them when it has no splits), or
+    balanced seeded pairs made from the split's people."""
+    from core.data import identities
+
+    data = load(name)
+    if isinstance(data, VerificationSet):
+        chosen = [p for p in data.pairs if p.split == split] or [p for p in data.pairs if p.split == "all"]
+        if not chosen:
+            raise DataError(f"{name} has no {split} pairs; its splits are {sorted(data.counts())}")
+        return VerificationSet(f"{name}/{split}", chosen, data.source, data.licence, data.problems)
+    return identities.make_pairs(people(name, seed), split, seed)

@@ -30,7 +30,7 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".g
 SPLIT_NAMES = ("train", "val", "valid", "test")
 
 
-def _images_under(folder: Path) -> list[Path]:
+def images_under(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
 
 
@@ -63,7 +63,7 @@ def image_folder(root: Path, name: str = "") -> LabelledImages:
     for base in bases:
         split = _split_of(base / "x" / "y", root) if base != root else "all"
         for index, cls in enumerate(classes):
-            for path in _images_under(base / cls) if (base / cls).is_dir() else []:
+            for path in images_under(base / cls) if (base / cls).is_dir() else []:
                 if readable_image(path, problems, root):
                     images.append(path)
                     targets.append(index)
@@ -121,7 +121,7 @@ def yolo(root: Path, name: str = "") -> DetectionSet:
     problems: list[Problem] = []
     samples = []
     seen_ids: set[int] = set()
-    for image in _images_under(root / "images"):
+    for image in images_under(root / "images"):
         if not readable_image(image, problems, root):
             continue
         with Image.open(image) as im:
@@ -329,7 +329,7 @@ def utkface(root: Path, name: str = "UTKFace") -> LabelledImages:
     root = _require_folder(root)
     problems: list[Problem] = []
     images, ages, splits = [], [], []
-    for path in _images_under(root):
+    for path in images_under(root):
         match = UTK_NAME.match(path.name)
         if not match:
             problems.append(Problem(relative_name(path, root), None, "name is not age_gender_race_date.jpg"))
@@ -359,6 +359,7 @@ def lfw_pairs(root: Path, pairs_file: Path | None = None, split: str = "all", na
         raise DataError(f"no pairs file at {pairs_file}")
     problems: list[Problem] = []
     pairs = []
+    seen: dict[tuple, int] = {}
     for n, line in enumerate(pairs_file.read_text(errors="replace").splitlines(), start=1):
         fields = line.split()
         if not fields or (n == 1 and all(f.isdigit() for f in fields)):
@@ -374,14 +375,29 @@ def lfw_pairs(root: Path, pairs_file: Path | None = None, split: str = "all", na
             problems.append(Problem(pairs_file.name, n, str(exc)))
             continue
         paths = [_lfw_image(root, person, index) for person, index in (a, b)]
-        missing = [p for p in paths if p is None]
-        if missing:
-            problems.append(Problem(pairs_file.name, n, "image not found for " + line.strip()))
+        if any(p is None for p in paths):
+            problems.append(Problem(pairs_file.name, n, _why_missing(root, a, b, same)))
             continue
-        pairs.append(Pair(paths[0], paths[1], same, split))
+        key = (same, *sorted(map(str, paths)))
+        if paths[0] == paths[1]:
+            problems.append(Problem(pairs_file.name, n, f"pairs {paths[0].name} with itself"))
+        elif key in seen:
+            problems.append(Problem(pairs_file.name, n, f"duplicate of line {seen[key]}: {line.strip()}"))
+        else:
+            seen[key] = n
+            pairs.append(Pair(paths[0], paths[1], same, split))
     if not pairs:
         raise DataError(f"{pairs_file} gives no pairs whose images are under {root}")
     return VerificationSet(name or root.name, pairs, source=str(pairs_file), problems=problems)
+
+
+def _why_missing(root: Path, a: tuple[str, int], b: tuple[str, int], same: bool) -> str:
+    person = a[0]
+    folder = root / person
+    images = images_under(folder) if folder.is_dir() else []
+    if same and len(images) == 1:
+        return f"{person} has one image, and a same-person pair needs two"
+    return "image not found for " + " and ".join(f"{p} {i}" for p, i in (a, b) if _lfw_image(root, p, i) is None)
 
 
 def _lfw_image(root: Path, person: str, index: int) -> Path | None:

@@ -99,7 +99,138 @@ def normalised_similarity(distances: np.ndarray) -> np.ndarray:
 
 
 def evaluate(scores: np.ndarray, labels: np.ndarray, fars: tuple[float, ...] = FARS) -> VerificationResult:
-    roc = roc_curve(scores, labels)
+    return of_roc(roc_curve(scores, labels), fars)
+
+
+def of_roc(roc: ROC, fars: tuple[float, ...] = FARS) -> VerificationResult:
+    """Every summary of one ROC (from scores, or from counts per threshold)."""
     rate, threshold = eer(roc)
     acc, acc_threshold = best_accuracy(roc)
     return VerificationResult(auc(roc), rate, threshold, {f: tar_at_far(roc, f) for f in fars}, acc, acc_threshold, roc)
+
+
+# Distances between embeddings ----------------------------------------------------------------
+
+DISTANCES = {
+    "euclidean": "Euclidean distance divided by the largest in the set (the study)",
+    "cosine": "cosine distance, (1 - cosine similarity) / 2",
+}
+
+
+def check_distance(name: str) -> None:
+    if name not in DISTANCES:
+        raise ValueError(f"unknown distance {name!r}; choose from {list(DISTANCES)}")
+
+
+def pair_distances(a: np.ndarray, b: np.ndarray, distance: str) -> np.ndarray:
+    """(N,) raw distances between rows of a and b, both (N, D): Euclidean, or cosine distance in [0, 1]."""
+    check_distance(distance)
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if distance == "euclidean":
+        return np.linalg.norm(a - b, axis=1)
+    na, nb = np.linalg.norm(a, axis=1), np.linalg.norm(b, axis=1)
+    cos = (a * b).sum(1) / np.maximum(na * nb, 1e-12)
+    return np.clip((1.0 - cos) / 2.0, 0.0, 1.0)
+
+
+def normalise(raw: np.ndarray, distance: str, largest: float | None = None) -> np.ndarray:
+    """Distances in [0, 1]: Euclidean divided by the largest (of the set unless given), cosine as it is."""
+    check_distance(distance)
+    raw = np.asarray(raw, np.float64)
+    if distance == "cosine":
+        return raw
+    top = float(raw.max()) if largest is None and raw.size else float(largest or 0.0)
+    return raw / top if top > 0 else raw
+
+
+@dataclass(frozen=True)
+class Confusion:
+    """Same/different decisions at one threshold: accept (same) when the normalised distance <= threshold."""
+
+    true_accepts: int
+    false_rejects: int
+    false_accepts: int
+    true_rejects: int
+
+    @property
+    def far(self) -> float:
+        return self.false_accepts / max(self.false_accepts + self.true_rejects, 1)
+
+    @property
+    def tar(self) -> float:
+        return self.true_accepts / max(self.true_accepts + self.false_rejects, 1)
+
+
+def confusion(distances: np.ndarray, same: np.ndarray, threshold: float) -> Confusion:
+    d, y = np.asarray(distances, float), np.asarray(same, bool)
+    accept = d <= threshold
+    return Confusion(int((accept & y).sum()), int((~accept & y).sum()), int((accept & ~y).sum()),
+                     int((~accept & ~y).sum()))
+
+
+# Every pair of a set, in blocks ----------------------------------------------------------------
+
+ALL_PAIRS_BINS = 1 << 16
+ALL_PAIRS_BLOCK = 256
+
+
+@dataclass(frozen=True)
+class AllPairs:
+    """The ROC of every pair of a set of embeddings, from counts per distance bin.
+
+    The ROC's scores are similarities, 1 - normalised distance; its points are the bins' upper edges."""
+
+    roc: ROC
+    n_pairs: int
+    n_same: int
+    largest: float  # the largest raw distance (the Euclidean normaliser)
+    bins: int
+
+
+def all_pairs_roc(embeddings: np.ndarray, identities: np.ndarray, distance: str = "euclidean",
+                  bins: int = ALL_PAIRS_BINS, block: int = ALL_PAIRS_BLOCK) -> AllPairs:
+    """ROC over all N(N-1)/2 pairs without holding them: rows are taken `block` at a time against the later
+    rows, and each pair only adds one to its distance bin's same or different count. Memory grows with
+    block x N, time with N^2 x D.
+
+    embeddings: (N, D) float; identities: (N,) int, equal for the same person."""
+    import torch
+
+    check_distance(distance)
+    x = torch.as_tensor(np.asarray(embeddings, np.float32))
+    ids = torch.as_tensor(np.asarray(identities).astype(np.int64))
+    n = len(x)
+    if n < 2 or len(ids) != n:
+        raise ValueError(f"need at least 2 embeddings with one identity each, got {n} and {len(ids)}")
+    if distance == "cosine":
+        x = torch.nn.functional.normalize(x, dim=1)
+        top = 1.0
+    else:  # no pair is further apart than twice the furthest point from the mean
+        top = max(2.0 * float((x - x.mean(0)).norm(dim=1).max()), 1e-12)
+    sq = (x * x).sum(1)
+    same_counts = torch.zeros(bins, dtype=torch.int64)
+    all_counts = torch.zeros(bins, dtype=torch.int64)
+    largest = 0.0
+    scale = bins / top
+    for i0 in range(0, n - 1, block):
+        i1 = min(i0 + block, n)
+        gram = x[i0:i1] @ x[i0:].T  # (b, n - i0)
+        d2 = (sq[i0:i1, None] + sq[None, i0:] - 2 * gram).clamp_(min=0)
+        later = torch.arange(i0, n)[None, :] > torch.arange(i0, i1)[:, None]
+        d = (1 - gram).mul_(0.5).clamp_(0, 1)[later] if distance == "cosine" else d2.sqrt_()[later]
+        largest = max(largest, float(d.max()))
+        k = (d * scale).long().clamp_(max=bins - 1)
+        all_counts += torch.bincount(k, minlength=bins)
+        same_counts += torch.bincount(k[(ids[i0:i1, None] == ids[None, i0:])[later]], minlength=bins)
+    same_c, all_c = same_counts.numpy(), all_counts.numpy()
+    n_same, n_pairs = int(same_c.sum()), int(all_c.sum())
+    if n_same == 0 or n_same == n_pairs:
+        raise ValueError("the set needs same-person and different-person pairs for a ROC curve")
+    used = np.flatnonzero(all_c)
+    tp, fp = np.cumsum(same_c)[used], np.cumsum(all_c - same_c)[used]
+    edges = (used + 1) / scale  # accept when the raw distance is below the bin's upper edge
+    norm = largest if distance == "euclidean" else 1.0
+    similarity = 1.0 - edges / max(norm, 1e-12)
+    roc = ROC(np.r_[0.0, fp / (n_pairs - n_same)], np.r_[0.0, tp / n_same], np.r_[np.inf, similarity], n_same,
+              n_pairs - n_same)
+    return AllPairs(roc, n_pairs, n_same, largest, bins)

@@ -67,7 +67,7 @@ def make_head(kind: str, width: int, out: int) -> nn.Module:
     raise ValueError(f"unknown head {kind!r}; choose from {list(HEADS)}")
 
 
-def _blocks(name: str, model: nn.Module) -> nn.Sequential:
+def blocks_of(name: str, model: nn.Module) -> nn.Sequential:
     """The backbone's layers in order, each a unit of freezing; the classifier is left out."""
     if name in ("mobilenet_v2", "mobilenet_v3_large"):
         return nn.Sequential(*model.features)
@@ -104,7 +104,7 @@ def build(backbone: str, num_outputs: int, head: str = "linear", pretrained: boo
         model, prep = classifiers.architecture(spec.source)
         if spec.source == "mobilenet_v2_features":
             model.classifier = nn.Identity()
-    return TransferModel(_blocks(backbone, model), spec.width, make_head(head, spec.width, num_outputs)), prep
+    return TransferModel(blocks_of(backbone, model), spec.width, make_head(head, spec.width, num_outputs)), prep
 
 
 def preprocess(backbone: str) -> classifiers.Preprocess:

@@ -120,8 +120,9 @@ def split_indices(data: LabelledImages, seed: int = 0) -> tuple[np.ndarray, np.n
     return train, val, test if len(test) else val
 
 
-def check_dataset(data: LabelledImages, seed: int = 0) -> None:
-    """Refuse what cannot train, with the reason: too few images, one class, an empty class, NaN targets."""
+def check_dataset(data: LabelledImages, seed: int = 0, open_set: bool = False) -> None:
+    """Refuse what cannot train, with the reason: too few images, one class, an empty class, NaN targets.
+    open_set: the classes are people, and val/test people are not in training (verification)."""
     if data.classes is None:
         bad = np.flatnonzero(~np.isfinite(data.targets.astype(float)))
         if len(bad):
@@ -133,7 +134,7 @@ def check_dataset(data: LabelledImages, seed: int = 0) -> None:
     train, val, _ = split_indices(data, seed)
     if len(train) == 0 or len(val) == 0:
         raise ValueError(f"{data.name} has too few images to train and validate: {data.counts()}")
-    if data.classes is not None:
+    if data.classes is not None and not open_set:
         counts = np.bincount(data.targets[train], minlength=len(data.classes))
         empty = [data.classes[i] for i in np.flatnonzero(counts == 0)]
         if empty:
@@ -184,12 +185,13 @@ def fit(data: LabelledImages, cfg: TrainConfig, device: torch.device | None = No
     """Train on the train split, validate on val each epoch (EpochEnd), then score the test split (Predictions).
     The objective defaults to the data's (classification or regression). On CUDA the model runs channels_last
     under fp16 autocast with a gradient scaler, unless cfg says not."""
-    check_dataset(data, cfg.seed)
+    check_dataset(data, cfg.seed, open_set=objective is not None and objective.open_set)
     run_start = time.perf_counter()
     device = device or torch.device("cpu")
     torch.manual_seed(cfg.seed)
     train_idx, val_idx, test_idx = split_indices(data, cfg.seed)
     objective = (objective or objectives.for_data(data, train_idx, cfg.class_weighted)).to(device)
+    sampler = objective.sampler(data.targets[train_idx], cfg.batch_size, cfg.seed)
     if model is None:
         model, _ = backbones.build(cfg.backbone, objective.outputs, cfg.head, pretrained=cfg.strategy.pretrained)
     prep = backbones.preprocess(cfg.backbone)
@@ -205,7 +207,7 @@ def fit(data: LabelledImages, cfg: TrainConfig, device: torch.device | None = No
         stream = streams.ImageStream(data.images, data.targets, idx, cfg.image_size, augment if train else None,
                                      keep=keep and workers == 0 and streams.fits_in_memory(len(idx), cfg.image_size))
         batch = cfg.batch_size if train else streams.eval_batch(cfg.batch_size, cfg.image_size)
-        return streams.image_loader(stream, batch, train, cfg.seed, device, workers)
+        return streams.image_loader(stream, batch, train, cfg.seed, device, workers, sampler if train else None)
 
     test_loader = loader(test_idx, train=False, keep=False)
     if cached:  # the backbone never changes: its features once, then the head alone trains
@@ -213,7 +215,7 @@ def fit(data: LabelledImages, cfg: TrainConfig, device: torch.device | None = No
         model.eval()
         feats = {name: _outputs(model.features, batches.images(loader(idx, False, False)), device, fast)
                  for name, idx in (("train", train_idx), ("val", val_idx))}
-        train_loader = streams.tensor_loader(*feats["train"], cfg.batch_size, True, cfg.seed)
+        train_loader = streams.tensor_loader(*feats["train"], cfg.batch_size, True, cfg.seed, sampler)
         val_batches = lambda: batches.tensors(streams.tensor_loader(*feats["val"], 256, False, 0))
         train_batches = lambda: batches.tensors(train_loader)
         forward: nn.Module = model.head

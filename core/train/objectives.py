@@ -1,8 +1,9 @@
 """What a training loop optimises and reports, per task: the loop itself knows nothing of the task.
 
 An objective owns the loss, the targets' scaling, the validation scores, what the test pass
-returns and what a saved model outputs. Classification and regression are here; another (pair
-embeddings for verification, a metric-learning loss) is one more class with the same methods.
+returns, what a saved model outputs, and how training batches are drawn. Classification,
+regression and face verification (embeddings trained on people: the study's BCE on normalised
+pair distances, or a metric-learning loss from pytorch-metric-learning) are here.
 """
 
 from __future__ import annotations
@@ -14,13 +15,17 @@ import torch
 from torch import nn
 
 from core.data.types import LabelledImages
-from core.metrics import classification, regression
+from core.metrics import classification, regression, verification
 
 
 class Objective(Protocol):
     outputs: int  # the head's width
     target_dtype: torch.dtype
     headline: str  # the validation score a progress line shows
+    open_set: bool  # the test split's classes may be absent from training (people in verification)
+
+    def sampler(self, train_targets: np.ndarray, batch_size: int, seed: int) -> torch.utils.data.Sampler | None:
+        """How training batches are drawn (positions into the training split), or None for shuffled batches."""
 
     def to(self, device: torch.device) -> Objective:
         """The objective with its loss's tensors on the training device."""
@@ -49,6 +54,7 @@ class Classification:
 
     target_dtype = torch.long
     headline = "mCA"
+    open_set = False
 
     def __init__(self, classes: list[str], train_targets: np.ndarray, class_weighted: bool = True) -> None:
         self.classes, self.outputs = classes, len(classes)
@@ -56,6 +62,9 @@ class Classification:
         self.weight = counts.sum() / (self.outputs * counts) if class_weighted else None
         self._train_loss: nn.Module = nn.CrossEntropyLoss(weight=self.weight)
         self._val_loss = nn.CrossEntropyLoss(weight=self.weight)
+
+    def sampler(self, train_targets: np.ndarray, batch_size: int, seed: int) -> None:
+        return None
 
     def to(self, device: torch.device) -> Classification:
         self._train_loss = nn.CrossEntropyLoss(weight=None if self.weight is None else self.weight.to(device))
@@ -88,11 +97,15 @@ class Regression:
     outputs = 1
     target_dtype = torch.float32
     headline = "pearson"
+    open_set = False
 
     def __init__(self, train_targets: np.ndarray) -> None:
         y = torch.as_tensor(train_targets, dtype=torch.float32)
         self.shift, self.scale = float(y.mean()), float(y.std()) or 1.0
         self._l1 = nn.L1Loss()
+
+    def sampler(self, train_targets: np.ndarray, batch_size: int, seed: int) -> None:
+        return None
 
     def to(self, device: torch.device) -> Regression:
         return self
@@ -124,6 +137,106 @@ class Regression:
         state[f"{last}.weight"].mul_(self.scale)
         state[f"{last}.bias"].mul_(self.scale).add_(self.shift)
         return state
+
+
+LOSSES = {
+    "bce": "binary cross-entropy on the normalised distance of every pair in a batch (the study)",
+    "contrastive": "contrastive loss (pytorch-metric-learning): same people pulled together, others pushed past a margin",
+    "triplet": "triplet margin loss with a semi-hard triplet miner (pytorch-metric-learning)",
+}
+PEOPLE_PER_BATCH_IMAGES = 2  # images of each person in a training batch, so every batch has same-person pairs
+
+
+def _pairs(n: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    i, j = torch.triu_indices(n, n, 1, device=device)
+    return i, j
+
+
+class Verification:
+    """Embeddings of face images trained on people: a batch holds PEOPLE_PER_BATCH_IMAGES images of each of
+    several people (pytorch-metric-learning's MPerClassSampler), so its pairs include same-person ones.
+
+    "bce" is the study's objective: each pair's dissimilarity (Euclidean distance divided by the batch's
+    largest, or the cosine distance) is read as the probability that the two are different people, under
+    binary cross-entropy with same and different pairs weighted equally. "contrastive" and "triplet" are
+    pytorch-metric-learning's losses. Validation scores every pair of the validation people."""
+
+    target_dtype = torch.long
+    headline = "AUC"
+    open_set = True
+
+    def __init__(self, outputs: int, loss: str = "bce", distance: str = "euclidean") -> None:
+        if loss not in LOSSES:
+            raise ValueError(f"unknown loss {loss!r}; choose from {list(LOSSES)}")
+        verification.check_distance(distance)
+        self.outputs, self.loss_name, self.distance = outputs, loss, distance
+        self._metric = self._metric_loss(loss)
+
+    @staticmethod
+    def _metric_loss(loss: str) -> tuple | None:
+        if loss == "bce":
+            return None
+        from pytorch_metric_learning import losses, miners
+
+        if loss == "contrastive":
+            return losses.ContrastiveLoss(pos_margin=0.0, neg_margin=1.0), None
+        return losses.TripletMarginLoss(margin=0.2), miners.TripletMarginMiner(margin=0.2, type_of_triplets="semihard")
+
+    def sampler(self, train_targets: np.ndarray, batch_size: int, seed: int) -> torch.utils.data.Sampler:
+        from pytorch_metric_learning import samplers
+        from pytorch_metric_learning.utils import common_functions
+
+        common_functions.NUMPY_RANDOM = np.random.RandomState(seed)  # the sampler draws from this generator
+        people = len(np.unique(train_targets))
+        batch = max(PEOPLE_PER_BATCH_IMAGES, min(batch_size, people * PEOPLE_PER_BATCH_IMAGES))
+        batch -= batch % PEOPLE_PER_BATCH_IMAGES
+        length = max(batch, len(train_targets) - len(train_targets) % batch)
+        return samplers.MPerClassSampler(train_targets, PEOPLE_PER_BATCH_IMAGES, batch, length)
+
+    def to(self, device: torch.device) -> Verification:
+        return self
+
+    def dissimilarity(self, out: torch.Tensor, i: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
+        """(P,) dissimilarity in [0, 1] of pairs (i, j) of rows of out (B, D)."""
+        out = out.float()
+        if self.distance == "cosine":
+            cos = torch.nn.functional.cosine_similarity(out[i], out[j], dim=1)
+            return ((1 - cos) / 2).clamp(0, 1)
+        d = ((out[i] - out[j]).pow(2).sum(1) + 1e-12).sqrt()  # the epsilon keeps the gradient finite at 0
+        return d / d.max().clamp_min(1e-12)
+
+    def loss(self, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if self._metric is not None:
+            loss, miner = self._metric
+            return loss(out.float(), target, miner(out.float(), target) if miner else None)
+        i, j = _pairs(len(out), out.device)
+        different = (target[i] != target[j]).float()
+        n_diff = different.sum()
+        n_same = len(different) - n_diff
+        if n_diff == 0 or n_same == 0:
+            return out.sum() * 0.0
+        weight = torch.where(different > 0, 0.5 / n_diff, 0.5 / n_same)
+        p = self.dissimilarity(out, i, j).clamp(1e-6, 1 - 1e-6)
+        return torch.nn.functional.binary_cross_entropy(p, different, weight=weight, reduction="sum")
+
+    def train_loss_units(self, mean_loss: float) -> float:
+        return mean_loss
+
+    def correct(self, out: torch.Tensor, target: torch.Tensor) -> None:
+        return None
+
+    def evaluate(self, out: torch.Tensor, target: torch.Tensor) -> tuple[float, dict[str, float]]:
+        """Every pair of the validation people: the loss over them, AUC and EER."""
+        r = verification.of_roc(verification.all_pairs_roc(out.numpy(), target.numpy(), self.distance).roc)
+        with torch.no_grad():
+            loss = self.loss(out, target)
+        return float(loss), {"AUC": r.auc, "EER": r.eer}
+
+    def test_outputs(self, out: torch.Tensor) -> np.ndarray:
+        return out.numpy()
+
+    def export(self, model: nn.Module) -> dict:
+        return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
 def for_data(data: LabelledImages, train_idx: np.ndarray, class_weighted: bool = True) -> Classification | Regression:

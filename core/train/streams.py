@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
-from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler, TensorDataset
+from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, Sampler, SequentialSampler, TensorDataset
 from torchvision.transforms import v2 as T
 
 from core.data.types import ImageRef, open_image
@@ -65,15 +65,19 @@ def workers_for(n: int, size: int, asked: int | None) -> int:
 
 
 def image_loader(stream: ImageStream, batch_size: int, shuffle: bool, seed: int, device: torch.device,
-                 workers: int) -> DataLoader:
-    """Seeded order (the same for a seed whatever the workers), pinned memory on CUDA."""
-    return DataLoader(stream, batch_size=batch_size, shuffle=shuffle, num_workers=workers,
+                 workers: int, sampler: Sampler | None = None) -> DataLoader:
+    """Seeded order (the same for a seed whatever the workers), pinned memory on CUDA; a sampler (positions
+    into the stream) replaces the shuffle when given."""
+    return DataLoader(stream, batch_size=batch_size, shuffle=shuffle and sampler is None, sampler=sampler,
+                      num_workers=workers,
                       generator=torch.Generator().manual_seed(seed), pin_memory=device.type == "cuda",
                       persistent_workers=workers > 0)
 
 
-def tensor_loader(x: torch.Tensor, y: torch.Tensor, batch_size: int, shuffle: bool, seed: int) -> DataLoader:
+def tensor_loader(x: torch.Tensor, y: torch.Tensor, batch_size: int, shuffle: bool, seed: int,
+                  sampler: Sampler | None = None) -> DataLoader:
     """Batches of already computed tensors (cached features), sliced whole rather than sample by sample."""
     data = TensorDataset(x, y)
-    order = RandomSampler(data, generator=torch.Generator().manual_seed(seed)) if shuffle else SequentialSampler(data)
+    order = sampler or (RandomSampler(data, generator=torch.Generator().manual_seed(seed)) if shuffle
+                        else SequentialSampler(data))
     return DataLoader(data, sampler=BatchSampler(order, batch_size, drop_last=False), batch_size=None)

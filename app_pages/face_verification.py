@@ -1,0 +1,102 @@
+"""Face verification: ImageNet backbones as face embeddings, before and after fine-tuning, against dlib's face model."""
+
+import streamlit as st
+
+from core import plots, tasks, weights
+from core.data import catalogue
+from core.experiments import face_verification as fv
+from core.experiments import tables
+from core.metrics import verification
+from core.models import backbones, embeddings
+from core.train import verification as trainer
+from ui import face_verification as ui_fv
+from ui import jobs
+from ui.export import export_buttons
+from ui.sidebar import FORCE_CPU, device
+
+st.title("Face verification: ImageNet features → faces")
+st.markdown("The study took AlexNet and VGG16 trained on ImageNet, called two faces the same person when their "
+            "outputs were close, and fine-tuned them with binary cross-entropy on that distance: the classifier "
+            "layers first (phase 1), then everything (phase 2). Here any backbone does, beside a metric-learning "
+            "loss and dlib's face descriptor, a model trained on faces. Each image is embedded once; the threshold "
+            "re-scores the cached distances.")
+
+with st.sidebar:
+    st.subheader("Embedding")
+    names = catalogue.verification_names()
+    dataset = st.selectbox("Pairs", names, key="verify.dataset", help="Cartoon people (built in), an LFW folder with "
+                           "pairs.txt, or a folder of people (one folder per person) from the Datasets page")
+    choices = sorted(backbones.BACKBONES)
+    backbone = st.selectbox("Backbone", choices, index=choices.index(fv.DEFAULT_BACKBONE), key="verify.backbone")
+    tap = st.radio("Embedding", list(embeddings.TAPS), key="verify.tap", format_func=embeddings.TAPS.get)
+    distance = st.radio("Distance", list(verification.DISTANCES), key="verify.distance",
+                        format_func=verification.DISTANCES.get)
+    mode = st.radio("Scored on", ["test pairs", "all pairs"], horizontal=True, key="verify.mode",
+                    help="all pairs: every pair of the test people's images, counted in blocks")
+    reference = st.toggle("dlib face reference", value=True, key="verify.dlib")
+
+source = weights.source(embeddings.source(backbone, tap))
+if weights.state(source.name) == weights.State.MISSING:
+    st.warning(weights.unavailable_message(source.name), icon=":material/cloud_off:")
+    st.stop()
+with st.expander("Fine-tune this backbone on the cartoon people (about a minute a run on 2 CPU cores)"):
+    recipes = st.multiselect("Runs", list(trainer.RECIPES), default=list(trainer.RECIPES), key="verify.recipes",
+                             format_func=lambda r: f"{r}: {trainer.RECIPES[r][2]}")
+    epochs = st.slider("Epochs (phase 2: the first 2 train the classifier layers only)", 3, 20, 8, key="verify.epochs")
+    busy = jobs.current(ui_fv.PREFIX) is not None
+    if st.button("Start", disabled=busy or not recipes, type="primary", key="verify.train"):
+        ui_fv.start_training(dataset, backbone, tap, distance, recipes, epochs, bool(st.session_state.get(FORCE_CPU)))
+        st.rerun()
+    ui_fv.training_status()
+    for message in st.session_state.pop(f"{ui_fv.PREFIX}.failed", []):
+        st.error(f"The fine-tuning did not finish: {message}")
+    st.session_state.pop(f"{ui_fv.PREFIX}.stopped", None)
+
+dev = str(device().type)
+data_source = catalogue.entries()[dataset].source
+variants = ui_fv.variants_for(dataset, backbone, tap, distance, reference)
+embedded = {v.name: ui_fv.embedded(v.name, dev, dataset, mode, data_source) for v in variants}
+metrics = list(tasks.get("face_verification").metrics)
+if mode == "all pairs":
+    images, people = ui_fv.test_people(dataset, data_source)
+    result, results = fv.all_pairs(variants, embedded, people, distance, dataset, dev)
+    st.dataframe(tables.metric_table(result, metrics), hide_index=True, width="stretch")
+    st.caption(f"{len(images):,} images of the test people: {result.extra['pairs']:,} pairs, counted in blocks. "
+               "The pairs share images, so no per-pair test: use test pairs for ΔAUC with DeLong's CI.")
+    st.plotly_chart(plots.roc_figure(results), width="stretch", key="verify.roc.all")
+    st.stop()
+
+ps = ui_fv.pair_set(dataset, data_source)
+result = fv.compare(variants, embedded, ps, distance, dataset, dev)
+st.dataframe(tables.metric_table(result, metrics), hide_index=True, width="stretch")
+st.caption(f"{len(ps.same)} test pairs ({int(ps.same.sum())} same person) · distance: "
+           f"{verification.DISTANCES[distance]} · EER_distance: the threshold where false accepts equal false "
+           f"rejects · no_face: images where dlib found no face and embedded the whole image")
+if result.comparisons:
+    st.markdown("**ΔAUC against the pretrained embedding** (DeLong's test on the same pairs)")
+    st.dataframe(tables.comparisons_table(result.comparisons), hide_index=True, width="stretch")
+for problem in ps.problems[:10]:
+    st.caption(f"Skipped: {problem}")
+
+scored = {v.name: fv.score(embedded[v.name], ps, distance) for v in variants}
+first = result.variants[variants[0].name]["EER_distance"]
+threshold = st.slider("Threshold: the same person when the distance is at most", 0.0, 1.0, round(first, 3), 0.001,
+                      key="verify.threshold", format="%.3f")
+confusions = {n: verification.confusion(s.distances, ps.same, threshold) for n, s in scored.items()}
+fig = ui_fv.operating_points(plots.roc_figure({n: s.result for n, s in scored.items()}), confusions)
+st.plotly_chart(fig, width="stretch", key="verify.roc")
+export_buttons(fig, "face_verification_roc", "verify.export")
+st.dataframe([{"variant": n, "same, accepted": c.true_accepts, "same, rejected": c.false_rejects,
+               "different, accepted": c.false_accepts, "different, rejected": c.true_rejects,
+               "FAR": round(c.far, 3), "TAR": round(c.tar, 3)} for n, c in confusions.items()], hide_index=True)
+
+st.subheader("Hardest pairs at this threshold")
+who = st.selectbox("Variant", list(scored), key="verify.browse")
+accepts, rejects = ui_fv.hardest(scored[who].distances, ps.same, threshold)
+st.markdown("**False accepts**: different people, closest first")
+ui_fv.pair_row(ps, accepts, scored[who].distances)
+st.markdown("**False rejects**: the same person, furthest apart first")
+ui_fv.pair_row(ps, rejects, scored[who].distances)
+
+st.subheader("Verify two faces")
+ui_fv.verify_two(ps, variants, scored, distance, threshold, dev)

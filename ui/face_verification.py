@@ -1,0 +1,178 @@
+"""The face-verification page's Streamlit glue: the pairs and embeddings cached per variant, fine-tuning
+runs started from the page (queued, their own process, followed by id), and the pair pictures."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import sys
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+from PIL import Image, ImageOps
+
+from core import devices, registry
+from core.data import catalogue
+from core.data.identities import person_of
+from core.data.types import DataError, open_image
+from core.experiments import face_verification as fv
+from core.images import ImageRejected, load_image
+from core.metrics import verification
+from core.train import verification as trainer
+from core.train.runstore import RunStore, RunStoreError
+from ui import cache, jobs
+
+PREFIX = "verify"
+NEW_VARIANTS = "verify.new_variants"
+THUMB = 112
+HARDEST = 4
+
+
+@st.cache_resource(max_entries=4, show_spinner="Reading the pairs…")
+def pair_set(dataset: str, source: str) -> fv.PairSet:
+    return fv.pair_set(catalogue.pairs(dataset, "test"))
+
+
+@st.cache_resource(max_entries=4, show_spinner="Reading the test people…")
+def test_people(dataset: str, source: str) -> tuple[list, np.ndarray]:
+    people = catalogue.people(dataset)
+    idx = np.flatnonzero(people.split == "test")
+    return [people.images[i] for i in idx], people.targets[idx]
+
+
+@st.cache_resource(max_entries=24, show_spinner="Embedding every image of the set (once per variant)…")
+def embedded(variant: str, device_name: str, dataset: str, mode: str, source: str) -> fv.Embedded:
+    images = test_people(dataset, source)[0] if mode == "all pairs" else pair_set(dataset, source).images
+    return fv.embed(registry.variant(variant), images, devices.pick_device(force_cpu=device_name == "cpu"))
+
+
+def variants_for(dataset: str, backbone: str, tap: str, distance: str, with_reference: bool) -> list[registry.Variant]:
+    """The pretrained embedding, the fine-tuned runs of that backbone and tap, and dlib's reference."""
+    found = [registry.BUILTIN[f"{backbone}/imagenet-{tap}"]]
+    found += [registry.run_variant(r) for r in fv.runs_on(dataset, backbone, tap, distance, RunStore())]
+    if with_reference:
+        found.append(registry.DLIB_REFERENCE)
+    return found
+
+
+def start_training(dataset: str, backbone: str, tap: str, distance: str, recipes: list[str], epochs: int,
+                   force_cpu: bool) -> None:
+    base = dataclasses.replace(trainer.quick_config(backbone), epochs=epochs)
+    runs = [trainer.recipe(base, trainer.EmbedConfig(tap, distance), name) for name in recipes]
+    try:
+        run_ids = trainer.queue(dataset, runs, RunStore())
+    except (ValueError, DataError, RunStoreError) as exc:
+        st.session_state[f"{PREFIX}.failed"] = [str(exc)]
+        return
+    cmd = [sys.executable, "-m", "core.train.verification", "--runs", *run_ids] + (["--cpu"] if force_cpu else [])
+    jobs.start(PREFIX, cmd, run_ids)
+
+
+def _ended(ended: jobs.Ended) -> None:
+    kept = {*ended.done, *ended.stopped}
+    st.session_state[NEW_VARIANTS] = [v.name for v in registry.for_task("face_verification") if v.run_id in kept]
+
+
+@st.fragment(run_every=2)
+def training_status() -> None:
+    job = jobs.follow(PREFIX, _ended)
+    if job is None:
+        return
+    runs = job.runs()
+    run = next((r for r in runs if r.status == "running"), runs[0])
+    label, epochs = run.config.get("label", "?"), int(run.config.get("epochs", 1))
+    nth = f"{[r.id for r in runs].index(run.id) + 1} of {len(runs)}"
+    if st.session_state.get(f"{PREFIX}.stopping"):
+        st.info("Stopping: the run keeps its last checkpoint…")
+    elif run.history:
+        last = run.history[-1]
+        st.progress(len(run.history) / epochs, text=f"Fine-tuning **{label}** ({nth}): epoch {len(run.history)} of "
+                                                    f"{epochs}, validation AUC {last['val']['AUC']:.3f}")
+    else:
+        st.info(f"Fine-tuning **{label}** ({nth}): starting…")
+    jobs.stop_button(PREFIX)
+
+
+def operating_points(fig: go.Figure, points: dict[str, verification.Confusion]) -> go.Figure:
+    """The threshold's (FAR, TAR) on each variant's ROC, as large dots."""
+    for name, c in points.items():
+        fig.add_trace(go.Scatter(x=[c.far], y=[c.tar], mode="markers", showlegend=False,
+                                 marker=dict(size=14, color="black", symbol="circle-open", line=dict(width=3)),
+                                 hovertemplate=f"{name}: FAR %{{x:.3f}}, TAR %{{y:.3f}}<extra></extra>"))
+    return fig
+
+
+def thumb(ref: object) -> Image.Image:
+    return ImageOps.contain(open_image(ref), (THUMB, THUMB))
+
+
+def hardest(distances: np.ndarray, same: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """Pair indices: false accepts (different people, closest first) and false rejects (same person, furthest
+    first) at the threshold, HARDEST of each."""
+    d = np.asarray(distances)
+    fa = np.flatnonzero(~same & (d <= threshold))
+    fr = np.flatnonzero(same & (d > threshold))
+    return fa[np.argsort(d[fa], kind="stable")][:HARDEST], fr[np.argsort(-d[fr], kind="stable")][:HARDEST]
+
+
+def pair_row(ps: fv.PairSet, indices: np.ndarray, distances: np.ndarray) -> None:
+    if not len(indices):
+        st.caption("None at this threshold.")
+        return
+    for col, i in zip(st.columns(HARDEST), indices, strict=False):
+        col.image([thumb(ps.images[ps.a[i]]), thumb(ps.images[ps.b[i]])], width=THUMB)
+        col.caption(f"pair {i} · distance **{distances[i]:.3f}** · {'same' if ps.same[i] else 'different'} people")
+
+
+def _face(side: str, ps: fv.PairSet, default: int) -> tuple[Image.Image, str] | None:
+    """One face for "verify two faces": an image of the pairs set, or an upload (checked like every upload)."""
+    how = st.radio(f"Face {side}", ["from the pairs", "upload"], horizontal=True, key=f"verify.two.{side}.how")
+    if how == "upload":
+        upload = st.file_uploader(f"Face {side} (JPEG, PNG, WebP, BMP, TIFF or GIF)", key=f"verify.two.{side}.file")
+        if upload is None:
+            st.info("Choose an image file.")
+            return None
+        data = upload.getvalue()
+        try:
+            loaded = load_image(data, upload.name)
+        except ImageRejected as exc:
+            st.error(str(exc))
+            return None
+        return loaded.image, "upload:" + hashlib.sha256(data).hexdigest()
+    index = st.number_input(f"Image (0–{len(ps.images) - 1})", 0, len(ps.images) - 1, default,
+                            key=f"verify.two.{side}.index")
+    ref = ps.images[int(index)]
+    st.caption(f"{person_of(ref)}")
+    return open_image(ref), f"pairs:{ref}"
+
+
+@st.cache_data(max_entries=64, show_spinner="Embedding the two faces…")
+def _two(variant: str, device_name: str, key_a: str, key_b: str, _a: Image.Image, _b: Image.Image
+         ) -> tuple[np.ndarray, np.ndarray]:
+    out = cache.predictor(variant, device_name).embed([_a, _b])
+    return out.vectors, out.found
+
+
+def verify_two(ps: fv.PairSet, variants: list[registry.Variant], scored: dict[str, fv.Scored], distance: str,
+               threshold: float, device_name: str) -> None:
+    """Two faces, every variant's distance (normalised by its largest on the pairs set) and decision."""
+    faces = []
+    for side, col, default in zip("AB", st.columns(2), (0, 1), strict=True):
+        with col:
+            face = _face(side, ps, default)
+            if face is not None:
+                st.image(ImageOps.contain(face[0], (THUMB * 2, THUMB * 2)))
+            faces.append(face)
+    if None in faces:
+        return
+    rows = []
+    for v in variants:
+        vectors, found = _two(v.name, device_name, faces[0][1], faces[1][1], faces[0][0], faces[1][0])
+        raw = verification.pair_distances(vectors[:1], vectors[1:], distance)
+        d = float(verification.normalise(raw, distance, scored[v.name].largest)[0])
+        rows.append({"variant": v.name, "distance": round(d, 3), "decision": "same person" if d <= threshold else
+                     "different people", "faces found": f"{int(found.sum())} of 2"})
+    st.dataframe(rows, hide_index=True, width="stretch")
+    st.caption(f"Decision at the threshold above ({threshold:.3f}); a Euclidean distance is divided by the variant's "
+               "largest on the pairs set, so it can exceed 1 for faces unlike any there.")
