@@ -57,24 +57,25 @@ data_source = catalogue.entries()[dataset].source
 variants = ui_fv.variants_for(dataset, backbone, tap, distance, reference)
 embedded = {v.name: ui_fv.embedded(v.name, dev, dataset, mode, data_source) for v in variants}
 metrics = list(tasks.get("face_verification").metrics)
+names = {v.name: fv.label(v) for v in variants}
 if mode == "all pairs":
     images, people = ui_fv.test_people(dataset, data_source)
     result, results = fv.all_pairs(variants, embedded, people, distance, dataset, dev)
-    st.dataframe(tables.metric_table(result, metrics), hide_index=True, width="stretch")
+    st.dataframe(tables.metric_table(result, metrics, names), hide_index=True, width="stretch")
     st.caption(f"{len(images):,} images of the test people: {result.extra['pairs']:,} pairs, counted in blocks. "
                "The pairs share images, so no per-pair test: use test pairs for ΔAUC with DeLong's CI.")
-    st.plotly_chart(plots.roc_figure(results), width="stretch", key="verify.roc.all")
+    st.plotly_chart(plots.roc_figure({names[n]: r for n, r in results.items()}), width="stretch", key="verify.roc.all")
     st.stop()
 
 ps = ui_fv.pair_set(dataset, data_source)
 result = fv.compare(variants, embedded, ps, distance, dataset, dev)
-st.dataframe(tables.metric_table(result, metrics), hide_index=True, width="stretch")
+st.dataframe(tables.metric_table(result, metrics, names), hide_index=True, width="stretch")
 st.caption(f"{len(ps.same)} test pairs ({int(ps.same.sum())} same person) · distance: "
            f"{verification.DISTANCES[distance]} · EER_distance: the threshold where false accepts equal false "
            f"rejects · no_face: images where dlib found no face and embedded the whole image")
 if result.comparisons:
     st.markdown("**ΔAUC against the pretrained embedding** (DeLong's test on the same pairs)")
-    st.dataframe(tables.comparisons_table(result.comparisons), hide_index=True, width="stretch")
+    st.dataframe(tables.comparisons_table(result.comparisons, names), hide_index=True, width="stretch")
 for problem in ps.problems[:10]:
     st.caption(f"Skipped: {problem}")
 
@@ -82,8 +83,8 @@ scored = {v.name: fv.score(embedded[v.name], ps, distance) for v in variants}
 first = result.variants[variants[0].name]["EER_distance"]
 threshold = st.slider("Threshold: the same person when the distance is at most", 0.0, 1.0, round(first, 3), 0.001,
                       key="verify.threshold", format="%.3f")
-confusions = {n: verification.confusion(s.distances, ps.same, threshold) for n, s in scored.items()}
-fig = ui_fv.operating_points(plots.roc_figure({n: s.result for n, s in scored.items()}), confusions)
+confusions = {names[n]: verification.confusion(s.distances, ps.same, threshold) for n, s in scored.items()}
+fig = ui_fv.operating_points(plots.roc_figure({names[n]: s.result for n, s in scored.items()}), confusions)
 st.plotly_chart(fig, width="stretch", key="verify.roc")
 export_buttons(fig, "face_verification_roc", "verify.export")
 st.dataframe([{"variant": n, "same, accepted": c.true_accepts, "same, rejected": c.false_rejects,
@@ -91,7 +92,7 @@ st.dataframe([{"variant": n, "same, accepted": c.true_accepts, "same, rejected":
                "FAR": round(c.far, 3), "TAR": round(c.tar, 3)} for n, c in confusions.items()], hide_index=True)
 
 st.subheader("Hardest pairs at this threshold")
-who = st.selectbox("Variant", list(scored), key="verify.browse")
+who = st.selectbox("Variant", list(scored), key="verify.browse", format_func=names.get)
 accepts, rejects = ui_fv.hardest(scored[who].distances, ps.same, threshold)
 st.markdown("**False accepts**: different people, closest first")
 ui_fv.pair_row(ps, accepts, scored[who].distances)

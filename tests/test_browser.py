@@ -144,6 +144,36 @@ def test_face_detection_gallery_dialog_and_finetuning_from_the_page(server, page
     page.screenshot(path=ARTIFACTS / "face_detection.png", full_page=True)
 
 
+def test_face_verification_threshold_pairs_and_two_faces(server, page, tmp_path):
+    """The pretrained embedding and dlib's reference on the cartoon test pairs: the threshold moves the counts,
+    the hardest pairs are drawn, and "verify two faces" refuses a text file, then decides on a photo."""
+    from playwright.sync_api import expect
+
+    page.goto(f"{server}/face_verification")
+    expect(page.get_by_text("276 test pairs (138 same person)")).to_be_visible()
+    expect(page.get_by_text(re.compile(r"^dlib \(trained on faces\) \(AUC 0\.\d+")).first).to_be_visible()
+    expect(page.get_by_text(re.compile(r"pair \d+ · distance")).first).to_be_visible()
+    slider = page.locator("[data-testid=stSlider]").filter(has_text="Threshold")
+    before = slider.locator("input[type=range]").get_attribute("aria-valuetext")
+    slider.locator("input[type=range]").focus()
+    page.keyboard.press("End")
+    expect(slider.locator("input[type=range]")).to_have_attribute("aria-valuetext", "1.000")
+    assert before != "1.000"
+    expect(page.get_by_text("None at this threshold.").first).to_be_visible()  # nothing is rejected at 1
+    page.get_by_text("upload", exact=True).nth(1).click()
+    bad = tmp_path / "face.jpg"
+    bad.write_bytes(text_as_jpg())
+    page.locator("input[type=file]").set_input_files(bad)
+    expect(page.get_by_text("face.jpg is a text file, not an image")).to_be_visible()
+    good = tmp_path / "astronaut.jpg"
+    good.write_bytes(jpeg_bytes())
+    page.locator("input[type=file]").set_input_files(good)
+    expect(page.get_by_text("1 of 2")).to_be_visible()  # dlib finds the astronaut's face, not the cartoon's
+    expect(page.get_by_text("same person").first).to_be_visible()  # at threshold 1 every pair is accepted
+    expect(page.locator("[data-testid=stException]")).to_have_count(0)
+    page.screenshot(path=ARTIFACTS / "face_verification.png", full_page=True)
+
+
 def _choose(page, label: str, option: str) -> None:
     """Pick an option of a sidebar selectbox by its label."""
     page.locator("[data-testid=stSidebar] [data-testid=stSelectbox]").filter(has_text=label).locator("input").click()

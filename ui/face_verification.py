@@ -24,7 +24,6 @@ from core.train.runstore import RunStore, RunStoreError
 from ui import cache, jobs
 
 PREFIX = "verify"
-NEW_VARIANTS = "verify.new_variants"
 THUMB = 112
 HARDEST = 4
 
@@ -69,14 +68,9 @@ def start_training(dataset: str, backbone: str, tap: str, distance: str, recipes
     jobs.start(PREFIX, cmd, run_ids)
 
 
-def _ended(ended: jobs.Ended) -> None:
-    kept = {*ended.done, *ended.stopped}
-    st.session_state[NEW_VARIANTS] = [v.name for v in registry.for_task("face_verification") if v.run_id in kept]
-
-
 @st.fragment(run_every=2)
 def training_status() -> None:
-    job = jobs.follow(PREFIX, _ended)
+    job = jobs.follow(PREFIX, lambda ended: None)  # a finished run is listed by variants_for on the rerun
     if job is None:
         return
     runs = job.runs()
@@ -100,6 +94,7 @@ def operating_points(fig: go.Figure, points: dict[str, verification.Confusion]) 
         fig.add_trace(go.Scatter(x=[c.far], y=[c.tar], mode="markers", showlegend=False,
                                  marker=dict(size=14, color="black", symbol="circle-open", line=dict(width=3)),
                                  hovertemplate=f"{name}: FAR %{{x:.3f}}, TAR %{{y:.3f}}<extra></extra>"))
+    fig.update_layout(height=560, legend=dict(orientation="h", x=0, y=-0.15, xanchor="left", yanchor="top"))
     return fig
 
 
@@ -116,13 +111,23 @@ def hardest(distances: np.ndarray, same: np.ndarray, threshold: float) -> tuple[
     return fa[np.argsort(d[fa], kind="stable")][:HARDEST], fr[np.argsort(-d[fr], kind="stable")][:HARDEST]
 
 
+def side_by_side(a: object, b: object) -> Image.Image:
+    """Both faces of a pair in one picture, a on the left."""
+    canvas = Image.new("RGB", (2 * THUMB + 4, THUMB), "white")
+    for k, ref in enumerate((a, b)):
+        face = thumb(ref)
+        canvas.paste(face, (k * (THUMB + 4) + (THUMB - face.width) // 2, (THUMB - face.height) // 2))
+    return canvas
+
+
 def pair_row(ps: fv.PairSet, indices: np.ndarray, distances: np.ndarray) -> None:
     if not len(indices):
         st.caption("None at this threshold.")
         return
     for col, i in zip(st.columns(HARDEST), indices, strict=False):
-        col.image([thumb(ps.images[ps.a[i]]), thumb(ps.images[ps.b[i]])], width=THUMB)
-        col.caption(f"pair {i} · distance **{distances[i]:.3f}** · {'same' if ps.same[i] else 'different'} people")
+        col.image(side_by_side(ps.images[ps.a[i]], ps.images[ps.b[i]]), width="stretch")
+        col.caption(f"pair {i} · distance **{distances[i]:.3f}** · {person_of(ps.images[ps.a[i]])} and "
+                    f"{person_of(ps.images[ps.b[i]])}")
 
 
 def _face(side: str, ps: fv.PairSet, default: int) -> tuple[Image.Image, str] | None:
@@ -171,8 +176,9 @@ def verify_two(ps: fv.PairSet, variants: list[registry.Variant], scored: dict[st
         vectors, found = _two(v.name, device_name, faces[0][1], faces[1][1], faces[0][0], faces[1][0])
         raw = verification.pair_distances(vectors[:1], vectors[1:], distance)
         d = float(verification.normalise(raw, distance, scored[v.name].largest)[0])
-        rows.append({"variant": v.name, "distance": round(d, 3), "decision": "same person" if d <= threshold else
-                     "different people", "faces found": f"{int(found.sum())} of 2"})
-    st.dataframe(rows, hide_index=True, width="stretch")
+        rows.append({"variant": fv.label(v), "distance": round(d, 3), "decision": "same person" if d <= threshold else
+                     "different people", "faces found": f"{int(found.sum())} of 2" if v.family == "dlib" else
+                     "(whole images)"})
+    st.table(rows)
     st.caption(f"Decision at the threshold above ({threshold:.3f}); a Euclidean distance is divided by the variant's "
                "largest on the pairs set, so it can exceed 1 for faces unlike any there.")

@@ -99,6 +99,19 @@ def _summary(r: verification.VerificationResult, emb: Embedded) -> dict[str, flo
             "ms_per_image": emb.ms_per_image, "no_face": float((~emb.found).sum())}
 
 
+PHASES = {"frozen": "phase 1", "two_phase": "phase 2"}
+
+
+def label(v: registry.Variant) -> str:
+    """A short name for tables and legends: backbone, pretrained or phase and loss, and the run's last digits."""
+    if v.family == "dlib":
+        return "dlib (trained on faces)"
+    if not v.run_id:
+        return f"{v.family} · pretrained"
+    phase = PHASES.get(v.strategy, v.strategy)
+    return f"{v.family} · {phase} · {v.config.get('loss', '?')} · …{v.run_id[-6:]}{v.name[len(v.name.split('@')[0]):]}"
+
+
 def reference_of(variant: registry.Variant, names: list[str]) -> str | None:
     """The pretrained variant a fine-tuned one is compared with: its backbone at its tap."""
     if not variant.run_id:

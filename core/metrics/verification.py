@@ -171,7 +171,7 @@ def confusion(distances: np.ndarray, same: np.ndarray, threshold: float) -> Conf
 # Every pair of a set, in blocks ----------------------------------------------------------------
 
 ALL_PAIRS_BINS = 1 << 16
-ALL_PAIRS_BLOCK = 256
+ALL_PAIRS_CELLS = 1 << 20  # distances computed at once (rows x columns): bounds the memory whatever N is
 
 
 @dataclass(frozen=True)
@@ -188,10 +188,10 @@ class AllPairs:
 
 
 def all_pairs_roc(embeddings: np.ndarray, identities: np.ndarray, distance: str = "euclidean",
-                  bins: int = ALL_PAIRS_BINS, block: int = ALL_PAIRS_BLOCK) -> AllPairs:
-    """ROC over all N(N-1)/2 pairs without holding them: rows are taken `block` at a time against the later
-    rows, and each pair only adds one to its distance bin's same or different count. Memory grows with
-    block x N, time with N^2 x D.
+                  bins: int = ALL_PAIRS_BINS, block: int | None = None) -> AllPairs:
+    """ROC over all N(N-1)/2 pairs without holding them: rows are taken `block` at a time (by default as many as
+    make ALL_PAIRS_CELLS distances) against the later rows, and each pair only adds one to its distance bin's
+    same or different count. Memory grows with block x N, time with N^2 x D.
 
     embeddings: (N, D) float; identities: (N,) int, equal for the same person."""
     import torch
@@ -200,6 +200,7 @@ def all_pairs_roc(embeddings: np.ndarray, identities: np.ndarray, distance: str 
     x = torch.as_tensor(np.asarray(embeddings, np.float32))
     ids = torch.as_tensor(np.asarray(identities).astype(np.int64))
     n = len(x)
+    block = block or max(16, ALL_PAIRS_CELLS // max(n, 1))
     if n < 2 or len(ids) != n:
         raise ValueError(f"need at least 2 embeddings with one identity each, got {n} and {len(ids)}")
     if distance == "cosine":
