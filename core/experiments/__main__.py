@@ -10,6 +10,12 @@
   python -m core.experiments regression [--json] [--dataset NAME]
       The same three with a grafted MLP head and L1 loss on cartoon-face fatness (the offline
       stand-in for age); Pearson, Spearman and MAE with 95% CIs.
+  python -m core.experiments face_verification [--json] [--dataset NAME]
+      EfficientNet-Lite0's ImageNet output as a face embedding, pretrained and fine-tuned on the
+      cartoon people (phase 1: classifier layers, phase 2: then everything, both BCE; and a
+      contrastive loss), AlexNet and VGG16 too when their weights are here, and dlib's face
+      descriptor; AUC, EER, TAR@FAR on the identity-disjoint test pairs, ΔAUC with DeLong's CI.
+      Trains the missing runs first (about 3 minutes on 2 CPU cores).
   Each run is recorded in the run store, so its variants appear on the pages too.
 """
 
