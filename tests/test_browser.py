@@ -90,6 +90,19 @@ def test_home_page_in_a_real_browser(server, page):
     page.screenshot(path=ARTIFACTS / "home.png")
 
 
+def _upload_text_then_photo(page, tmp_path, name: str) -> None:
+    """A text file named like a photo is refused with one message; then a real photo goes through."""
+    from playwright.sync_api import expect
+
+    bad = tmp_path / name
+    bad.write_bytes(text_as_jpg())
+    page.locator("input[type=file]").set_input_files(bad)
+    expect(page.get_by_text(f"{name} is a text file, not an image")).to_be_visible()
+    good = tmp_path / "astronaut.jpg"
+    good.write_bytes(jpeg_bytes())
+    page.locator("input[type=file]").set_input_files(good)
+
+
 def test_try_image_survives_a_bad_upload_then_runs(server, page, tmp_path):
     from playwright.sync_api import expect
 
@@ -97,13 +110,7 @@ def test_try_image_survives_a_bad_upload_then_runs(server, page, tmp_path):
     expect(page.get_by_text("ms / image").first).to_be_visible()
     expect(page.get_by_text("Force CPU")).to_be_visible()  # served inside the app's navigation
     page.get_by_text("Upload", exact=True).click()
-    bad = tmp_path / "holiday.jpg"
-    bad.write_bytes(text_as_jpg())
-    page.locator("input[type=file]").set_input_files(bad)
-    expect(page.get_by_text("holiday.jpg is a text file, not an image")).to_be_visible()
-    good = tmp_path / "astronaut.jpg"
-    good.write_bytes(jpeg_bytes())
-    page.locator("input[type=file]").set_input_files(good)
+    _upload_text_then_photo(page, tmp_path, "holiday.jpg")
     expect(page.get_by_text("ms / image")).to_have_count(2)
     expect(page.get_by_text("not an image")).to_have_count(0)
     page.screenshot(path=ARTIFACTS / "try_image.png", full_page=True)
@@ -161,13 +168,7 @@ def test_face_verification_threshold_pairs_and_two_faces(server, page, tmp_path)
     assert before != "1.000"
     expect(page.get_by_text("None at this threshold.").first).to_be_visible()  # nothing is rejected at 1
     page.get_by_text("upload", exact=True).nth(1).click()
-    bad = tmp_path / "face.jpg"
-    bad.write_bytes(text_as_jpg())
-    page.locator("input[type=file]").set_input_files(bad)
-    expect(page.get_by_text("face.jpg is a text file, not an image")).to_be_visible()
-    good = tmp_path / "astronaut.jpg"
-    good.write_bytes(jpeg_bytes())
-    page.locator("input[type=file]").set_input_files(good)
+    _upload_text_then_photo(page, tmp_path, "face.jpg")
     expect(page.get_by_text("1 of 2")).to_be_visible()  # dlib finds the astronaut's face, not the cartoon's
     expect(page.get_by_text("same person").first).to_be_visible()  # at threshold 1 every pair is accepted
     expect(page.locator("[data-testid=stException]")).to_have_count(0)

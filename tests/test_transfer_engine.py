@@ -196,7 +196,10 @@ def test_the_loop_streams_images_and_never_reads_a_whole_split():
 class MeanBrightness:
     """A new objective, written outside the loop: regress each image's mean pixel value, scored by MAE only."""
 
-    outputs, target_dtype, headline = 1, torch.float32, "MAE"
+    outputs, target_dtype, headline, open_set = 1, torch.float32, "MAE", False
+
+    def sampler(self, train_targets, batch_size, seed):
+        return None  # shuffled batches
 
     def to(self, device):
         return self

@@ -4,8 +4,6 @@ runs started from the page (queued, their own process, followed by id), and the 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import sys
 
 import numpy as np
 import plotly.graph_objects as go
@@ -15,13 +13,13 @@ from PIL import Image, ImageOps
 from core import devices, registry
 from core.data import catalogue
 from core.data.identities import person_of
-from core.data.types import DataError, open_image
+from core.data.types import open_image
 from core.experiments import face_verification as fv
-from core.images import ImageRejected, load_image
 from core.metrics import verification
 from core.train import verification as trainer
-from core.train.runstore import RunStore, RunStoreError
+from core.train.runstore import RunStore
 from ui import cache, jobs
+from ui.image_input import uploaded
 
 PREFIX = "verify"
 THUMB = 112
@@ -59,13 +57,8 @@ def start_training(dataset: str, backbone: str, tap: str, distance: str, recipes
                    force_cpu: bool) -> None:
     base = dataclasses.replace(trainer.quick_config(backbone), epochs=epochs)
     runs = [trainer.recipe(base, trainer.EmbedConfig(tap, distance), name) for name in recipes]
-    try:
-        run_ids = trainer.queue(dataset, runs, RunStore())
-    except (ValueError, DataError, RunStoreError) as exc:
-        st.session_state[f"{PREFIX}.failed"] = [str(exc)]
-        return
-    cmd = [sys.executable, "-m", "core.train.verification", "--runs", *run_ids] + (["--cpu"] if force_cpu else [])
-    jobs.start(PREFIX, cmd, run_ids)
+    jobs.queue_and_start(PREFIX, lambda: trainer.queue(dataset, runs, RunStore()), "core.train.verification",
+                         force_cpu)
 
 
 @st.fragment(run_every=2)
@@ -134,17 +127,9 @@ def _face(side: str, ps: fv.PairSet, default: int) -> tuple[Image.Image, str] | 
     """One face for "verify two faces": an image of the pairs set, or an upload (checked like every upload)."""
     how = st.radio(f"Face {side}", ["from the pairs", "upload"], horizontal=True, key=f"verify.two.{side}.how")
     if how == "upload":
-        upload = st.file_uploader(f"Face {side} (JPEG, PNG, WebP, BMP, TIFF or GIF)", key=f"verify.two.{side}.file")
-        if upload is None:
-            st.info("Choose an image file.")
-            return None
-        data = upload.getvalue()
-        try:
-            loaded = load_image(data, upload.name)
-        except ImageRejected as exc:
-            st.error(str(exc))
-            return None
-        return loaded.image, "upload:" + hashlib.sha256(data).hexdigest()
+        picked = uploaded(f"Face {side} (JPEG, PNG, WebP, BMP, TIFF or GIF)", f"verify.two.{side}.file",
+                          "Choose an image file.")
+        return None if picked is None else (picked.loaded.image, picked.key)
     index = st.number_input(f"Image (0–{len(ps.images) - 1})", 0, len(ps.images) - 1, default,
                             key=f"verify.two.{side}.index")
     ref = ps.images[int(index)]

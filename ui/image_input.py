@@ -77,9 +77,15 @@ def pick_image(prefix: str) -> Picked | None:
         loaded = _sample(name)
         st.caption(f"**{name}** · {samples.SAMPLES[name].shows} · {samples.SAMPLES[name].credit}")
         return Picked(loaded, f"sample:{name}")
-    upload = st.file_uploader("Upload an image (JPEG, PNG, WebP, BMP, TIFF or GIF)", key=f"{prefix}.upload")
+    return uploaded("Upload an image (JPEG, PNG, WebP, BMP, TIFF or GIF)", f"{prefix}.upload",
+                    "Choose an image file to upload, or pick a sample photo.")
+
+
+def uploaded(label: str, key: str, hint: str) -> Picked | None:
+    """An uploaded image, checked (a refusal is one message, never a traceback), with a key from its bytes."""
+    upload = st.file_uploader(label, key=key)
     if upload is None:
-        st.info("Choose an image file to upload, or pick a sample photo.")
+        st.info(hint)
         return None
     data = upload.getvalue()
     try:

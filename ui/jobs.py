@@ -10,6 +10,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,7 +18,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from core.train.runstore import LIVE, Run, RunStore
+from core.data.types import DataError
+from core.train.runstore import LIVE, Run, RunStore, RunStoreError
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,17 @@ def start(prefix: str, cmd: list[str], run_ids: list[str]) -> Job:
     job = launch(cmd, run_ids)
     st.session_state[_key(prefix)] = job
     return job
+
+
+def queue_and_start(prefix: str, queue: Callable[[], list[str]], module: str, force_cpu: bool) -> None:
+    """Queue the runs (a refusal is kept for the page to show under f"{prefix}.failed"), then start one process,
+    `python -m MODULE --runs ID ...`, that carries them out."""
+    try:
+        run_ids = queue()
+    except (ValueError, DataError, RunStoreError) as exc:
+        st.session_state[f"{prefix}.failed"] = [str(exc)]
+        return
+    start(prefix, [sys.executable, "-m", module, "--runs", *run_ids] + (["--cpu"] if force_cpu else []), run_ids)
 
 
 def current(prefix: str) -> Job | None:

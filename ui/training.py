@@ -3,7 +3,6 @@ their process, and the live view of this session's job (phase, epoch, curves, St
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 
 import streamlit as st
@@ -16,7 +15,7 @@ from core.models import backbones
 from core.train import strategies as strat
 from core.train import transfer
 from core.train.loop import AUGMENTATIONS, TrainConfig, check_dataset
-from core.train.runstore import Run, RunStore, RunStoreError
+from core.train.runstore import Run, RunStore
 from core.train.strategies import StrategyConfig
 from ui import jobs
 from ui.sidebar import FORCE_CPU
@@ -118,13 +117,7 @@ def _trainable(cfg: TrainConfig, outputs: int) -> None:
 def start(prefix: str, dataset: str, cfg: TrainConfig, names: list[str], force_cpu: bool) -> None:
     """Queue one run per strategy, then one process that carries them out; this session follows their ids."""
     cfgs = [cfg.with_strategy(name) for name in names]
-    try:
-        run_ids = transfer.queue(dataset, cfgs, RunStore())
-    except (ValueError, DataError, RunStoreError) as exc:
-        st.session_state[f"{prefix}.failed"] = [str(exc)]
-        return
-    cmd = [sys.executable, "-m", "core.train.transfer", "--runs", *run_ids] + (["--cpu"] if force_cpu else [])
-    jobs.start(prefix, cmd, run_ids)
+    jobs.queue_and_start(prefix, lambda: transfer.queue(dataset, cfgs, RunStore()), "core.train.transfer", force_cpu)
 
 
 def live(prefix: str, task: str) -> None:

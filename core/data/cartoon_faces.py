@@ -351,8 +351,8 @@ def write_pairs(path: Path, identities: list[str], renders: int, rng: np.random.
     mismatched = set()
     while len(mismatched) < len(matched) and len(identities) > 1:
         a, b = rng.choice(len(identities), 2, replace=False)
-        mismatched.add((identities[a], int(rng.integers(1, renders + 1)), identities[b],
-                        int(rng.integers(1, renders + 1))))
+        first, second = (identities[a], int(rng.integers(1, renders + 1))), (identities[b], int(rng.integers(1, renders + 1)))
+        mismatched.add((*min(first, second), *max(first, second)))  # (A, i, B, j) and (B, j, A, i) are one pair
     lines = [f"1\t{len(matched)}"] + ["\t".join(map(str, m)) for m in matched]
     lines += ["\t".join(map(str, m)) for m in sorted(mismatched)]
     path.write_text("\n".join(lines) + "\n")

@@ -77,6 +77,11 @@ BUILTIN: dict[str, Entry] = {e.name: e for e in [
     Entry("cartoon_faces/verification", "verification", "150 identities x 4 renderings, identity-disjoint pairs",
           "generated with facesjs (assets/cartoon_faces)", "Apache-2.0 (facesjs); see LICENSE.md",
           _cartoon_verification, lambda: (CARTOON / "verification" / "pairs_test.txt").is_file()),
+    Entry("lfw", "verification", "LFW's official pairs.txt: 10 folds of 300 same and 300 different pairs",
+          "torchvision LFWPairs (funneled) under the user data folder; fetch it with a network: "
+          "python -c \"from torchvision.datasets import LFWPairs; LFWPairs('user_data', split='10fold', "
+          "image_set='funneled', download=True)\"", "LFW terms of use",
+          lambda: formats.lfw_torchvision(user_dir(), split="10fold"), lambda: (user_dir() / "lfw-py").is_dir()),
     Entry("fashion_mnist_imbalanced3", "classification",
           "Sneaker / Sandal / Ankle boot with the KITTI study's counts 2074 / 303 / 122",
           "embedded subset of Fashion-MNIST", fashion_mnist.LICENCE, fashion_mnist.imbalanced,

@@ -409,7 +409,8 @@ def _lfw_image(root: Path, person: str, index: int) -> Path | None:
 
 
 def lfw_torchvision(root: Path, split: str = "test", download: bool = False) -> VerificationSet:
-    """torchvision's LFWPairs (funneled images) when present under root, or downloaded when asked and online."""
+    """torchvision's LFWPairs (funneled images) when present under root, or downloaded when asked and online.
+    split "10fold" is the official pairs.txt (10 folds of 300 same and 300 different pairs): scored whole."""
     from torchvision.datasets import LFWPairs
 
     try:
@@ -417,5 +418,6 @@ def lfw_torchvision(root: Path, split: str = "test", download: bool = False) -> 
     except (RuntimeError, OSError) as exc:
         raise DataError(f"torchvision LFWPairs not available under {root} ({exc}); download it with a network, "
                         "or point the LFW adapter at a folder with pairs.txt") from None
-    pairs = [Pair(Path(a), Path(b), bool(same), split) for (a, b), same in zip(tv.data, tv.targets, strict=True)]
+    label = "all" if split == "10fold" else split
+    pairs = [Pair(Path(a), Path(b), bool(same), label) for (a, b), same in zip(tv.data, tv.targets, strict=True)]
     return VerificationSet("LFW", pairs, source="torchvision LFWPairs", licence="LFW terms of use")
