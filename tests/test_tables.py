@@ -55,3 +55,4 @@ def test_numbers_never_show_raw_floats_or_none():
     assert tables.number(570.6772, "ms_per_image") == "570.7"
     assert tables.number(None) == tables.number(math.inf) == "–"
     assert tables.number(0.5) == "0.500" and tables.number(7) == "7"
+    assert tables.number(14.0, "no_face") == "14" and tables.number(1234.0, "trainable_params") == "1,234"

@@ -15,6 +15,7 @@ from core.experiments.comparison import Comparison
 from core.metrics.paired import Paired
 from core.train.runstore import Run
 
+COUNTS = ("trainable_params", "no_face")  # metrics that count things: shown as whole numbers
 DIFFERING = ("backbone", "head", "image_size", "epochs", "lr", "augment")  # settings a short name mentions
 
 
@@ -24,7 +25,7 @@ def number(value: object, metric: str = "") -> str:
         return "–"
     if not isinstance(value, int | float):
         return str(value)
-    if metric in ("trainable_params",) or isinstance(value, int):
+    if metric in COUNTS or isinstance(value, int):
         return f"{int(value):,}"
     if metric.endswith("seconds") or metric.startswith("ms_"):
         return f"{value:,.1f}"
