@@ -226,8 +226,6 @@ def _trained(cfg: MTCNNConfig, stage: str) -> list[str]:
 def _stages(cfg: MTCNNConfig, nets: MTCNN, train: list[DetectionSample], val: list[DetectionSample],
             device: torch.device) -> Iterator[Phase | EpochEnd | Evaluated]:
     """Each stage in turn, trained in place in nets."""
-    yield Phase("scoring the pretrained model on the validation images")
-    ap_before = validation_ap(nets, val, device)
     for k, stage in enumerate(cfg.stages):
         net = getattr(nets, stage)
         epochs, per_face = (cfg.epochs, cfg.per_face) if stage == "pnet" else (cfg.refine_epochs, cfg.refine_per_face)
@@ -240,8 +238,9 @@ def _stages(cfg: MTCNNConfig, nets: MTCNN, train: list[DetectionSample], val: li
             hard = hard_negatives(net, train[:HARD_NEGATIVE_IMAGES], device)
             yield from fit_stage(net, stage, ms.concat([train_samples, hard]), val_samples, cfg, device, epochs=1,
                                  first_epoch=epochs)
-    yield Phase("scoring the fine-tuned model on the validation images")
-    yield Evaluated(ap_before, validation_ap(nets, val, device))
+    # scored after training, so that training starts at once and a stopped run skips it
+    yield Phase("scoring the pretrained and the fine-tuned model on the validation images")
+    yield Evaluated(validation_ap(MTCNN(device=device).eval(), val, device), validation_ap(nets, val, device))
 
 
 def main(argv: list[str] | None = None) -> int:
