@@ -39,7 +39,8 @@ source = weights.source(embeddings.source(backbone, tap))
 if weights.state(source.name) == weights.State.MISSING:
     st.warning(weights.unavailable_message(source.name), icon=":material/cloud_off:")
     st.stop()
-with st.expander("Fine-tune this backbone on the cartoon people (about a minute a run on 2 CPU cores)"):
+with st.expander("Fine-tune this backbone on the training people of this set (on the cartoon set, about a minute "
+                 "a run on 2 CPU cores)"):
     recipes = st.multiselect("Runs", list(trainer.RECIPES), default=list(trainer.RECIPES), key="verify.recipes",
                              format_func=lambda r: f"{r}: {trainer.RECIPES[r][2]}")
     epochs = st.slider("Epochs (phase 2: the first 2 train the classifier layers only)", 3, 20, 8, key="verify.epochs")
@@ -76,6 +77,9 @@ st.caption(f"{len(ps.same)} test pairs ({int(ps.same.sum())} same person) · dis
 if result.comparisons:
     st.markdown("**ΔAUC against the pretrained embedding** (DeLong's test on the same pairs)")
     st.dataframe(tables.comparisons_table(result.comparisons, names), hide_index=True, width="stretch")
+if ps.name.endswith("/all") and any(v.run_id for v in variants):
+    st.warning("This set's pairs have no test split, so they may pair people the fine-tuned runs trained on: "
+               "their scores here are optimistic.", icon=":material/warning:")
 for problem in ps.problems[:10]:
     st.caption(f"Skipped: {problem}")
 

@@ -161,3 +161,16 @@ def test_penultimate_phase_one_without_classifier_layers_is_refused_with_the_rea
     cfg = trainer.quick_config("efficientnet_lite0").with_strategy("frozen")
     with pytest.raises(ValueError, match="no classifier layers for phase 1"):
         trainer.queue("cartoon_faces/verification", [(cfg, trainer.EmbedConfig(tap="penultimate"))], RunStore())
+
+
+def test_a_users_lfw_folder_is_scored_on_all_its_pairs_and_reports_bad_lines(tmp_path, monkeypatch):
+    from tests import data_fixtures as fx
+
+    fx.lfw(tmp_path / "data" / "mini")
+    monkeypatch.setenv(catalogue.USER_DIR_ENV, str(tmp_path / "data"))
+    assert "user/mini" in catalogue.verification_names()
+    pairs = catalogue.pairs("user/mini", "test")
+    assert pairs.name == "user/mini/all" and len(pairs.pairs) == 2  # no splits: every valid pair, flagged "all"
+    assert any(q.line == 6 and "duplicate of line 2" in q.message for q in pairs.problems)
+    people = catalogue.people("user/mini")
+    assert people.classes == ["Ada_Lovelace", "Alan_Turing"] and len(people.images) == 3

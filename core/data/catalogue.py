@@ -322,5 +322,5 @@ def pairs(name: str, split: str = "test", seed: int = 0) -> VerificationSet:
         chosen = [p for p in data.pairs if p.split == split] or [p for p in data.pairs if p.split == "all"]
         if not chosen:
             raise DataError(f"{name} has no {split} pairs; its splits are {sorted(data.counts())}")
-        return VerificationSet(f"{name}/{split}", chosen, data.source, data.licence, data.problems)
+        return VerificationSet(f"{name}/{chosen[0].split}", chosen, data.source, data.licence, data.problems)
     return identities.make_pairs(people(name, seed), split, seed)
