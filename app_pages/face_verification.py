@@ -69,7 +69,7 @@ if mode == "all pairs":
     st.stop()
 
 ps = ui_fv.pair_set(dataset, data_source)
-result = fv.compare(variants, embedded, ps, distance, dataset, dev)
+result = fv.compare(variants, embedded, ps, distance, dev)
 st.dataframe(tables.metric_table(result, metrics, names), hide_index=True, width="stretch")
 st.caption(f"{len(ps.same)} test pairs ({int(ps.same.sum())} same person) · distance: "
            f"{verification.DISTANCES[distance]} · EER_distance: the threshold where false accepts equal false "

@@ -147,7 +147,7 @@ def test_a_fine_tuned_run_becomes_a_variant_and_is_compared_by_delong(tmp_path):
     ps = fv.pair_set(catalogue.pairs("cartoon_faces/verification", "test"))
     ps = fv.PairSet(ps.name, ps.images, ps.a[::6], ps.b[::6], ps.same[::6])  # 46 pairs: a quick look
     embedded = {v.name: fv.embed(v, ps.images, torch.device("cpu")) for v in (pretrained, tuned)}
-    result = fv.compare([pretrained, tuned], embedded, ps, "euclidean", "cartoon_faces/verification")
+    result = fv.compare([pretrained, tuned], embedded, ps, "euclidean")
     out = json.loads(json.dumps(result.as_json()))
     assert list(out["variants"][tuned.name]) == list(tasks.get("face_verification").metrics)
     (c,) = out["comparisons"]

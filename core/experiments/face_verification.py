@@ -14,18 +14,17 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from core import devices, predictors, registry, tasks
 from core.data import catalogue
-from core.data.identities import person_of
 from core.data.types import ImageRef, VerificationSet, open_image
 from core.experiments.comparison import Comparison
 from core.metrics import paired, verification
 from core.train import verification as trainer
+from core.train.loop import TrainConfig
 from core.train.runstore import Run, RunStore
 
 DEFAULT_BACKBONE = "efficientnet_lite0"  # offline ImageNet weights with the 1000-class head
@@ -121,7 +120,7 @@ def reference_of(variant: registry.Variant, names: list[str]) -> str | None:
 
 
 def compare(variants: list[registry.Variant], embedded: dict[str, Embedded], ps: PairSet, distance: str,
-            dataset: str, device: str = "cpu") -> Comparison:
+            device: str = "cpu") -> Comparison:
     """Metrics per variant, and DeLong's ΔAUC (95% CI) of each fine-tuned variant against its pretrained one."""
     verification.check_distance(distance)
     scored = {v.name: score(embedded[v.name], ps, distance) for v in variants}
@@ -166,7 +165,7 @@ def runs_on(dataset: str, backbone: str, tap: str, distance: str, store: RunStor
 
 
 def ensure_runs(dataset: str, backbone: str, store: RunStore, device: torch.device, tap: str = "output",
-                distance: str = "euclidean", cfg=None) -> list[Run]:
+                distance: str = "euclidean", cfg: TrainConfig | None = None) -> list[Run]:
     """One finished run per recipe (phase 1, phase 2, metric loss), training the missing ones now."""
     have = {r.config.get("label"): r for r in runs_on(dataset, backbone, tap, distance, store)}
     base = cfg or trainer.quick_config(backbone)
@@ -199,11 +198,5 @@ def default_comparison(task: tasks.Task, dataset: str | None = None, store: RunS
     if registry.availability(registry.DLIB_REFERENCE).ok:
         variants.append(registry.DLIB_REFERENCE)
     embedded = {v.name: embed(v, ps.images, device) for v in variants}
-    return compare(variants, embedded, ps, "euclidean", dataset, device.type)
+    return compare(variants, embedded, ps, "euclidean", device.type)
 
-
-def people_of(ps: PairSet) -> np.ndarray:
-    """(N,) identity index of each image of a pair set (its folder's name, LFW layout)."""
-    names = [person_of(p) if isinstance(p, Path | str) else str(k) for k, p in enumerate(ps.images)]
-    _, idx = np.unique(names, return_inverse=True)
-    return idx
