@@ -23,6 +23,7 @@ from core.data import catalogue
 from core.data.types import ImageRef, VerificationSet, open_image
 from core.experiments.comparison import Comparison
 from core.metrics import paired, verification
+from core.models import backbones
 from core.train import verification as trainer
 from core.train.loop import TrainConfig
 from core.train.runstore import Run, RunStore
@@ -88,11 +89,8 @@ def score(emb: Embedded, ps: PairSet, distance: str) -> Scored:
     return Scored(d, largest, verification.evaluate(1.0 - d, ps.same, fars=(FAR, 1e-2)))
 
 
-def metrics_of(s: Scored, emb: Embedded) -> dict[str, float]:
-    return _summary(s.result, emb)
-
-
-def _summary(r: verification.VerificationResult, emb: Embedded) -> dict[str, float]:
+def summary(r: verification.VerificationResult, emb: Embedded) -> dict[str, float]:
+    """The task's metric keys for one variant."""
     return {"AUC": r.auc, "EER": r.eer, "TAR@FAR=0.001": r.tar_at_far[FAR], "TAR@FAR=0.01": r.tar_at_far[1e-2],
             "best_accuracy": r.best_accuracy, "EER_distance": 1.0 - r.eer_threshold,
             "ms_per_image": emb.ms_per_image, "no_face": float((~emb.found).sum())}
@@ -108,7 +106,8 @@ def label(v: registry.Variant) -> str:
     if not v.run_id:
         return f"{v.family} · pretrained"
     phase = PHASES.get(v.strategy, v.strategy)
-    return f"{v.family} · {phase} · {v.config.get('loss', '?')} · …{v.run_id[-6:]}{v.name[len(v.name.split('@')[0]):]}"
+    partial = "@" + v.name.partition("@")[2] if "@" in v.name else ""  # a run stopped after an epoch
+    return f"{v.family} · {phase} · {v.config.get('loss', '?')} · …{v.run_id[-6:]}{partial}"
 
 
 def reference_of(variant: registry.Variant, names: list[str]) -> str | None:
@@ -139,7 +138,7 @@ def compare(variants: list[registry.Variant], embedded: dict[str, Embedded], ps:
         "runs": {v.name: {"run_id": v.run_id, "strategy": v.strategy, "loss": v.config.get("loss", ""),
                           "tap": v.config.get("tap", v.head)} for v in variants},
     }
-    metrics = {n: metrics_of(scored[n], embedded[n]) for n in names}
+    metrics = {n: summary(scored[n].result, embedded[n]) for n in names}
     return Comparison("face_verification", ps.name, device, metrics, comparisons, extra)
 
 
@@ -152,7 +151,7 @@ def all_pairs(variants: list[registry.Variant], embedded: dict[str, Embedded], i
     for v in variants:
         found = verification.all_pairs_roc(embedded[v.name].vectors, identities, distance)
         results[v.name] = verification.of_roc(found.roc, (FAR, 1e-2))
-        metrics[v.name] = _summary(results[v.name], embedded[v.name])
+        metrics[v.name] = summary(results[v.name], embedded[v.name])
         n_pairs = found.n_pairs
     return Comparison("face_verification", f"{dataset} (all pairs)", device, metrics, [],
                       {"distance": distance, "pairs": n_pairs}), results
@@ -178,8 +177,6 @@ def ensure_runs(dataset: str, backbone: str, store: RunStore, device: torch.devi
 
 
 def backbones_to_compare() -> list[str]:
-    from core.models import backbones
-
     return [DEFAULT_BACKBONE] + [b for b in STUDY_BACKBONES if backbones.available(b)]
 
 

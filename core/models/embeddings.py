@@ -87,6 +87,18 @@ def build(backbone: str, tap: str, pretrained: bool = True) -> tuple[EmbeddingNe
     return EmbeddingNet(backbones.blocks_of(backbone, model), pool, head, width).eval(), prep
 
 
+def head_has_layers(backbone: str, tap: str) -> bool:
+    """Whether the classifier cut at this tap keeps any layer with weights (phase 1 has something to train).
+    Read from the architecture built on the meta device (no weights, no memory) where its builder allows."""
+    try:
+        with torch.device("meta"):
+            model, _ = classifiers.architecture(source(backbone, tap))
+    except NotImplementedError:  # a builder that computes with real tensors (RegNet's widths): a small model
+        model, _ = classifiers.architecture(source(backbone, tap))
+    _, layers = _classifier(backbone, model)
+    return any(p.numel() for m in cut(layers, tap) for p in m.parameters())
+
+
 @torch.inference_mode()
 def embed(model: nn.Module, batch: torch.Tensor) -> torch.Tensor:
     """(B, 3, H, W) normalised images -> (B, D) float embeddings on the CPU."""

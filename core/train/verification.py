@@ -84,17 +84,12 @@ def configs_of(run: Run) -> tuple[TrainConfig, EmbedConfig]:
 
 
 def _checked(dataset: str, cfg: TrainConfig, emb: EmbedConfig) -> LabelledImages:
-    if emb.tap == "penultimate" and cfg.strategy.name == "frozen" and not _head_trains(cfg.backbone):
+    if cfg.strategy.name == "frozen" and not embeddings.head_has_layers(cfg.backbone, emb.tap):
         raise ValueError(f"{cfg.backbone}'s penultimate features come straight from its backbone, so there are "
                          "no classifier layers for phase 1 to train; pick the output tap or phase 2")
     data = catalogue.people(dataset, cfg.seed)
     check_dataset(data, cfg.seed, open_set=True)
     return data
-
-
-def _head_trains(backbone: str) -> bool:
-    """Whether the penultimate tap keeps any classifier layer (AlexNet and VGG16 keep two)."""
-    return backbone in ("alexnet", "vgg16", "mobilenet_v3_large")
 
 
 def queue(dataset: str, runs: list[tuple[TrainConfig, EmbedConfig]], store: RunStore) -> list[str]:
@@ -116,13 +111,14 @@ def train(dataset: str, cfg: TrainConfig, emb: EmbedConfig, store: RunStore | No
         objective = objectives.Verification(model.width, emb.loss, emb.distance)
         for event in fit(data, cfg, device, model, objective):
             if isinstance(event, Predictions):
-                rec.note(seconds=event.seconds, test_samples=len(event.index))
+                seconds = event.seconds
+                rec.note(seconds=seconds, test_samples=len(event.index))
                 continue
             rec.event(event)
             if isinstance(event, EpochEnd):
                 rec.checkpoint(objective.export(model), event.label)
             yield event
-    yield Finished(run_id, f"{cfg.backbone}/{variant_label(cfg, emb)}-{run_id}", 0.0)
+    yield Finished(run_id, f"{cfg.backbone}/{variant_label(cfg, emb)}-{run_id}", seconds)
 
 
 def train_queued(run_ids: list[str], store: RunStore | None = None, device: torch.device | None = None
