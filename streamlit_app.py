@@ -11,6 +11,7 @@ PAGES = [
     st.Page("app_pages/try_image.py", title="Try your image", icon=":material/image_search:"),
     st.Page("app_pages/face_detection.py", title="Face detection", icon=":material/face:"),
     st.Page("app_pages/face_verification.py", title="Face verification", icon=":material/how_to_reg:"),
+    st.Page("app_pages/object_detection.py", title="Object detection (YOLO)", icon=":material/center_focus_strong:"),
     st.Page("app_pages/classification.py", title="Transfer: classification", icon=":material/category:"),
     st.Page("app_pages/regression.py", title="Transfer: regression", icon=":material/scatter_plot:"),
     st.Page("app_pages/score.py", title="Score your predictions", icon=":material/analytics:"),

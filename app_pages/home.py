@@ -28,7 +28,9 @@ STUDIES = pd.DataFrame([
     ("Transfer: regression", "available", "A grafted MLP head with L1 loss, frozen vs unfrozen backbone, on cartoon-face "
      "fatness (a stand-in for age) or UTKFace: Pearson, Spearman, MAE, scatter side by side.",
      "Which freeze strategy pays off for a regression head?"),
-    ("Object detection", "planned", "YOLO trained from scratch vs from pretrained weights; P, R, AP, F1 per checkpoint.",
+    ("Object detection (YOLO)", "available", "One YOLO architecture from scratch vs from pretrained weights on the "
+     "cartoon faces or your YOLO/COCO set: P, R, F1, AP50, AP50-95 per kept checkpoint, by our metrics and by "
+     "ultralytics', curves over epochs, PR overlay, detections side by side; MTCNN beside YOLO in one AP table.",
      "How much does a pretrained detector save?"),
     ("Feature extraction", "planned", "Layer features + PCA + linear SVM with k-fold CV; autoencoder features; cross-domain.",
      "Which layer's features transfer best to a new domain?"),

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from bench import data, face_detection, latency, metrics, transfer, verification
+from bench import data, face_detection, latency, metrics, transfer, verification, yolo
 from core import devices
 from core.models import mtcnn_batched
 
@@ -104,7 +104,39 @@ def markdown(results: dict) -> str:
         cells = [f"{e[s]:.3f} [{e['ci95'][s][0]:.3f}, {e['ci95'][s][1]:.3f}]" for s in ("scratch", "frozen", "finetune")]
         lines.append(f"| {e['task']} ({e['headline']}) | {e['dataset']} | {c['backbone']}, {c['head']} head, "
                      f"{c['image_size']} px, {c['epochs']} epochs | {e['seconds']:.0f} | {' | '.join(cells)} |")
+    lines += yolo_markdown(results.get("yolo"))
     return "\n".join(lines) + "\n"
+
+
+def yolo_markdown(found: list | None) -> list[str]:
+    lines = ["", "## YOLO from scratch and from pretrained weights", ""]
+    if not found:
+        return lines + ["Not measured yet: `python -m bench detection`."]
+    lines += [f"Both starts trained as the pages train them (`python -m core.train.yolo {' '.join(yolo.SETTINGS)}`), "
+              "then timed on the cartoon test images (median of repeats after a warm-up):", "",
+              "| device | start | architecture | px | train images/s | ms/image batch 1 | ms/image batch 16 |",
+              "|---|---|---|---:|---:|---:|---:|"]
+    for r in [r for f in found for r in f["runs"]]:
+        lines.append(f"| {r['device']} | {r['start']} ({r['source']}) | {r['architecture']} | {r['image_size']} | "
+                     f"{r['train_images_per_s']:.1f} | {r['ms_per_image_batch1']:.1f} | {r['ms_per_image_batch16']:.1f} |")
+    lines += ["", "AP on the same predictions (the pretrained start's last checkpoint): ours (`core.metrics.detection."
+              "evaluate`, COCO rules, ten IoUs) against ultralytics' matching and `ap_per_class`, interleaved, medians:",
+              "", "| device | images | detections | ours s | ultralytics s | ratio | AP50 ours | AP50 ultralytics |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for f in found:
+        for t in f["ap_time"].values():
+            lines.append(f"| {f['runs'][0]['device']} | {t['images']:,} | {t['detections']:,} | {t['ours_s']:.3f} | "
+                         f"{t['ultralytics_s']:.3f} | {t['ratio']:.2f} | {t['AP50_ours']:.4f} | "
+                         f"{t['AP50_ultralytics']:.4f} |")
+    return lines
+
+
+def _detection(targets: list[torch.device]) -> dict:
+    found = []
+    for device in targets:
+        print(f"YOLO scratch and pretrained on {device.type} (about 4 minutes on 2 CPU cores) …", file=sys.stderr)
+        found.append(yolo.run(device))
+    return {"yolo": found}
 
 
 def _inference(targets: list[torch.device]) -> dict:
@@ -147,7 +179,8 @@ def _experiments(targets: list[torch.device]) -> dict:
     return {"transfer_experiments": transfer.experiments(targets[-1])}
 
 
-SECTIONS = {"inference": _inference, "evaluation": _evaluation, "training": _training, "experiments": _experiments}
+SECTIONS = {"inference": _inference, "evaluation": _evaluation, "training": _training, "experiments": _experiments,
+            "detection": _detection}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -56,8 +56,10 @@ def detections_figure(image: Image.Image, dets: Detections, title: str = "", ind
         kinds = ["TP" if t else "FP" for t in match.is_tp]
         for box in np.asarray(truth).reshape(-1, 4)[~match.gt_matched]:
             _box(fig, box, MATCH_COLOURS["FN"], "FN", dash="dash")
-    for box, score, kind in zip(dets.boxes, dets.scores, kinds, strict=True):
-        _box(fig, box, MATCH_COLOURS[kind] if kind else colour(index), f"{kind + ' ' if kind else ''}{score:.2f}")
+    names = dets.classes or ("",) * len(dets.boxes)
+    for box, score, kind, name in zip(dets.boxes, dets.scores, kinds, names, strict=True):
+        label = " ".join(x for x in (kind, name, f"{score:.2f}") if x)
+        _box(fig, box, MATCH_COLOURS[kind] if kind else colour(index), label)
     fig.update_layout(template=TEMPLATE, title=title, margin=dict(l=0, r=0, t=40 if title else 0, b=0))
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
@@ -218,3 +220,19 @@ def export(fig: go.Figure, fmt: str, width: int = 1000, height: int = 600, scale
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="The kopts argument is ignored")  # plotly's, harmless
             return fig.to_image(format=fmt, width=width, height=height, scale=scale if fmt == "png" else 1)
+
+
+def checkpoint_curves_figure(epochs: pd.DataFrame, kept: pd.DataFrame, metric: str = "AP50") -> go.Figure:
+    """Per variant, ultralytics' validation metric after every epoch (line) and ours on the test split at each
+    kept checkpoint (diamonds). epochs: columns variant, epoch, metric; kept: the same for the checkpoints."""
+    fig = go.Figure()
+    for i, name in enumerate(dict.fromkeys([*epochs["variant"], *kept["variant"]])):
+        e, k = epochs[epochs["variant"] == name], kept[kept["variant"] == name]
+        fig.add_trace(go.Scatter(x=e["epoch"], y=e[metric], mode="lines", line=dict(color=colour(i), width=2.5),
+                                 name=f"{name}: validation (ultralytics)", legendgroup=name))
+        fig.add_trace(go.Scatter(x=k["epoch"], y=k[metric], mode="markers", legendgroup=name,
+                                 marker=dict(color=colour(i), size=12, symbol="diamond", line=dict(color="black", width=1)),
+                                 name=f"{name}: test, kept checkpoints (ours)"))
+    fig.update_layout(template=TEMPLATE, xaxis=dict(title="epoch", dtick=1), yaxis=dict(title=metric, rangemode="tozero"),
+                      legend=dict(orientation="h", y=-0.25))
+    return fig

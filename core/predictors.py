@@ -15,7 +15,7 @@ from PIL import Image
 from torch import nn
 
 from core import tasks
-from core.models import backbones, classifiers, embeddings, mtcnn_batched
+from core.models import backbones, classifiers, embeddings, mtcnn_batched, yolo
 from core.registry import Variant, availability
 from core.weights import WeightsUnavailable
 
@@ -34,6 +34,7 @@ class Detections:
 
     boxes: np.ndarray  # (N, 4) float, x1 y1 x2 y2 in pixels
     scores: np.ndarray  # (N,) float in [0, 1]
+    classes: tuple[str, ...] = ()  # each box's class name, when the detector has several classes
 
 
 @dataclass(frozen=True)
@@ -163,6 +164,21 @@ class Embedder:
         return list(self.embed(images).vectors)
 
 
+class YoloDetector:
+    """A YOLO variant at one of its run's kept checkpoints (the last by default), at its training image size.
+    threshold: the lowest score kept."""
+
+    def __init__(self, variant: Variant, device: torch.device, checkpoint: str = "", threshold: float = 0.25) -> None:
+        model, names = yolo.load_snapshot(checkpoint or variant.checkpoint)
+        self.variant, self.device, self.threshold = variant, device, threshold
+        self.detector = yolo.Detector(model, names, int(variant.config.get("image_size", 640)), device)
+
+    def predict(self, images: list[Image.Image]) -> list[Detections]:
+        names = self.detector.names
+        return [Detections(f.boxes, f.scores, tuple(names[c] for c in f.classes) if len(names) > 1 else ())
+                for f in self.detector.find(images, conf=self.threshold)]
+
+
 def _transfer(v: Variant, device: torch.device) -> Classifier:
     """A backbone trained in a run: its architecture, the run's weights, its image size and its labels."""
     c = v.config
@@ -203,6 +219,8 @@ def build(v: Variant, device: torch.device) -> Predictor:
             return FaceDetector(v, device)
         if kind == "embedder":
             return Embedder(v, device)
+        if kind == "yolo_detector":
+            return YoloDetector(v, device)
     except (RuntimeError, pickle.UnpicklingError, EOFError, zipfile.BadZipFile) as exc:
         raise WeightsUnavailable(f"{v.name}: its checkpoint {v.checkpoint} cannot be loaded ({exc}); "
                                  "train it again or delete the run") from None

@@ -100,8 +100,23 @@ def transfer_variant(run: Run) -> Variant:
                     f"on {run.config.get('dataset', '?')}{note}")
 
 
+def yolo_variant(run: Run) -> Variant:
+    """A YOLO architecture trained in a run, from scratch or from its pretrained source; its checkpoint is the
+    last one kept (the run's metrics list them all)."""
+    start = str(run.config.get("start", "scratch"))
+    suffix, note = _partial(run)
+    return Variant(
+        name=f"{run.base_variant}/{start}-{run.id}{suffix}", family=run.base_variant, task=run.task,
+        weights=(str(run.config["source"]),) if start == "pretrained" else (), head="boxes", strategy=start,
+        run_id=run.id, checkpoint=run.checkpoint, config=run.config,
+        description=f"{run.base_variant} from {'scratch' if start == 'scratch' else run.config['source']}, trained in "
+                    f"run {run.id} on {run.config.get('dataset', '?')}{note}")
+
+
 def run_variant(run: Run) -> Variant:
     """The variant a finished run stands for; it reuses its base variant's family, task and sources."""
+    if run.task == "object_detection":
+        return yolo_variant(run)
     if run.base_variant in backbones.BACKBONES:
         return transfer_variant(run)
     base = BUILTIN.get(run.base_variant)
@@ -127,7 +142,8 @@ def all_variants(store: RunStore | None = None) -> dict[str, Variant]:
     """Built-in variants plus one per usable run in the store."""
     found = dict(BUILTIN)
     for run in (store or RunStore()).list():
-        if usable(run) and (run.base_variant in BUILTIN or run.base_variant in backbones.BACKBONES):
+        if usable(run) and (run.base_variant in BUILTIN or run.base_variant in backbones.BACKBONES
+                            or run.task == "object_detection"):
             v = run_variant(run)
             found[v.name] = v
     return found

@@ -72,6 +72,12 @@ TASKS: dict[str, Task] = {t.name: t for t in [
          predictor="embedder", score_format="CSV",
          score_columns="label (1 same, 0 different) and score (higher = same) or distance; optional score_b / distance_b",
          report=reports.verification_report, example=synthetic.verification_example),
+    Task("object_detection", "Object detection (YOLO)",
+         ("AP50", "AP50-95", "P", "R", "F1", "ultralytics_AP50", "ultralytics_AP50-95", "ultralytics_P", "ultralytics_R",
+          "val_AP50", "epoch",
+          "ms_per_image", "train_images_per_s"),
+         "cartoon_faces/detection", "detection", experiment="core.experiments.object_detection:default_comparison",
+         predictor="yolo_detector"),
 ]}
 
 

@@ -120,6 +120,9 @@ def detect_format(path: Path) -> tuple[str, Callable[[], Dataset]]:
         raise DataError(f"{path} does not exist")
     if (path / "pairs.txt").is_file():
         return "lfw", lambda: formats.lfw_pairs(path)
+    described = [p for p in (path / "data.yaml", path / "dataset.yaml") if _is_yolo_yaml(p)]
+    if described:
+        return "yolo", lambda: formats.yolo_yaml(described[0])
     if (path / "images").is_dir() and (path / "labels").is_dir():
         return "yolo", lambda: formats.yolo(path)
     jsons = [p for p in sorted(path.glob("*.json")) if _is_coco(p)]
@@ -147,6 +150,11 @@ def _is_coco(path: Path) -> bool:
     except (OSError, json.JSONDecodeError, UnicodeDecodeError):
         return False
     return isinstance(data, dict) and "images" in data and "annotations" in data
+
+
+def _is_yolo_yaml(path: Path) -> bool:
+    """A data.yaml naming a train split (ultralytics' dataset file)."""
+    return path.is_file() and any(ln.strip().startswith("train:") for ln in path.read_text(errors="replace").splitlines())
 
 
 def _is_box_list(path: Path) -> bool:

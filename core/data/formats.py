@@ -101,10 +101,11 @@ def _yolo_names(root: Path) -> list[str] | None:
     return None
 
 
-def _label_for(image: Path, root: Path) -> Path:
-    rel = image.relative_to(root)
-    parts = ["labels" if p == "images" else p for p in rel.parts]
-    return (root / Path(*parts)).with_suffix(".txt")
+def _label_for(image: Path) -> Path:
+    """ultralytics' rule: the label file's path is the image's with its last images/ folder read as labels/."""
+    parts = list(image.parts)
+    at = len(parts) - 1 - parts[::-1].index("images")
+    return Path(*parts[:at], "labels", *parts[at + 1:]).with_suffix(".txt")
 
 
 def yolo(root: Path, name: str = "") -> DetectionSet:
@@ -117,17 +118,56 @@ def yolo(root: Path, name: str = "") -> DetectionSet:
     root = _require_folder(root)
     if not (root / "images").is_dir():
         raise DataError(f"{root} is not a YOLO folder: it has no images/ folder")
-    names = _yolo_names(root)
+    images = [(image, _split_of(image, root / "images")) for image in images_under(root / "images")]
+    return _yolo_set(root, images, _yolo_names(root), name)
+
+
+def yolo_yaml(yaml_file: Path, name: str = "") -> DetectionSet:
+    """A YOLO set described by a data.yaml (ultralytics' layout): train, val and test name image folders,
+    relative to its `path` (or to the yaml's folder); labels sit in the matching labels/ folders. A split
+    that points nowhere is a DataError naming the yaml's line."""
+    import yaml
+
+    text = yaml_file.read_text(errors="replace")
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise DataError(f"{yaml_file.name}: not valid YAML ({exc})") from None
+    if not isinstance(data, dict) or "train" not in data:
+        raise DataError(f"{yaml_file.name}: expected the keys train, val (and test, names) of a YOLO data.yaml")
+    base = Path(str(data.get("path") or "."))
+    base = base if base.is_absolute() else yaml_file.parent / base
+    images = []
+    for split in ("train", "val", "test"):
+        entries = data.get(split) or []
+        for entry in entries if isinstance(entries, list) else [entries]:
+            folder = _yaml_folder(base, str(entry))
+            if not folder.is_dir():
+                line = next((n for n, ln in enumerate(text.splitlines(), 1) if ln.strip().startswith(f"{split}:")), None)
+                why = f"{split}: {entry} points to {folder}, which is not a folder of images"
+                raise DataError(str(Problem(yaml_file.name, line, why)))
+            images += [(image, split) for image in images_under(folder)]
+    return _yolo_set(yaml_file.parent, images, _yolo_names(yaml_file.parent), name)
+
+
+def _yaml_folder(base: Path, entry: str) -> Path:
+    folder = (base / entry).resolve()
+    if not folder.exists() and entry.startswith("../"):  # Roboflow's exports: as ultralytics reads them
+        folder = (base / entry[3:]).resolve()
+    return folder
+
+
+def _yolo_set(root: Path, images: list[tuple[Path, str]], names: list[str] | None, name: str) -> DetectionSet:
     problems: list[Problem] = []
     samples = []
     seen_ids: set[int] = set()
-    for image in images_under(root / "images"):
+    for image, split in images:
         if not readable_image(image, problems, root):
             continue
         with Image.open(image) as im:
             width, height = im.size
         boxes, labels = [], []
-        label_file = _label_for(image, root)
+        label_file = _label_for(image)
         lines = label_file.read_text(errors="replace").splitlines() if label_file.is_file() else []
         for n, line in enumerate(lines, start=1):
             parsed = _yolo_line(line, names)
@@ -140,10 +180,9 @@ def yolo(root: Path, name: str = "") -> DetectionSet:
             seen_ids.add(cls)
             boxes.append(yolo_to_pixels(cx, cy, w, h, width, height))
             labels.append(cls)
-        samples.append(DetectionSample(image, np.array(boxes, float).reshape(-1, 4), np.array(labels, int),
-                                       _split_of(image, root / "images")))
+        samples.append(DetectionSample(image, np.array(boxes, float).reshape(-1, 4), np.array(labels, int), split))
     if not samples:
-        raise DataError(f"{root}/images has no readable images")
+        raise DataError(f"{root} has no readable images")
     classes = names or [str(i) for i in range(max(seen_ids, default=-1) + 1)]
     return DetectionSet(name or root.name, samples, classes, source=str(root), problems=problems)
 

@@ -290,10 +290,17 @@ class Recorder:
         self.summary.update(values)
         self.store._set(self.run_id, metrics=json.dumps(self.metrics))
 
-    def checkpoint(self, state: dict, label: str) -> Path:
-        """Write state over the run's checkpoint atomically: a reader sees the old file or the new, never half."""
+    def checkpoint(self, state: dict, label: str, keep: bool = False, **info: object) -> Path:
+        """Write state over the run's checkpoint atomically: a reader sees the old file or the new, never half.
+        keep: a checkpoint of its own (checkpoints/RUN_ID/LABEL.pt) that later ones do not replace, listed in the
+        run's metrics under "checkpoints" with info (its epoch, its validation scores)."""
         path = self.store.checkpoint_path(self.run_id)
+        if keep:
+            path = path.with_suffix("") / f"{label.replace(' ', '')}.pt"
         _atomic(path, lambda f: torch.save(state, f))
+        if keep:
+            self.summary.setdefault("checkpoints", []).append({"label": label, "path": str(path), **info})
+            self.store._set(self.run_id, metrics=json.dumps(self.metrics))
         self.store._set(self.run_id, checkpoint=str(path), checkpoint_label=label, checkpoint_bytes=path.stat().st_size)
         return path
 

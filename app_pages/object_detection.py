@@ -1,0 +1,128 @@
+"""Object detection: one YOLO architecture trained from scratch and from pretrained weights, checkpoint by checkpoint."""
+
+import pandas as pd
+import streamlit as st
+
+from core import plots, registry
+from core.data.types import open_image
+from core.experiments import object_detection as od
+from core.experiments import tables
+from core.models import yolo
+from core.train import yolo as trainer
+from ui import jobs
+from ui import object_detection as ui_od
+from ui.export import export_buttons
+from ui.image_input import pick_image
+from ui.sidebar import device
+
+st.title("Object detection: YOLO from scratch vs from pretrained weights")
+st.markdown("The same architecture trained twice on the same split with the same settings: built from its yaml "
+            "(scratch) and started from pretrained weights. Every few epochs a checkpoint is kept; each is scored "
+            "on the test split by this project's metrics and by ultralytics' own code on the same predictions.")
+
+sets = ui_od.detection_sets()
+dataset = st.selectbox("Detection set", sets, index=sets.index(od.DATASET) if od.DATASET in sets else 0,
+                       key="yolo.dataset", help="Bring a YOLO folder or zip (data.yaml, images/, labels/) or a COCO "
+                                                "json on the Datasets page.")
+found = od.runs_on(dataset)
+with st.expander("Train both starts", expanded=not all(found.values())):
+    source = yolo.pretrained_source()
+    st.markdown(f"Pretrained start: **{source}** ({yolo.architecture(source).removesuffix('.yaml')}); scratch: the "
+                "same yaml. Quick: " + ", ".join(f"{k} {v}" for k, v in [("epochs", trainer.QUICK.epochs), (
+                    "image px", trainer.QUICK.image_size), ("training images", f"{trainer.QUICK.fraction:.0%}")]) +
+                " (about 5 minutes for both on 2 CPU cores). Full: " +
+                ", ".join(f"{k} {v}" for k, v in [("epochs", trainer.FULL.epochs), ("image px", trainer.FULL.image_size),
+                                                  ("checkpoint every", trainer.FULL.every)]) + ".")
+    busy = jobs.current(ui_od.PREFIX) is not None
+    left, right = st.columns(2)
+    if left.button("Train quick", disabled=busy, key="yolo.train.quick", icon=":material/bolt:"):
+        ui_od.start_training(dataset, "quick", device().type == "cpu")
+    if right.button("Train full", disabled=busy, key="yolo.train.full"):
+        ui_od.start_training(dataset, "full", device().type == "cpu")
+    ui_od.training_status()
+    for message in st.session_state.pop(f"{ui_od.PREFIX}.failed", []):
+        st.error(f"Training did not run: {message}")
+    if st.session_state.pop(f"{ui_od.PREFIX}.stopped", []):
+        st.success("Stopped. A run keeps the checkpoints it wrote, and is listed below when it has one.")
+if not all(found.values()):
+    st.info(f"{dataset} needs a finished run of each start: train both above.")
+    st.stop()
+
+picked = {}
+for col, start in zip(st.columns(2), trainer.STARTS, strict=True):
+    options = {registry.yolo_variant(r).name: r for r in found[start]}
+    picked[start] = options[col.selectbox(f"{start} run", list(options), key=f"yolo.run.{start}")]
+runs = [picked[s] for s in trainer.STARTS]
+differ = [k for k in ("epochs", "image_size", "fraction", "lr", "batch_size", "seed")
+          if runs[0].config.get(k) != runs[1].config.get(k)]
+if differ:
+    st.warning(f"The two runs differ in {', '.join(differ)}: the comparison is not at equal settings.")
+dev = device()
+ids = tuple(r.id for r in runs)
+labels = tuple(r.checkpoint_label for r in runs)
+result, scored = ui_od.study(ids, labels, dataset, dev.type)
+short = {registry.yolo_variant(r).name: str(r.config["start"]) for r in runs}
+
+st.subheader("Best and last checkpoints (test split)")
+st.dataframe(ui_od.study_table(result), hide_index=True, width="stretch")
+st.caption(f"{result.extra['images']} test images, {result.extra['objects']} objects · best: the kept checkpoint with "
+           "the highest validation fitness (0.1 AP50 + 0.9 AP50-95, ultralytics' rule) · P, R, F1 at each class's "
+           "best-F1 score, IoU 0.5. Why ours and ultralytics' differ on the same predictions: both match greedily "
+           "in descending score, but COCO rules (ours) read precision at 101 recall points and keep at most 100 "
+           "detections per image, while ultralytics integrates the interpolated curve by the trapezoid rule and "
+           "reads P and R at the score that maximises a smoothed mean F1.")
+if result.comparisons:
+    st.dataframe(tables.comparisons_table(result.comparisons), hide_index=True, width="stretch")
+
+rows = pd.DataFrame(result.extra["per_checkpoint"])
+rows["variant"] = rows["variant"].map(short)
+history = pd.DataFrame([{"variant": short[registry.yolo_variant(r).name], "epoch": h["epoch"] + 1, **h["val"],
+                         "train loss": h["train_loss"]} for r in runs for h in r.history])
+metric = st.radio("Over epochs", ["AP50", "AP50-95", "P", "R"], horizontal=True, key="yolo.curve.metric")
+curves = plots.checkpoint_curves_figure(history, rows, metric)
+st.plotly_chart(curves, width="stretch", key="yolo.curves")
+export_buttons(curves, "yolo_checkpoints", "yolo.export.curves")
+
+best = {n: s for n, s in scored.items() if n in {p["best"] for p in result.extra["checkpoints"]}}
+st.subheader("PR at each start's best checkpoint")
+pr = plots.pr_figure({f"{short[n.split('@')[0]]} @ {n.split('@')[1]}": next(iter(s.result.curves.values()))
+                      for n, s in best.items()} if len(result.extra["classes"]) == 1 else
+                     {f"{short[n.split('@')[0]]} @ {n.split('@')[1]} · {c}": curve
+                      for n, s in best.items() for c, curve in s.result.curves.items()}, ap_label="AP50")
+st.plotly_chart(pr, width="stretch", key="yolo.pr")
+export_buttons(pr, "yolo_pr", "yolo.export.pr")
+
+st.subheader("Detections side by side")
+common = sorted({c.epoch for c in od.checkpoints(runs[0])} & {c.epoch for c in od.checkpoints(runs[1])})
+epoch = st.select_slider("Checkpoint (epoch)", common, value=common[-1], key="yolo.epoch") if len(common) > 1 \
+    else common[0]
+threshold = st.slider("Score threshold", 0.05, 0.95, 0.25, 0.05, key="yolo.threshold")
+where = st.radio("On", ["a test image", "a sample photo, an upload or another dataset"], horizontal=True,
+                 key="yolo.on")
+data, samples = od.test_split(dataset)
+if where == "a test image":
+    index = st.slider("Test image", 0, len(samples) - 1, 0, key="yolo.index")
+    image, truth, key = open_image(samples[index].image), samples[index].boxes, f"test:{dataset}:{index}"
+else:
+    chosen = pick_image("yolo.pick")
+    if chosen is None:
+        st.stop()
+    image, truth, key = chosen.loaded.image, chosen.truth, chosen.key
+for r in reversed(runs):  # the study's layout: transfer above, scratch below
+    c = next(c for c in od.checkpoints(r) if c.epoch == epoch)
+    f = ui_od.found_on(c.path, int(r.config["image_size"]), dev.type, key, image)
+    d = ui_od.as_detections(f, data.classes, threshold)
+    st.markdown(f"**{r.config['start']}** · {c.label} · {len(d.boxes)} box(es) at score ≥ {threshold:.2f}")
+    st.plotly_chart(plots.detections_figure(image, d, truth=truth if len(data.classes) == 1 else None),
+                    width="stretch", key=f"yolo.side.{r.config['start']}")
+
+if dataset == od.DATASET:
+    st.subheader("Across families: MTCNN and YOLO on the cartoon faces")
+    fam, fam_curves = ui_od.family(ids, labels, dataset, dev.type)
+    st.dataframe(tables.metric_table(fam, ["AP50", "F1"]), hide_index=True, width="stretch")
+    st.dataframe(tables.comparisons_table(fam.comparisons), hide_index=True, width="stretch")
+    fam_fig = plots.pr_figure(fam_curves, ap_label="AP50")
+    st.plotly_chart(fam_fig, width="stretch", key="yolo.family.pr")
+    export_buttons(fam_fig, "detection_families_pr", "yolo.export.family")
+    st.caption("The same test images at IoU 0.5; YOLO at each start's best checkpoint, MTCNN at the study's "
+               "permissive stage thresholds; paired bootstrap over images against the pretrained YOLO.")

@@ -1,0 +1,110 @@
+"""The object-detection page's Streamlit glue: cached scoring of the chosen runs, the cross-family table, live
+detections at a checkpoint, and training both starts from the page (queued runs, one process, followed by id)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pandas as pd
+import streamlit as st
+from PIL import Image
+
+from core import devices, registry
+from core.data import catalogue
+from core.experiments import object_detection as od
+from core.experiments.comparison import Comparison
+from core.metrics import paired
+from core.models import yolo
+from core.predictors import Detections
+from core.train import yolo as trainer
+from core.train.runstore import Run, RunStore
+from ui import jobs
+
+PREFIX = "yolo"
+SETTINGS = {"quick": trainer.QUICK, "full": trainer.FULL}
+
+
+def detection_sets() -> list[str]:
+    return [name for name, e in catalogue.entries().items() if e.task == "detection" and e.available()]
+
+
+def _runs(run_ids: tuple[str, ...]) -> list[Run]:
+    store = RunStore()
+    return [store.get(i) for i in run_ids]
+
+
+@st.cache_resource(max_entries=8, show_spinner="Scoring every kept checkpoint on the test split…")
+def study(run_ids: tuple[str, ...], labels: tuple[str, ...], dataset: str, device_name: str
+          ) -> tuple[Comparison, dict[str, od.Scored]]:
+    """labels: the runs' last checkpoints, so that a run that kept another one is scored again."""
+    return od.study(_runs(run_ids), dataset, devices.pick_device(force_cpu=device_name == "cpu"), paired.N_BOOT_LIVE)
+
+
+@st.cache_resource(max_entries=4, show_spinner="Running MTCNN over the test split (once)…")
+def family(run_ids: tuple[str, ...], labels: tuple[str, ...], dataset: str, device_name: str
+           ) -> tuple[Comparison, dict]:
+    _, scored = study(run_ids, labels, dataset, device_name)
+    best = [f"{registry.yolo_variant(r).name}@{od.best_and_last(r)['best'].label.replace(' ', '')}"
+            for r in reversed(_runs(run_ids))]
+    return od.cross_family({n: scored[n] for n in best}, dataset, devices.pick_device(force_cpu=device_name == "cpu"),
+                           n_boot=paired.N_BOOT_LIVE)
+
+
+@st.cache_resource(max_entries=16, show_spinner="Loading the checkpoint…")
+def detector(path: str, image_size: int, device_name: str) -> yolo.Detector:
+    model, names = yolo.load_snapshot(path)
+    return yolo.Detector(model, names, image_size, devices.pick_device(force_cpu=device_name == "cpu"))
+
+
+@st.cache_data(max_entries=64, show_spinner="Running the checkpoints on this image…")
+def found_on(path: str, image_size: int, device_name: str, image_key: str, _image: Image.Image) -> yolo.Found:
+    return detector(path, image_size, device_name).find([_image])[0]
+
+
+def as_detections(found: yolo.Found, names: list[str], threshold: float) -> Detections:
+    keep = found.scores >= threshold
+    return Detections(found.boxes[keep], found.scores[keep],
+                      tuple(names[c] for c in found.classes[keep]) if len(names) > 1 else ())
+
+
+def study_table(result: Comparison) -> pd.DataFrame:
+    """The study's shape: one row per run and checkpoint (best, last), ours beside ultralytics' numbers."""
+    rows = []
+    for pick in result.extra["checkpoints"]:
+        for which in ("best", "last"):
+            m = result.variants[pick[which]]
+            rows.append({"start": pick["start"], "checkpoint": f"{which} (epoch {m['epoch']})",
+                         **{k: m[k] for k in ("P", "R", "F1", "AP50", "AP50-95")},
+                         "ultralytics P": m["ultralytics_P"], "ultralytics R": m["ultralytics_R"],
+                         "ultralytics AP50": m["ultralytics_AP50"], "ultralytics AP50-95": m["ultralytics_AP50-95"],
+                         "val AP50 (ultralytics)": m["val_AP50"], "ms/image": m["ms_per_image"],
+                         "train images/s": m["train_images_per_s"]})
+    return pd.DataFrame(rows).round(3)
+
+
+def start_training(dataset: str, settings: str, force_cpu: bool) -> None:
+    cfg = replace(SETTINGS[settings], dataset=dataset)
+    jobs.queue_and_start(PREFIX, lambda: trainer.queue_pair(cfg, RunStore()), "core.train.yolo", force_cpu)
+
+
+@st.fragment(run_every=2)
+def training_status() -> None:
+    job = jobs.follow(PREFIX, lambda ended: None)  # finished runs are listed by od.runs_on on the rerun
+    if job is None:
+        return
+    runs = job.runs()
+    run = next((r for r in runs if r.status == "running"), runs[0])
+    start, epochs = run.config.get("start", "?"), int(run.config.get("epochs", 1))
+    nth = f"{[r.id for r in runs].index(run.id) + 1} of {len(runs)}"
+    phase = run.metrics.get("phase")
+    if st.session_state.get(f"{PREFIX}.stopping"):
+        st.info("Stopping: the run keeps the checkpoints it has written…")
+    elif phase and phase["name"].startswith("predicting"):
+        st.info(f"Training **{start}** ({nth}): {phase['name']} ({phase['done']} of {phase['total']})…")
+    elif run.history:
+        last = run.history[-1]
+        st.progress(len(run.history) / epochs, text=f"Training **{start}** ({nth}): epoch {len(run.history)} of "
+                                                    f"{epochs}, validation AP50 {last['val'].get('AP50', 0):.3f}")
+    else:
+        st.info(f"Training **{start}** ({nth}): starting…")
+    jobs.stop_button(PREFIX)
