@@ -108,13 +108,15 @@ else:
     if chosen is None:
         st.stop()
     image, truth, key = chosen.loaded.image, chosen.truth, chosen.key
-for r in reversed(runs):  # the study's layout: transfer above, scratch below
+st.caption("Transfer on the left, scratch on the right (the study drew them above and below). Green: a box that "
+           "matches a truth at IoU 0.5; red: a false alarm; orange dashed: a missed object.")
+for col, r in zip(st.columns(2), reversed(runs), strict=True):
     c = next(c for c in od.checkpoints(r) if c.epoch == epoch)
     f = ui_od.found_on(c.path, int(r.config["image_size"]), dev.type, key, image)
     d = ui_od.as_detections(f, data.classes, threshold)
-    st.markdown(f"**{r.config['start']}** · {c.label} · {len(d.boxes)} box(es) at score ≥ {threshold:.2f}")
-    st.plotly_chart(plots.detections_figure(image, d, truth=truth if len(data.classes) == 1 else None),
-                    width="stretch", key=f"yolo.side.{r.config['start']}")
+    col.markdown(f"**{r.config['start']}** · {c.label} · {len(d.boxes)} box(es) at score ≥ {threshold:.2f}")
+    col.plotly_chart(plots.detections_figure(image, d, truth=truth if len(data.classes) == 1 else None),
+                     width="stretch", key=f"yolo.side.{r.config['start']}")
 
 if dataset == od.DATASET:
     st.subheader("Across families: MTCNN and YOLO on the cartoon faces")

@@ -170,3 +170,22 @@ def test_the_experiment_scores_best_and_last_checkpoints_ours_beside_ultralytics
     assert out["comparisons"][0]["a"].startswith("yolov8s/pretrained-")
     variant = registry.variant(registry.yolo_variant(pair[1]).name)
     assert variant.weights == ("yolov8s_people",) and registry.variant(registry.yolo_variant(pair[0]).name).weights == ()
+
+
+def test_the_page_shows_the_study_table_curves_and_both_detections(trained, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    _, env, _ = trained
+    for key in ("TLDASH_RUNS_DIR", "TLDASH_DATA_DIR"):
+        monkeypatch.setenv(key, env[key])
+    at = AppTest.from_file(str(ROOT / "app_pages/object_detection.py"), default_timeout=120).run()
+    assert not at.exception and any("needs a finished run of each start" in i.value for i in at.info)
+    at.selectbox(key="yolo.dataset").set_value("user/tiny").run()
+    assert not at.exception, [e.value for e in at.exception]
+    study = at.dataframe[0].value
+    assert list(study["start"]) == ["scratch", "scratch", "pretrained", "pretrained"]
+    assert {"AP50", "ultralytics AP50", "val AP50 (ultralytics)"} <= set(study.columns)
+    assert [m.value.split(" · ")[0] for m in at.markdown if " box(es) at score" in m.value] == \
+        ["**pretrained**", "**scratch**"]
+    at.select_slider(key="yolo.epoch").set_value(1).run()
+    assert not at.exception and any("epoch 1 ·" in m.value for m in at.markdown)

@@ -243,7 +243,7 @@ def default_comparison(task: tasks.Task, dataset: str | None = None, store: RunS
     runs = ensure_pair(cfg, store, device)
     result, scored = study(runs, cfg.dataset, device, n_boot)
     if cfg.dataset == DATASET:
-        last = {n: s for n, s in scored.items() if n in {p["last"] for p in result.extra["checkpoints"]}}
-        family, _ = cross_family(dict(reversed(list(last.items()))), cfg.dataset, device, n_boot=n_boot)
+        best = [p["best"] for p in reversed(result.extra["checkpoints"])]  # the pretrained start first: the baseline
+        family, _ = cross_family({n: scored[n] for n in best}, cfg.dataset, device, n_boot=n_boot)
         result.extra["cross_family"] = family.as_json()
     return result

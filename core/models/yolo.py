@@ -62,6 +62,11 @@ def ultralytics_module(folder: Path | None = None) -> ModuleType:
     os.environ.setdefault("YOLO_VERBOSE", "false")
     import ultralytics
     from ultralytics import settings
+    from ultralytics.utils import torch_utils
+
+    # ultralytics sets torch's CPU threads to (cores - 1) each time it picks a device: 1 of 2 cores, for the whole
+    # process (the dashboard's other pages included). Keep torch's own choice instead.
+    torch_utils.NUM_THREADS = torch.get_num_threads()
 
     settings.update(datasets_dir=str(root / "datasets"), weights_dir=str(root / "weights"),
                     runs_dir=str(root / "train"), sync=False)
