@@ -121,9 +121,11 @@ for col, r in zip(st.columns(2), reversed(runs), strict=True):
 if dataset == od.DATASET:
     st.subheader("Across families: MTCNN and YOLO on the cartoon faces")
     fam, fam_curves = ui_od.family(ids, labels, dataset, dev.type)
-    st.dataframe(tables.metric_table(fam, ["AP50", "F1"]), hide_index=True, width="stretch")
-    st.dataframe(tables.comparisons_table(fam.comparisons), hide_index=True, width="stretch")
-    fam_fig = plots.pr_figure(fam_curves, ap_label="AP50")
+    names = {n: f"{registry.variant(n.split('@')[0]).family} {short[n.split('@')[0]]} @ {n.split('@')[1]}"
+             if "@" in n else n for n in fam.variants}
+    st.dataframe(tables.metric_table(fam, ["AP50", "F1"], names), hide_index=True, width="stretch")
+    st.dataframe(tables.comparisons_table(fam.comparisons, names), hide_index=True, width="stretch")
+    fam_fig = plots.pr_figure({names[n]: c for n, c in fam_curves.items()}, ap_label="AP50")
     st.plotly_chart(fam_fig, width="stretch", key="yolo.family.pr")
     export_buttons(fam_fig, "detection_families_pr", "yolo.export.family")
     st.caption("The same test images at IoU 0.5; YOLO at each start's best checkpoint, MTCNN at the study's "
