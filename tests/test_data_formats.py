@@ -101,13 +101,11 @@ def test_unrecognised_or_empty_folders_say_what_was_expected(tmp_path):
 
 
 def test_data_cli_lists_and_describes(tmp_path, capsys):
-    import subprocess
-    import sys
-
-    out = subprocess.run([sys.executable, "-m", "core.data"], capture_output=True, text=True)
-    assert out.returncode == 0 and "cartoon_faces/detection" in out.stdout and "fashion_mnist_imbalanced3" in out.stdout
     from core.data.__main__ import main
 
+    assert main([]) == 0
+    listed = capsys.readouterr().out
+    assert "cartoon_faces/detection" in listed and "fashion_mnist_imbalanced3" in listed
     assert main(["describe", str(fx.yolo(tmp_path / "y"))]) == 0
     printed = capsys.readouterr().out
     assert '"format": "yolo"' in printed and "unknown class id 7" in printed

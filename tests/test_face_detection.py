@@ -1,8 +1,7 @@
 import json
-import subprocess
-import sys
 
 import numpy as np
+import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
@@ -64,9 +63,12 @@ def test_page_rescores_without_running_a_model_again(monkeypatch):
     assert any("missed faces" in c.value for c in at.caption)
 
 
-def test_experiment_cli_refuses_an_unknown_experiment():
-    out = subprocess.run([sys.executable, "-m", "core.experiments", "juggling"], capture_output=True, text=True)
-    assert out.returncode == 2 and "invalid choice" in out.stderr
+def test_experiment_cli_refuses_an_unknown_experiment(capsys):
+    from core.experiments.__main__ import main
+
+    with pytest.raises(SystemExit) as ended:
+        main(["juggling"])
+    assert ended.value.code == 2 and "invalid choice" in capsys.readouterr().err
 
 
 def test_tiny_and_blank_images_give_no_faces_not_errors():
