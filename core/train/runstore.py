@@ -21,7 +21,7 @@ import sqlite3
 import time
 import uuid
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -325,6 +325,21 @@ def _atomic(path: Path, write: object) -> None:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def carry_out(run_ids: list[str], store: RunStore, train_one: Callable[[Run], Iterator[object]]
+              ) -> Iterator[tuple[Run, object]]:
+    """Queued runs in order, each by train_one(run) with its stored config; when one is stopped, the runs after it
+    are marked stopped before they start."""
+    for k, run_id in enumerate(run_ids):
+        run = store.get(run_id)
+        try:
+            for event in train_one(run):
+                yield run, event
+        except KeyboardInterrupt:
+            for later in run_ids[k + 1:]:
+                store.update(later, status="stopped", message="stopped before it started")
+            raise
 
 
 def stop_on_sigterm() -> None:

@@ -28,7 +28,7 @@ from core.models import backbones
 from core.train import cli, objectives
 from core.train.events import EpochEnd, Finished, Phase
 from core.train.loop import AUGMENTATIONS, Predictions, TrainConfig, check_dataset, fit, split_indices
-from core.train.runstore import Run, RunStore
+from core.train.runstore import Run, RunStore, carry_out
 from core.train.strategies import STRATEGIES, StrategyConfig
 
 Event = Phase | EpochEnd | Predictions | Finished
@@ -93,15 +93,7 @@ def train_queued(run_ids: list[str], store: RunStore | None = None, device: torc
                  ) -> Iterator[tuple[Run, Event]]:
     """Carry out queued runs in order, each with the config stored with it."""
     store = store or RunStore()
-    for k, run_id in enumerate(run_ids):
-        run = store.get(run_id)
-        try:
-            for event in train(run.config["dataset"], config_of(run), store, device, run_id):
-                yield run, event
-        except KeyboardInterrupt:
-            for later in run_ids[k + 1:]:
-                store.update(later, status="stopped", message="stopped before it started")
-            raise
+    return carry_out(run_ids, store, lambda run: train(run.config["dataset"], config_of(run), store, device, run.id))
 
 
 def parser() -> argparse.ArgumentParser:

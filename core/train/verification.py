@@ -26,7 +26,7 @@ from core.models import backbones, embeddings
 from core.train import cli, objectives
 from core.train.events import EpochEnd, Finished, Phase
 from core.train.loop import Predictions, TrainConfig, check_dataset, fit
-from core.train.runstore import Run, RunStore, stored_fields
+from core.train.runstore import Run, RunStore, carry_out, stored_fields
 from core.train.strategies import StrategyConfig
 
 TASK = "face_verification"
@@ -124,15 +124,8 @@ def train(dataset: str, cfg: TrainConfig, emb: EmbedConfig, store: RunStore | No
 def train_queued(run_ids: list[str], store: RunStore | None = None, device: torch.device | None = None
                  ) -> Iterator[tuple[Run, Phase | EpochEnd | Finished]]:
     store = store or RunStore()
-    for k, run_id in enumerate(run_ids):
-        run = store.get(run_id)
-        try:
-            for event in train(run.config["dataset"], *configs_of(run), store, device, run_id):
-                yield run, event
-        except KeyboardInterrupt:
-            for later in run_ids[k + 1:]:
-                store.update(later, status="stopped", message="stopped before it started")
-            raise
+    return carry_out(run_ids, store, lambda run: train(run.config["dataset"], *configs_of(run), store, device,
+                                                        run.id))
 
 
 def main(argv: list[str] | None = None) -> int:

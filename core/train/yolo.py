@@ -30,7 +30,7 @@ from core.data.types import DataError, DetectionSet, open_image
 from core.models import yolo
 from core.train import cli
 from core.train.events import EpochEnd, Finished, Phase
-from core.train.runstore import Run, RunStore, stored_fields
+from core.train.runstore import Run, RunStore, carry_out, stored_fields
 
 TASK = "object_detection"
 DEFAULT_DATASET = "cartoon_faces/detection"
@@ -223,15 +223,7 @@ def _detector(checkpoint: str, image_size: int, device: torch.device) -> yolo.De
 def train_queued(run_ids: list[str], store: RunStore | None = None, device: torch.device | None = None
                  ) -> Iterator[tuple[Run, Phase | EpochEnd | Finished]]:
     store = store or RunStore()
-    for k, run_id in enumerate(run_ids):
-        run = store.get(run_id)
-        try:
-            for event in train(config_of(run), store, device, run_id):
-                yield run, event
-        except KeyboardInterrupt:
-            for later in run_ids[k + 1:]:
-                store.update(later, status="stopped", message="stopped before it started")
-            raise
+    return carry_out(run_ids, store, lambda run: train(config_of(run), store, device, run.id))
 
 
 def queue_pair(cfg: YoloConfig, store: RunStore) -> list[str]:
