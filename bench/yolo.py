@@ -61,8 +61,7 @@ def run(device: torch.device) -> dict:
         for start in ("scratch", "pretrained"):
             run_ = found[start][0]
             last = od.checkpoints(run_)[-1]
-            model, names = yolo.load_snapshot(last.path)
-            detector = yolo.Detector(model, names, int(run_.config["image_size"]), device)
+            detector = yolo.Detector.from_checkpoint(last.path, int(run_.config["image_size"]), device)
             row = {"start": start, "device": device.type, "architecture": run_.base_variant,
                    "source": run_.config["source"] if start == "pretrained" else "yaml",
                    "image_size": run_.config["image_size"], "train_images_per_s": run_.metrics["train_images_per_s"]}

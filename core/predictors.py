@@ -165,13 +165,12 @@ class Embedder:
 
 
 class YoloDetector:
-    """A YOLO variant at one of its run's kept checkpoints (the last by default), at its training image size.
-    threshold: the lowest score kept."""
+    """A YOLO variant at its run's last kept checkpoint, at its training image size. threshold: the lowest score kept."""
 
-    def __init__(self, variant: Variant, device: torch.device, checkpoint: str = "", threshold: float = 0.25) -> None:
-        model, names = yolo.load_snapshot(checkpoint or variant.checkpoint)
+    def __init__(self, variant: Variant, device: torch.device, threshold: float = 0.25) -> None:
         self.variant, self.device, self.threshold = variant, device, threshold
-        self.detector = yolo.Detector(model, names, int(variant.config.get("image_size", 640)), device)
+        self.detector = yolo.Detector.from_checkpoint(variant.checkpoint, int(variant.config.get("image_size", 640)),
+                                                      device)
 
     def predict(self, images: list[Image.Image]) -> list[Detections]:
         names = self.detector.names

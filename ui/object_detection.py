@@ -52,8 +52,7 @@ def family(run_ids: tuple[str, ...], labels: tuple[str, ...], dataset: str, devi
 
 @st.cache_resource(max_entries=16, show_spinner="Loading the checkpoint…")
 def detector(path: str, image_size: int, device_name: str) -> yolo.Detector:
-    model, names = yolo.load_snapshot(path)
-    return yolo.Detector(model, names, image_size, devices.pick_device(force_cpu=device_name == "cpu"))
+    return yolo.Detector.from_checkpoint(path, image_size, devices.pick_device(force_cpu=device_name == "cpu"))
 
 
 @st.cache_data(max_entries=64, show_spinner="Running the checkpoints on this image…")

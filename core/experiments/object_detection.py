@@ -148,8 +148,7 @@ def checkpoint_found(c: Checkpoint, data: DetectionSet, device: torch.device) ->
 
 def ms_per_image(c: Checkpoint, samples: list, device: torch.device) -> float:
     """One timed pass over the first test images (after one warm-up image), at the floor score."""
-    model, names = yolo.load_snapshot(c.path)
-    detector = yolo.Detector(model, names, int(c.run.config["image_size"]), device)
+    detector = yolo.Detector.from_checkpoint(c.path, int(c.run.config["image_size"]), device)
     images = [open_image(s.image) for s in samples[:TIMED_IMAGES]]
     detector.find(images[:1])
     devices.synchronize(device)

@@ -137,6 +137,12 @@ class Detector:
         self.yolo.model = model
         self.yolo.model.names = dict(enumerate(names))
 
+    @classmethod
+    def from_checkpoint(cls, path: Path | str, image_size: int, device: torch.device) -> Detector:
+        """A run's kept checkpoint, at the image size it trained at."""
+        model, names = load_snapshot(path)
+        return cls(model, names, image_size, device)
+
     def find(self, images: list[Image.Image], conf: float = CONF_FLOOR, batch: int = 16) -> list[Found]:
         found = []
         for i in range(0, len(images), batch):

@@ -211,13 +211,8 @@ def predict_split(checkpoint: str, data: DetectionSet, split: str, image_size: i
     """A kept checkpoint's predictions on a split of the set, cached beside the checkpoint."""
     samples = yolo_layout.assign_splits(data)[split]
     cache = Path(checkpoint).with_suffix(f".{yolo_layout.key(data)}.{split}.{image_size}.npz")
-    return yolo.cached_find(cache, lambda: _detector(checkpoint, image_size, device),
+    return yolo.cached_find(cache, lambda: yolo.Detector.from_checkpoint(checkpoint, image_size, device),
                             [s.image for s in samples], open_image)
-
-
-def _detector(checkpoint: str, image_size: int, device: torch.device) -> yolo.Detector:
-    model, names = yolo.load_snapshot(checkpoint)
-    return yolo.Detector(model, names, image_size, device)
 
 
 def train_queued(run_ids: list[str], store: RunStore | None = None, device: torch.device | None = None
