@@ -189,3 +189,15 @@ def test_the_page_shows_the_study_table_curves_and_both_detections(trained, monk
         ["**pretrained**", "**scratch**"]
     at.select_slider(key="yolo.epoch").set_value(1).run()
     assert not at.exception and any("epoch 1 ·" in m.value for m in at.markdown)
+
+
+def test_checkpoints_are_kept_every_k_epochs_and_at_the_last_and_configs_check_themselves():
+    from core.train.yolo import YoloConfig
+
+    assert [e for e in range(1, 6) if YoloConfig(epochs=5, every=2).kept(e)] == [2, 4, 5]
+    with pytest.raises(ValueError, match="multiple of 32"):
+        YoloConfig(image_size=100)
+    with pytest.raises(ValueError, match="unknown start"):
+        YoloConfig(start="imagenet")
+    with pytest.raises(KeyError, match="choose from"):
+        YoloConfig(source="yolov99")
