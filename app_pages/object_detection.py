@@ -30,7 +30,7 @@ with st.expander("Train both starts", expanded=not all(found.values())):
     st.markdown(f"Pretrained start: **{source}** ({yolo.architecture(source).removesuffix('.yaml')}); scratch: the "
                 "same yaml. Quick: " + ", ".join(f"{k} {v}" for k, v in [("epochs", trainer.QUICK.epochs), (
                     "image px", trainer.QUICK.image_size), ("training images", f"{trainer.QUICK.fraction:.0%}")]) +
-                " (about 5 minutes for both on 2 CPU cores). Full: " +
+                " (about 3 minutes for both on 2 CPU cores). Full: " +
                 ", ".join(f"{k} {v}" for k, v in [("epochs", trainer.FULL.epochs), ("image px", trainer.FULL.image_size),
                                                   ("checkpoint every", trainer.FULL.every)]) + ".")
     busy = jobs.current(ui_od.PREFIX) is not None

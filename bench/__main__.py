@@ -134,7 +134,7 @@ def yolo_markdown(found: list | None) -> list[str]:
 def _detection(targets: list[torch.device]) -> dict:
     found = []
     for device in targets:
-        print(f"YOLO scratch and pretrained on {device.type} (about 4 minutes on 2 CPU cores) …", file=sys.stderr)
+        print(f"YOLO scratch and pretrained on {device.type} (about 3 minutes on 2 CPU cores) …", file=sys.stderr)
         found.append(yolo.run(device))
     return {"yolo": found}
 

@@ -201,3 +201,21 @@ def test_checkpoints_are_kept_every_k_epochs_and_at_the_last_and_configs_check_t
         YoloConfig(start="imagenet")
     with pytest.raises(KeyError, match="choose from"):
         YoloConfig(source="yolov99")
+
+
+def test_the_page_refuses_to_train_on_a_set_with_bad_labels_naming_file_and_line(tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from core.train.runstore import RunStore
+
+    root = cartoon_copy(tmp_path / "data" / "broken", {"train": 3, "val": 1})
+    label = sorted((root / "labels" / "train").iterdir())[0]
+    label.write_text("0 0.5 0.5 0.2 0.3 0.9\n")
+    (root / "data.yaml").write_text("train: images/train\nval: images/val\nnames: [face]\n")
+    monkeypatch.setenv("TLDASH_DATA_DIR", str(tmp_path / "data"))
+    at = AppTest.from_file(str(ROOT / "app_pages/object_detection.py"), default_timeout=60).run()
+    at.selectbox(key="yolo.dataset").set_value("user/broken").run()
+    at.button(key="yolo.train.quick").click().run()
+    assert not at.exception
+    assert any(f"labels/train/{label.name}:1: expected 5 fields (class cx cy w h), got 6" in e.value for e in at.error)
+    assert RunStore().list() == []  # refused before any run was queued

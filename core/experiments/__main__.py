@@ -21,7 +21,7 @@
       on disk or downloadable, else the packaged YOLOv8s people detector), the same settings for
       both; P, R, F1, AP50 and AP50-95 at the best and last kept checkpoints by our metrics and by
       ultralytics' on the same predictions; MTCNN beside them on the cartoon faces. Trains the
-      missing runs first (--quick: about 5 minutes on 2 CPU cores).
+      missing runs first (--quick: about 3 minutes on 2 CPU cores).
   Each run is recorded in the run store, so its variants appear on the pages too.
 """
 
