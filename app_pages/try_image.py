@@ -33,7 +33,8 @@ with controls:
             for v in missing:
                 st.markdown(f"- **{v.name}**: {registry.availability(v).message}")
     if not ready:
-        st.info("No variant of this task can run here yet: see the weights above.")
+        st.info("No variant of this task can run here yet: " + ("see the weights above." if missing else
+                "its variants are trained runs; train one on the task's page."))
         st.stop()
     left, right = st.columns(2)
     chosen = [left.selectbox("Variant A", ready, index=0, key="try.a")]
@@ -59,7 +60,7 @@ for i, (col, name) in enumerate(zip(st.columns(len(chosen)), chosen, strict=True
         if isinstance(out, TopK):
             st.plotly_chart(plots.topk_figure(out, index=i), width="stretch", key=f"try.fig.{i}")
         elif isinstance(out, Detections):
-            st.markdown(f"**{len(out.boxes)}** face(s) found")
+            st.markdown(f"**{len(out.boxes)}** " + ("face(s)" if task == "face_detection" else "box(es)") + " found")
             st.plotly_chart(plots.detections_figure(loaded.image, out, index=i, truth=picked.truth,
                                                     iou_threshold=FACE_IOU), width="stretch", key=f"try.fig.{i}")
             if picked.truth is not None:

@@ -219,3 +219,15 @@ def test_the_page_refuses_to_train_on_a_set_with_bad_labels_naming_file_and_line
     assert not at.exception
     assert any(f"labels/train/{label.name}:1: expected 5 fields (class cx cy w h), got 6" in e.value for e in at.error)
     assert RunStore().list() == []  # refused before any run was queued
+
+
+def test_try_your_image_runs_both_yolo_starts_on_a_sample_photo(trained, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    _, env, _ = trained
+    monkeypatch.setenv("TLDASH_RUNS_DIR", env["TLDASH_RUNS_DIR"])
+    at = AppTest.from_file(str(ROOT / "app_pages/try_image.py"), default_timeout=60).run()
+    at.selectbox(key="try.task").set_value("object_detection").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert {s.value.split("-")[0] for s in at.subheader} == {"yolov8s/scratch", "yolov8s/pretrained"}
+    assert len([m for m in at.markdown if m.value.endswith("box(es) found")]) == 2
