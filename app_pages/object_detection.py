@@ -60,7 +60,11 @@ if differ:
 dev = device()
 ids = tuple(r.id for r in runs)
 labels = tuple(r.checkpoint_label for r in runs)
-result, scored = ui_od.study(ids, labels, dataset, dev.type)
+try:
+    result, scored = ui_od.study(ids, labels, dataset, dev.type)
+except ui_od.UNREADABLE as exc:
+    st.error(f"A kept checkpoint of these runs cannot be read ({exc}). Train the pair again, or pick other runs.")
+    st.stop()
 short = {registry.yolo_variant(r).name: str(r.config["start"]) for r in runs}
 
 st.subheader("Best and last checkpoints (test split)")

@@ -3,6 +3,8 @@ detections at a checkpoint, and training both starts from the page (queued runs,
 
 from __future__ import annotations
 
+import pickle
+import zipfile
 from dataclasses import replace
 
 import pandas as pd
@@ -21,6 +23,7 @@ from core.train.runstore import Run, RunStore
 from ui import jobs
 
 PREFIX = "yolo"
+UNREADABLE = (RuntimeError, OSError, EOFError, KeyError, pickle.UnpicklingError, zipfile.BadZipFile)  # a damaged file
 SETTINGS = {"quick": trainer.QUICK, "full": trainer.FULL}
 
 
