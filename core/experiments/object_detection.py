@@ -82,13 +82,14 @@ def best_and_last(run: Run) -> dict[str, Checkpoint]:
 
 
 def runs_on(dataset: str, store: RunStore | None = None) -> dict[str, list[Run]]:
-    """Usable YOLO runs on this set by start ("scratch", "pretrained"), newest first."""
+    """Usable YOLO runs on this set by start ("scratch", "pretrained"): finished ones first, newest first; then
+    those stopped after a kept checkpoint."""
     found: dict[str, list[Run]] = {s: [] for s in trainer.STARTS}
     for run in reversed((store or RunStore()).list()):
         if run.task == trainer.TASK and registry.usable(run) and run.config.get("dataset") == dataset \
                 and checkpoints(run):
             found[str(run.config.get("start"))].append(run)
-    return found
+    return {start: sorted(runs, key=lambda r: r.status != "done") for start, runs in found.items()}
 
 
 def test_split(dataset: str) -> tuple[DetectionSet, list]:
