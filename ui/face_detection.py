@@ -39,10 +39,15 @@ def image_cascade(name: str, device_name: str, image_key: str, _image: Image.Ima
     return fd.run_variant(name, [_image], devices.pick_device(force_cpu=device_name == "cpu")).cascades[0]
 
 
+@st.cache_data(max_entries=2, show_spinner="Finding the faces in the sample photos…")
+def reference_faces(device_name: str) -> dict[str, np.ndarray]:
+    """What the pretrained model finds in the sample photos: the same for every variant, found once."""
+    return fd.reference_faces(devices.pick_device(force_cpu=device_name == "cpu"))
+
+
 @st.cache_data(max_entries=8, show_spinner="Scoring real faces…")
 def forgetting(name: str, device_name: str) -> dict[str, float]:
-    dev = devices.pick_device(force_cpu=device_name == "cpu")
-    return fd.forgetting(name, fd.reference_faces(dev), dev)
+    return fd.forgetting(name, reference_faces(device_name), devices.pick_device(force_cpu=device_name == "cpu"))
 
 
 def start_training(stages: list[str]) -> None:
