@@ -7,9 +7,7 @@ from core import plots, registry
 from core.data.types import open_image
 from core.experiments import object_detection as od
 from core.experiments import tables
-from core.models import yolo
 from core.train import yolo as trainer
-from ui import jobs
 from ui import object_detection as ui_od
 from ui.export import export_buttons
 from ui.image_input import pick_image
@@ -25,25 +23,7 @@ dataset = st.selectbox("Detection set", sets, index=sets.index(od.DATASET) if od
                        key="yolo.dataset", help="Bring a YOLO folder or zip (data.yaml, images/, labels/) or a COCO "
                                                 "json on the Datasets page.")
 found = od.runs_on(dataset)
-with st.expander("Train both starts", expanded=not all(found.values())):
-    source = yolo.pretrained_source()
-    st.markdown(f"Pretrained start: **{source}** ({yolo.architecture(source).removesuffix('.yaml')}); scratch: the "
-                "same yaml. Quick: " + ", ".join(f"{k} {v}" for k, v in [("epochs", trainer.QUICK.epochs), (
-                    "image px", trainer.QUICK.image_size), ("training images", f"{trainer.QUICK.fraction:.0%}")]) +
-                " (about 3 minutes for both on 2 CPU cores). Full: " +
-                ", ".join(f"{k} {v}" for k, v in [("epochs", trainer.FULL.epochs), ("image px", trainer.FULL.image_size),
-                                                  ("checkpoint every", trainer.FULL.every)]) + ".")
-    busy = jobs.current(ui_od.PREFIX) is not None
-    left, right = st.columns(2)
-    if left.button("Train quick", disabled=busy, key="yolo.train.quick", icon=":material/bolt:"):
-        ui_od.start_training(dataset, "quick", device().type == "cpu")
-    if right.button("Train full", disabled=busy, key="yolo.train.full"):
-        ui_od.start_training(dataset, "full", device().type == "cpu")
-    ui_od.training_status()
-    for message in st.session_state.pop(f"{ui_od.PREFIX}.failed", []):
-        st.error(f"Training did not run: {message}")
-    if st.session_state.pop(f"{ui_od.PREFIX}.stopped", []):
-        st.success("Stopped. A run keeps the checkpoints it wrote, and is listed below when it has one.")
+ui_od.training_panel(dataset, expanded=not all(found.values()), force_cpu=device().type == "cpu")
 if not all(found.values()):
     st.info(f"{dataset} needs a finished run of each start: train both above.")
     st.stop()
@@ -123,14 +103,4 @@ for col, r in zip(st.columns(2), reversed(runs), strict=True):
                      width="stretch", key=f"yolo.side.{r.config['start']}")
 
 if dataset == od.DATASET:
-    st.subheader("Across families: MTCNN and YOLO on the cartoon faces")
-    fam, fam_curves = ui_od.family(ids, labels, dataset, dev.type)
-    names = {n: f"{registry.variant(n.split('@')[0]).family} {short[n.split('@')[0]]} @ {n.split('@')[1]}"
-             if "@" in n else n for n in fam.variants}
-    st.dataframe(tables.metric_table(fam, ["AP50", "F1"], names), hide_index=True, width="stretch")
-    st.dataframe(tables.comparisons_table(fam.comparisons, names), hide_index=True, width="stretch")
-    fam_fig = plots.pr_figure({names[n]: c for n, c in fam_curves.items()}, ap_label="AP50")
-    st.plotly_chart(fam_fig, width="stretch", key="yolo.family.pr")
-    export_buttons(fam_fig, "detection_families_pr", "yolo.export.family")
-    st.caption("The same test images at IoU 0.5; YOLO at each start's best checkpoint, MTCNN at the study's "
-               "permissive stage thresholds; paired bootstrap over images against the pretrained YOLO.")
+    ui_od.across_families(ids, labels, dataset, dev.type, short)

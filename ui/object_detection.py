@@ -11,9 +11,10 @@ import pandas as pd
 import streamlit as st
 from PIL import Image
 
-from core import devices, registry
+from core import devices, plots, registry
 from core.data import catalogue
 from core.experiments import object_detection as od
+from core.experiments import tables
 from core.experiments.comparison import Comparison
 from core.metrics import paired
 from core.models import yolo
@@ -21,6 +22,7 @@ from core.predictors import Detections
 from core.train import yolo as trainer
 from core.train.runstore import Run, RunStore
 from ui import jobs
+from ui.export import export_buttons
 
 PREFIX = "yolo"
 UNREADABLE = (RuntimeError, OSError, EOFError, KeyError, pickle.UnpicklingError, zipfile.BadZipFile)  # a damaged file
@@ -110,3 +112,41 @@ def training_status() -> None:
     else:
         st.info(f"Training **{start}** ({nth}): starting…")
     jobs.stop_button(PREFIX)
+
+
+def training_panel(dataset: str, expanded: bool, force_cpu: bool) -> None:
+    """The settings of both starts, the two train buttons, the live status and how the last job ended."""
+    with st.expander("Train both starts", expanded=expanded):
+        source = yolo.pretrained_source()
+        q, f = trainer.QUICK, trainer.FULL
+        st.markdown(f"Pretrained start: **{source}** ({yolo.architecture(source).removesuffix('.yaml')}); scratch: "
+                    f"the same yaml. Quick: epochs {q.epochs}, image px {q.image_size}, training images "
+                    f"{q.fraction:.0%} (about 3 minutes for both on 2 CPU cores). Full: epochs {f.epochs}, image px "
+                    f"{f.image_size}, checkpoint every {f.every}.")
+        busy = jobs.current(PREFIX) is not None
+        left, right = st.columns(2)
+        if left.button("Train quick", disabled=busy, key="yolo.train.quick", icon=":material/bolt:"):
+            start_training(dataset, "quick", force_cpu)
+        if right.button("Train full", disabled=busy, key="yolo.train.full"):
+            start_training(dataset, "full", force_cpu)
+        training_status()
+        for message in st.session_state.pop(f"{PREFIX}.failed", []):
+            st.error(f"Training did not run: {message}")
+        if st.session_state.pop(f"{PREFIX}.stopped", []):
+            st.success("Stopped. A run keeps the checkpoints it wrote, and is listed below when it has one.")
+
+
+def across_families(run_ids: tuple[str, ...], labels: tuple[str, ...], dataset: str, device_name: str,
+                    short: dict[str, str]) -> None:
+    """MTCNN and the YOLO starts' best checkpoints on the cartoon test images: AP table, paired CIs, PR overlay."""
+    st.subheader("Across families: MTCNN and YOLO on the cartoon faces")
+    fam, curves = family(run_ids, labels, dataset, device_name)
+    names = {n: f"{registry.variant(n.split('@')[0]).family} {short[n.split('@')[0]]} @ {n.split('@')[1]}"
+             if "@" in n else n for n in fam.variants}
+    st.dataframe(tables.metric_table(fam, ["AP50", "F1"], names), hide_index=True, width="stretch")
+    st.dataframe(tables.comparisons_table(fam.comparisons, names), hide_index=True, width="stretch")
+    fig = plots.pr_figure({names[n]: c for n, c in curves.items()}, ap_label="AP50")
+    st.plotly_chart(fig, width="stretch", key="yolo.family.pr")
+    export_buttons(fig, "detection_families_pr", "yolo.export.family")
+    st.caption("The same test images at IoU 0.5; YOLO at each start's best checkpoint, MTCNN at the study's "
+               "permissive stage thresholds; paired bootstrap over images against the pretrained YOLO.")
