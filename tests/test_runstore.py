@@ -157,3 +157,26 @@ def test_two_processes_writing_at_once_never_see_a_locked_database(isolated_env)
     errors = [p.communicate(timeout=120)[1].decode() for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0], errors
     assert [len(r.history) for r in store.list()] == [150, 150, 150]
+
+
+def test_a_new_store_opened_by_several_threads_at_once_is_set_up_once(tmp_path):
+    """Each opener adds the columns the table lacks: without taking turns, two would add the same one."""
+    import threading
+
+    errors = []
+    for k in range(20):
+        gate = threading.Barrier(4)
+
+        def open_store(folder=tmp_path / f"s{k}", gate=gate) -> None:
+            gate.wait()
+            try:
+                RunStore(folder).create("e", "b", "classification", {})
+            except Exception as exc:  # noqa: BLE001 - collected for the assertion
+                errors.append(repr(exc))
+        threads = [threading.Thread(target=open_store) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len(RunStore(tmp_path / f"s{k}").list()) == 4  # every opener's run is there
+    assert errors == []

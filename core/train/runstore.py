@@ -125,6 +125,41 @@ def checkpoint_problem(path: str, expected_bytes: int | None) -> str:
     return ""
 
 
+SETUP_TRIES = 100  # opening a new store from several processes at once: each waits its turn, 20 ms at a time
+
+
+def _missing(con: sqlite3.Connection) -> list[str]:
+    """Columns the runs table lacks (all of them when there is no table yet)."""
+    have = {row[1] for row in con.execute("PRAGMA table_info(runs)")}
+    return ["id"] if not have else [name for name in _COLUMNS if name not in have]
+
+
+def _prepare(con: sqlite3.Connection) -> None:
+    """WAL mode (readers never wait for a trainer's write), the table and any column added since the first
+    release. Stores opened by several processes at once take turns: the schema is read again under the
+    write lock, so no column is added twice."""
+    for attempt in range(SETUP_TRIES):
+        try:
+            if con.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                con.execute("PRAGMA journal_mode = WAL")
+            if not _missing(con):
+                return
+            con.execute("BEGIN IMMEDIATE")
+            con.execute(_SCHEMA)
+            have = {row[1] for row in con.execute("PRAGMA table_info(runs)")}
+            for name, kind in _COLUMNS.items():
+                if name not in have:
+                    con.execute(f"ALTER TABLE runs ADD COLUMN {name} {kind}")
+            con.commit()
+            return
+        except sqlite3.OperationalError as exc:
+            if con.in_transaction:
+                con.rollback()
+            if "locked" not in str(exc) or attempt == SETUP_TRIES - 1:
+                raise
+            time.sleep(0.02)
+
+
 class RunStore:
     """A handle on runs/runs.db; cheap to create, safe to use from several processes (WAL, busy timeout)."""
 
@@ -146,13 +181,7 @@ class RunStore:
             raise self._unusable(exc) from None
         try:
             con.execute("PRAGMA busy_timeout = 30000")
-            if con.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-                con.execute("PRAGMA journal_mode = WAL")  # readers never wait for a trainer's write
-            con.execute(_SCHEMA)
-            have = {row[1] for row in con.execute("PRAGMA table_info(runs)")}
-            for name, kind in _COLUMNS.items():
-                if name not in have:
-                    con.execute(f"ALTER TABLE runs ADD COLUMN {name} {kind}")
+            _prepare(con)
             yield con
             con.commit()
         except sqlite3.OperationalError as exc:
