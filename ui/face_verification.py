@@ -66,10 +66,8 @@ def training_status() -> None:
     job = jobs.follow(PREFIX, lambda ended: None)  # a finished run is listed by variants_for on the rerun
     if job is None:
         return
-    runs = job.runs()
-    run = next((r for r in runs if r.status == "running"), runs[0])
+    run, nth = jobs.running_run(job)
     label, epochs = run.config.get("label", "?"), int(run.config.get("epochs", 1))
-    nth = f"{[r.id for r in runs].index(run.id) + 1} of {len(runs)}"
     if st.session_state.get(f"{PREFIX}.stopping"):
         st.info("Stopping: the run keeps its last checkpoint…")
     elif run.history:

@@ -137,6 +137,13 @@ def follow(prefix: str, on_end: Callable[[Ended], None]) -> Job | None:
     return job
 
 
+def running_run(job: Job) -> tuple[Run, str]:
+    """The job's run being carried out now (else its first), and "k of n" for a status line."""
+    runs = job.runs()
+    run = next((r for r in runs if r.status == "running"), runs[0])
+    return run, f"{[r.id for r in runs].index(run.id) + 1} of {len(runs)}"
+
+
 def stop_button(prefix: str) -> None:
     """Stop, disabled once pressed (the run then ends at its next step)."""
     stopping = bool(st.session_state.get(f"{prefix}.stopping"))

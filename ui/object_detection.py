@@ -96,10 +96,8 @@ def training_status() -> None:
     job = jobs.follow(PREFIX, lambda ended: None)  # finished runs are listed by od.runs_on on the rerun
     if job is None:
         return
-    runs = job.runs()
-    run = next((r for r in runs if r.status == "running"), runs[0])
+    run, nth = jobs.running_run(job)
     start, epochs = run.config.get("start", "?"), int(run.config.get("epochs", 1))
-    nth = f"{[r.id for r in runs].index(run.id) + 1} of {len(runs)}"
     phase = run.metrics.get("phase")
     if st.session_state.get(f"{PREFIX}.stopping"):
         st.info("Stopping: the run keeps the checkpoints it has written…")
