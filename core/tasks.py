@@ -78,6 +78,10 @@ TASKS: dict[str, Task] = {t.name: t for t in [
           "ms_per_image", "train_images_per_s"),
          "cartoon_faces/detection", "detection", experiment="core.experiments.object_detection:default_comparison",
          predictor="yolo_detector"),
+    Task("feature_extraction", "Feature extraction",
+         ("balanced_accuracy", "balanced_accuracy_std", "n_features", "fit_seconds"),
+         "cartoon_faces/race", "classification",
+         experiment="core.experiments.feature_extraction:default_comparison"),
 ]}
 
 

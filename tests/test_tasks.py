@@ -15,7 +15,7 @@ SOURCES = [p for d in ("core", "ui", "app_pages", "bench") for p in (ROOT / d).r
 
 def test_the_table_holds_each_task_once_with_its_metrics_and_default_data():
     assert list(tasks.TASKS) == ["classification", "regression", "face_detection", "face_verification",
-                                 "object_detection"]
+                                 "object_detection", "feature_extraction"]
     for task in tasks.TASKS.values():
         assert task.metrics and task.headline == task.metrics[0] and task.default_dataset and task.title
     assert tasks.get("classification").headline == "mCA" and tasks.get("regression").headline == "pearson"

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from core.data import cartoon_attributes, fashion_mnist, formats
+from core.data import cartoon_attributes, domains, fashion_mnist, formats
 from core.data.archive import dataset_root
 from core.data.types import DataError, Dataset, DetectionSet, LabelledImages, VerificationSet
 
@@ -69,6 +69,15 @@ def _digits() -> LabelledImages:
                           source="scikit-learn", licence="CC BY 4.0")
 
 
+def _cartoon_patches() -> LabelledImages:
+    detection = formats.yolo(CARTOON / "detection", "cartoon_faces/detection")
+    return domains.face_patches(detection, "cartoon_faces/patches")
+
+
+def _fashion_shifted(shift: str) -> LabelledImages:
+    return domains.shifted(fashion_mnist.balanced_sample(), shift)
+
+
 BUILTIN: dict[str, Entry] = {e.name: e for e in [
     Entry("cartoon_faces/detection", "detection", "600 generated images, 0-5 cartoon faces each, exact boxes",
           "generated with facesjs (assets/cartoon_faces)", "Apache-2.0 (facesjs); see LICENSE.md",
@@ -95,6 +104,14 @@ BUILTIN: dict[str, Entry] = {e.name: e for e in [
     Entry("lfw_subset", "classification", "200 grayscale 25x25 patches: 100 faces, 100 non-faces",
           "scikit-image", "LFW terms of use", _lfw_subset),
     Entry("digits", "classification", "1,797 8x8 handwritten digits", "scikit-learn", "CC BY 4.0", _digits),
+    Entry("cartoon_faces/patches", "classification",
+          "200 grayscale 25x25 patches of the cartoon photos: 100 faces, 100 non-faces (lfw_subset's cartoon twin)",
+          "cut from assets/cartoon_faces/detection", "Apache-2.0 (facesjs); see LICENSE.md", _cartoon_patches,
+          lambda: (CARTOON / "detection" / "images").is_dir()),
+    *[Entry(f"fashion_mnist_sample/{shift}", "classification",
+            f"fashion_mnist_sample shifted: {how}", "embedded subset of Fashion-MNIST", fashion_mnist.LICENCE,
+            lambda shift=shift: _fashion_shifted(shift), fashion_mnist.SUBSET.is_file)
+      for shift, how in domains.SHIFTS.items()],
     *[Entry(f"cartoon_faces/{a}", "classification" if classes else "regression",
             f"1,559 cartoon faces labelled {' / '.join(classes)}" if classes else
             "1,559 cartoon faces with their fatness in [0, 1]: an offline stand-in for age",

@@ -1,4 +1,5 @@
-"""Two variants scored on the same samples: paired bootstrap CIs, McNemar's test, DeLong's test.
+"""Two variants scored on the same samples: paired bootstrap CIs, McNemar's test, DeLong's test, and the
+corrected resampled t-test for scores on the same cross-validation folds.
 
 "a" and "b" are the two variants; every difference is a - b.
 """
@@ -157,3 +158,26 @@ def delong(scores_a: np.ndarray, scores_b: np.ndarray, labels: np.ndarray) -> Pa
     half = stats.norm.ppf(0.975) * np.sqrt(var)
     return Paired("AUC", auc_a, auc_b, delta, (delta - half, delta + half), float(2 * stats.norm.sf(abs(z))),
                       "DeLong")
+
+
+def corrected_resampled_ttest(folds_a: np.ndarray, folds_b: np.ndarray, test_share: float, name: str) -> Paired:
+    """Two models scored on the same k folds: Nadeau and Bengio's corrected resampled t-test.
+
+    The folds' training sets overlap, so the spread of the k differences understates the real
+    variance; the correction multiplies it by (1/k + n_test/n_train). test_share: n_test/n_train of
+    one fold (1/(k-1) for k-fold). The CI is the t interval on k-1 degrees of freedom.
+    """
+    a, b = np.asarray(folds_a, float), np.asarray(folds_b, float)
+    k = check_same_length(folds_a=a, folds_b=b)
+    if k < 2:
+        raise ValueError(f"need the scores of at least 2 folds, got {k}")
+    d = a - b
+    delta = float(d.mean())
+    se = float(np.sqrt((1 / k + test_share) * d.var(ddof=1)))
+    if se == 0:  # every fold differs by the same amount
+        return Paired(name, float(a.mean()), float(b.mean()), delta, (delta, delta), float(delta == 0),
+                      "corrected resampled t-test")
+    half = float(stats.t.ppf(0.975, k - 1)) * se
+    p = float(2 * stats.t.sf(abs(delta) / se, k - 1))
+    return Paired(name, float(a.mean()), float(b.mean()), delta, (delta - half, delta + half), p,
+                  "corrected resampled t-test")
