@@ -14,6 +14,7 @@ PAGES = [
     st.Page("app_pages/object_detection.py", title="Object detection (YOLO)", icon=":material/center_focus_strong:"),
     st.Page("app_pages/classification.py", title="Transfer: classification", icon=":material/category:"),
     st.Page("app_pages/regression.py", title="Transfer: regression", icon=":material/scatter_plot:"),
+    st.Page("app_pages/feature_extraction.py", title="Feature extraction", icon=":material/layers:"),
     st.Page("app_pages/score.py", title="Score your predictions", icon=":material/analytics:"),
     st.Page("app_pages/datasets.py", title="Datasets", icon=":material/dataset:"),
 ]

@@ -106,6 +106,27 @@ def compare(a: Row, b: Row) -> paired.Paired:
                                             "balanced_accuracy")
 
 
+MAPS = {"PCA": "principal components (linear)", "t-SNE": "t-SNE (scikit-learn, perplexity 30)",
+        "UMAP": "UMAP (umap-learn; its first use in a process compiles for about 10 s)"}
+
+
+def project(x: np.ndarray, method: str, seed: int = 0) -> np.ndarray:
+    """(N, D) features -> (N, 2) map coordinates."""
+    if method == "PCA":
+        from sklearn.decomposition import PCA
+
+        return PCA(2, random_state=seed).fit_transform(x)
+    if method == "t-SNE":
+        from sklearn.manifold import TSNE
+
+        return TSNE(2, perplexity=min(30.0, (len(x) - 1) / 3), init="pca", random_state=seed).fit_transform(x)
+    if method == "UMAP":
+        import umap
+
+        return umap.UMAP(n_components=2, random_state=seed, n_jobs=1).fit_transform(x)
+    raise ValueError(f"unknown map {method!r}; choose from {list(MAPS)}")
+
+
 def finetuned_runs(backbone: str, store: RunStore | None = None) -> list[Run]:
     """Transfer runs of this backbone that left a checkpoint (done, or stopped after an epoch), newest first."""
     runs = [r for r in (store or RunStore()).list() if r.base_variant == backbone and r.task in tasks.trained_on_labels()

@@ -191,7 +191,8 @@ def _forward(model: nn.Module, layers: list[str], data: LabelledImages, index: n
     loader = streams.image_loader(stream, streams.eval_batch(32, size), False, 0, device, workers)
     parts: dict[str, list[np.ndarray]] = {name: [] for name in layers}
     for x, _ in loader:
-        out = tapped(normalise(x.to(device).float().div_(255)))
+        with taps.FX_LOCK:
+            out = tapped(normalise(x.to(device).float().div_(255)))
         for name in layers:
             parts[name].append(taps.pool(out[name], how).float().cpu().numpy())
     return {name: np.concatenate(p).astype(np.float32) for name, p in parts.items()}

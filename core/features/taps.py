@@ -9,12 +9,17 @@ offered; weight lookups and padding constants are not.
 from __future__ import annotations
 
 import functools
+import threading
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 from torchvision.models.feature_extraction import create_feature_extractor, get_graph_node_names
 
+# torch.fx patches nn.Module.__call__ for every thread while it traces: a forward pass of a traced extractor in
+# another thread (a second browser session, or a rerun whose cached call still runs) then fails with "module is not
+# installed as a submodule". Tracing, and the forward passes of traced extractors, take this lock.
+FX_LOCK = threading.RLock()
 PROBE_SIZE = 64  # the image size at which node shapes are read (channels do not depend on it)
 POOLING = {"avg": "global average", "max": "global maximum", "avgmax": "average and maximum, concatenated"}
 
@@ -43,10 +48,10 @@ def _group(name: str) -> str:
 def _nodes(architecture: nn.Module) -> tuple[Node, ...]:
     """Every activation node, in network order (one traced forward pass of a small batch)."""
     architecture = architecture.eval()
-    _, names = get_graph_node_names(architecture)
-    names = names[1:]  # the first is the input placeholder
-    extractor = create_feature_extractor(architecture, return_nodes=names)
-    with torch.no_grad():
+    with FX_LOCK, torch.no_grad():
+        _, names = get_graph_node_names(architecture)
+        names = names[1:]  # the first is the input placeholder
+        extractor = create_feature_extractor(architecture, return_nodes=names)
         out = extractor(torch.zeros(2, 3, PROBE_SIZE, PROBE_SIZE))
     found = []
     for name in names:
@@ -95,6 +100,7 @@ def pool(value: torch.Tensor, how: str) -> torch.Tensor:
 
 
 def tapped(architecture: nn.Module, layers: list[str]) -> nn.Module:
-    """A module returning {layer: activation} for the layers named (checked first)."""
+    """A module returning {layer: activation} for the layers named (checked first). Call it under FX_LOCK."""
     check_layers(architecture, layers)
-    return create_feature_extractor(architecture.eval(), return_nodes=list(layers))
+    with FX_LOCK:
+        return create_feature_extractor(architecture.eval(), return_nodes=list(layers))
