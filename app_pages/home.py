@@ -32,7 +32,10 @@ STUDIES = pd.DataFrame([
      "cartoon faces or your YOLO/COCO set: P, R, F1, AP50, AP50-95 per kept checkpoint, by our metrics and by "
      "ultralytics', curves over epochs, PR overlay, detections side by side; MTCNN beside YOLO in one AP table.",
      "How much does a pretrained detector save?"),
-    ("Feature extraction", "planned", "Layer features + PCA + linear SVM with k-fold CV; autoencoder features; cross-domain.",
+    ("Feature extraction", "available", "Any layer (or several, fused) of a CNN, pooled, optional PCA, a linear SVM "
+     "under stratified k-fold: a results table with paired t-tests; balanced accuracy block by block for ImageNet, "
+     "random and fine-tuned weights; CKA of what fine-tuning moved; a 2-D map with neighbours; autoencoder "
+     "features; CDFG across domains.",
      "Which layer's features transfer best to a new domain?"),
 ], columns=["page", "state", "compares", "why"])
 

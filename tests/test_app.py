@@ -193,3 +193,25 @@ def test_an_unwritable_runs_folder_is_one_message_at_start(tmp_path, monkeypatch
     at = run_page("streamlit_app.py")
     assert [e.value.split(" (")[0] for e in at.error] == [f"The runs folder {blocker.resolve() / 'runs'} cannot be written"]
     assert at.title[0].value == "Transfer learning, side by side"
+
+
+def test_feature_extraction_probes_rows_into_one_table_and_says_what_is_wrong():
+    at = AppTest.from_file(str(ROOT / "app_pages/feature_extraction.py"), default_timeout=TIMEOUT)
+    at.session_state["fx.dataset"] = "lfw_subset"
+    at.session_state["fx.size"] = 32
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    layers = at.multiselect(key="fx.layers.mobilenet_v2")
+    assert layers.value == ["blocks.18"] and layers.options[0].startswith("blocks.0 ")
+    at.button(key="fx.add").click().run()
+    at.multiselect(key="fx.layers.mobilenet_v2").set_value(["blocks.6.add", "blocks.12.add"]).run()
+    at.button(key="fx.add").click().run()
+    table = at.dataframe[0].value
+    assert list(table["layers"]) == ["blocks.18", "blocks.6.add + blocks.12.add"]
+    assert table["balanced_accuracy"].between(0.9, 1).all() and table["folds"].str.split().map(len).eq(5).all()
+    at.slider(key="fx.probe.folds").set_value(10).run()
+    at.radio(key="fx.probe.pca_mode").set_value("components").run()
+    at.number_input(key="fx.probe.pca_n").set_value(500).run()
+    at.button(key="fx.add").click().run()
+    assert any("choose at most" in e.value for e in at.error), [e.value for e in at.error]
+    assert len(at.dataframe[0].value) == 2
