@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from bench import data, face_detection, latency, metrics, transfer, verification, yolo
+from bench import data, face_detection, features, latency, metrics, transfer, verification, yolo
 from core import devices
 from core.models import mtcnn_batched
 
@@ -105,7 +105,31 @@ def markdown(results: dict) -> str:
         lines.append(f"| {e['task']} ({e['headline']}) | {e['dataset']} | {c['backbone']}, {c['head']} head, "
                      f"{c['image_size']} px, {c['epochs']} epochs | {e['seconds']:.0f} | {' | '.join(cells)} |")
     lines += yolo_markdown(results.get("yolo"))
+    lines += features_markdown(results.get("features"))
     return "\n".join(lines) + "\n"
+
+
+def features_markdown(found: dict | None) -> list[str]:
+    lines = ["", "## Feature extraction", ""]
+    if not found:
+        return lines + ["Not measured yet: `python -m bench features`."]
+    s = found["svm"]
+    lines += [f"5-fold probe of {s['images']:,} x {s['features']:,} cached features ({s['dataset']}, MobileNetV2 "
+              f"`{features.LAYER}`, {features.SIZE} px; extracted once in {s['extract_s']:.1f} s), read from the cache "
+              f"and cross-validated, median of {s['repeats']} interleaved runs (target: at most 10 s on CPU):", "",
+              "| classifier | median s | balanced accuracy |", "|---|---:|---:|",
+              f"| linear SVM, libsvm linear kernel (default) | {s['linear_svm_median_s']:.2f} | "
+              f"{s['linear_svm_balanced_accuracy']:.3f} |",
+              f"| linear SVM, liblinear LinearSVC | {s['linear_svc_median_s']:.2f} | "
+              f"{s['linear_svc_balanced_accuracy']:.3f} |", "",
+              "Extraction throughput on the same preprocessed batches: the traced extractor (torchvision "
+              "`create_feature_extractor`, tapping the layer, then pooling) against the backbone's own forward pass "
+              "(blocks, then pooling), interleaved, medians:", "",
+              "| device | images | batch | px | backbone img/s | extractor img/s | ratio |",
+              "|---|---:|---:|---:|---:|---:|---:|"]
+    lines += [f"| {t['device']} | {t['images']} | {t['batch']} | {t['image_size']} | {t['plain_images_per_s']:.0f} | "
+              f"{t['extractor_images_per_s']:.0f} | {t['ratio']:.2f} |" for t in found["throughput"]]
+    return lines
 
 
 def yolo_markdown(found: list | None) -> list[str]:
@@ -179,8 +203,13 @@ def _experiments(targets: list[torch.device]) -> dict:
     return {"transfer_experiments": transfer.experiments(targets[-1])}
 
 
+def _features(targets: list[torch.device]) -> dict:
+    print("feature extraction: 5-fold SVM on cached features, extractor throughput …", file=sys.stderr)
+    return {"features": features.run(targets)}
+
+
 SECTIONS = {"inference": _inference, "evaluation": _evaluation, "training": _training, "experiments": _experiments,
-            "detection": _detection}
+            "detection": _detection, "features": _features}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -216,6 +216,24 @@ def test_regression_point_click_shows_its_image(server, page):
     page.screenshot(path=ARTIFACTS / "regression.png", full_page=True)
 
 
+def test_feature_space_shows_a_thumbnail_on_hover_and_neighbours_on_click(server, page):
+    from playwright.sync_api import expect
+
+    page.goto(f"{server}/feature_extraction")
+    expect(page.get_by_text("Probe and add to the table")).to_be_visible()
+    _choose(page, "Dataset", "lfw_subset")
+    expect(page.get_by_text("200 images used")).to_be_visible()
+    page.locator("[data-testid=stButtonGroup]").get_by_text("Feature space", exact=True).click()
+    points = page.locator("[data-testid=stVegaLiteChart] path[role=graphics-symbol]")
+    expect(points).to_have_count(200)
+    points.nth(7).hover(force=True)
+    expect(page.locator("#vg-tooltip-element img")).to_be_visible()  # Vega's tooltip draws the image field
+    points.nth(7).click(force=True)
+    expect(page.get_by_text("picked:")).to_be_visible()
+    expect(page.get_by_text(re.compile(r"^(face|non-face) · \d+\.\d$"))).to_have_count(8)
+    page.screenshot(path=ARTIFACTS / "feature-space.png", full_page=True)
+
+
 def test_two_sessions_follow_and_stop_only_their_own_runs(server, browser):
     """A trains a frozen run; B, at the same time, queues scratch · frozen · finetune and stops them. Neither
     sees the other's progress, B's Stop leaves A's run alone, and A's finished run does not join B's comparison

@@ -22,6 +22,11 @@
       both; P, R, F1, AP50 and AP50-95 at the best and last kept checkpoints by our metrics and by
       ultralytics' on the same predictions; MTCNN beside them on the cartoon faces. Trains the
       missing runs first (--quick: about 3 minutes on 2 CPU cores).
+  python -m core.experiments feature_extraction [--json] [--dataset NAME]
+      MobileNetV2 features with ImageNet weights against random init, probed by a linear SVM
+      (5-fold, balanced accuracy) at every block's output on the cartoon faces' skin-tone classes;
+      the last and the best block compared by the corrected resampled t-test; CDFG on Fashion-MNIST
+      against its inverted copy. Features are cached (runs/features); about 1.5 minutes fresh.
   Each run is recorded in the run store, so its variants appear on the pages too.
 """
 
