@@ -156,22 +156,23 @@ elif view == "What fine-tuning changed":
         cka_fig.update_traces(marker_color=plots.colour(0))
         cka_fig.update_layout(margin=dict(t=30))
         left.plotly_chart(cka_fig, width="stretch", key="fx.cka")
-        grid = fe.trainable_map(run).pivot(index="block", columns="epoch", values="trainable")
-        grid = grid.reindex([*[b for b in grid.index if b != "head"], "head"])
+        trainable = fe.trainable_map(run)
+        grid = trainable.pivot(index="block", columns="epoch", values="trainable").reindex(
+            list(dict.fromkeys(trainable.block)))
         heat = px.imshow(np.log10(grid.to_numpy() + 1), x=[f"epoch {e}" for e in grid.columns], y=list(grid.index),
                          color_continuous_scale="Blues", aspect="auto", height=420,
                          labels={"color": "log10 trainable params"})
         heat.update_layout(margin=dict(t=30))
         right.plotly_chart(heat, width="stretch", key="fx.trainable")
-        with left:
-            export_buttons(cka_fig, "cka_by_layer", "fx.cka.export")
+        export_buttons(cka_fig, "cka_by_layer", "fx.cka.export")
         st.caption(f"Left: CKA of each block's pooled features on the same {len(data.images):,} images of {dataset}, "
                    "1 = unchanged (up to rotation and scale). Right: which blocks the strategy "
                    f"**{run.config.get('strategy')}** let train in each epoch. Blocks that trained but keep CKA near 1 "
                    "moved little: a freeze there would have cost little.")
     with st.expander("Fine-tune this backbone on this dataset"):
         cols = st.columns(3)
-        strategy = cols[0].selectbox("Strategy", [s for s in STRATEGIES if s != "scratch"], key="fx.tune.strategy")
+        offered = [s for s in STRATEGIES if s != "scratch"]
+        strategy = cols[0].selectbox("Strategy", offered, index=offered.index("finetune"), key="fx.tune.strategy")
         epochs = cols[1].slider("Epochs", 1, 10, 3, key="fx.tune.epochs")
         busy = jobs.current(ui_fx.TUNE_PREFIX) is not None
         if cols[2].button("Start", type="primary", disabled=busy, key="fx.tune.start"):
