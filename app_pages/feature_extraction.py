@@ -8,6 +8,7 @@ import streamlit as st
 from core import plots
 from core.data import catalogue
 from core.experiments import feature_extraction as fe
+from core.experiments import tables
 from core.features import extract, probe, taps
 from core.models import backbones
 from core.train import autoencoder
@@ -95,8 +96,9 @@ if view == "Probe pipeline":
         a, b = rows[chosen[0]], rows[chosen[1]]
         try:
             c = fe.compare(a, b)
+            p = tables.p_value(c.p_value)
             st.markdown(f"**Row {chosen[0] + 1} − row {chosen[1] + 1}**: balanced accuracy {c.delta:+.3f} "
-                        f"(95% CI {c.ci95[0]:+.3f} to {c.ci95[1]:+.3f}, p = {c.p_value:.3g}), "
+                        f"(95% CI {c.ci95[0]:+.3f} to {c.ci95[1]:+.3f}, p {p if p.startswith('<') else '= ' + p}), "
                         f"corrected resampled t-test over the same {a.cfg.folds} folds")
         except ValueError as exc:
             st.warning(str(exc))

@@ -35,9 +35,9 @@ def test_rescoring_from_the_cache_matches_a_fresh_run_at_those_thresholds():
 def test_comparison_json_has_the_design_shape_and_a_ci(tmp_path):
     store = RunStore()
     name = quick_run(store)
-    result = fd.run(["mtcnn/pretrained", name], device=CPU, n_boot=200, max_images=24).as_json()
+    result = fd.run(["mtcnn/pretrained", name], device=CPU, n_boot=200, max_images=12).as_json()
     assert result["experiment"] == "face_detection" and result["dataset"] == "cartoon_faces/detection/test"
-    assert result["images"] == 24
+    assert result["images"] == 12
     assert set(result["variants"]) == {"mtcnn/pretrained", name}
     for metrics in result["variants"].values():
         assert set(metrics) == set(tasks.get("face_detection").metrics)
