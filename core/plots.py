@@ -49,28 +49,37 @@ def detections_figure(image: Image.Image, dets: Detections, title: str = "", ind
     """The image with its boxes. Without truth, boxes take the variant's colour and show their score;
     with truth (M, 4), true positives, false positives and missed truths (FN, dashed) get their own colours."""
     fig = go.Figure(go.Image(z=np.asarray(image.convert("RGB"))))
+    size = image.size
     if truth is None:
         kinds = [None] * len(dets.boxes)
     else:
         match = match_image(dets.boxes, dets.scores, truth, iou_threshold)
         kinds = ["TP" if t else "FP" for t in match.is_tp]
         for box in np.asarray(truth).reshape(-1, 4)[~match.gt_matched]:
-            _box(fig, box, MATCH_COLOURS["FN"], "FN", dash="dash")
+            _box(fig, box, size, MATCH_COLOURS["FN"], "FN", dash="dash")
     names = dets.classes or ("",) * len(dets.boxes)
     for box, score, kind, name in zip(dets.boxes, dets.scores, kinds, names, strict=True):
         label = " ".join(x for x in (kind, name, f"{score:.2f}") if x)
-        _box(fig, box, MATCH_COLOURS[kind] if kind else colour(index), label)
+        _box(fig, box, size, MATCH_COLOURS[kind] if kind else colour(index), label)
     fig.update_layout(template=TEMPLATE, title=title, margin=dict(l=0, r=0, t=40 if title else 0, b=0))
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
     return fig
 
 
-def _box(fig: go.Figure, box: np.ndarray, line_colour: str, label: str, dash: str = "solid") -> None:
-    x1, y1, x2, y2 = (float(v) for v in box)
+LABEL_PX = 16  # a box label's height: a box nearer the top than this carries its label inside
+
+
+def _box(fig: go.Figure, box: np.ndarray, size: tuple[int, int], line_colour: str, label: str,
+         dash: str = "solid") -> None:
+    """A box drawn clipped to the image (a detector may return one that overhangs the border), so that the figure
+    stays the image's size and side-by-side panels line up."""
+    w, h = size
+    x1, x2 = (float(np.clip(v, 0, w)) for v in (box[0], box[2]))
+    y1, y2 = (float(np.clip(v, 0, h)) for v in (box[1], box[3]))
     fig.add_shape(type="rect", x0=x1, y0=y1, x1=x2, y1=y2, line=dict(color=line_colour, width=3, dash=dash))
-    fig.add_annotation(x=x1, y=y1, text=label, showarrow=False, yanchor="bottom", xanchor="left",
-                       font=dict(color="white", size=11), bgcolor=line_colour)
+    fig.add_annotation(x=x1, y=y1, text=label, showarrow=False, yanchor="top" if y1 < LABEL_PX else "bottom",
+                       xanchor="left", font=dict(color="white", size=11), bgcolor=line_colour)
 
 
 def pr_figure(curves: Mapping[str, PRCurve], ap: Mapping[str, float] | None = None,

@@ -176,3 +176,18 @@ def test_mean_class_accuracy_of_counts_equals_sklearn_balanced_accuracy_with_wei
     counts = rng.integers(0, 3, 200)
     mca = classification.mca_of_counts(y_true, y_pred, 3)
     assert mca(counts) == pytest.approx(skm.balanced_accuracy_score(y_true, y_pred, sample_weight=counts))
+
+
+def test_a_csv_cell_that_is_not_a_number_is_named_by_line_and_column():
+    import io
+
+    import pandas as pd
+
+    from core.metrics import reports
+
+    frame = pd.read_csv(io.StringIO("true,pred,pred_b\n1,2,1\n2,x,2\n3,3,3\n"))
+    with pytest.raises(ValueError, match=r"the CSV, line 3 \(data row 2\), column pred: 'x' is not a number"):
+        reports.regression_report(frame)
+    pairs = pd.read_csv(io.StringIO("label,distance\n1,0.2\nyes,0.4\n"))
+    with pytest.raises(ValueError, match=r"line 3 \(data row 2\), column label: 'yes' is not a number"):
+        reports.verification_report(pairs)

@@ -60,6 +60,15 @@ def test_detections_coloured_as_tp_fp_fn():
     assert colours == sorted(plots.MATCH_COLOURS[k] for k in ("TP", "FP", "FN"))
 
 
+def test_boxes_overhanging_the_border_are_drawn_inside_the_image():
+    image = Image.new("RGB", (80, 60))
+    dets = Detections(np.array([[-12, -5, 30, 20], [50, 40, 95, 75]], float), np.array([0.9, 0.8]))
+    fig = plots.detections_figure(image, dets)
+    corners = [(s.x0, s.y0, s.x1, s.y1) for s in fig.layout.shapes]
+    assert corners == [(0, 0, 30, 20), (50, 40, 80, 60)]
+    assert fig.layout.annotations[0].yanchor == "top"  # at the top edge the label goes inside the box
+
+
 def test_a_comparison_table_exports_as_a_figure():
     c = paired.Paired("AP", 0.61, 0.52, 0.09, (0.05, 0.13), 0.001, "paired bootstrap")
     frame = tables.comparisons_table([("finetuned", "pretrained", c)])

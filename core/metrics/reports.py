@@ -27,6 +27,17 @@ def require_columns(frame: pd.DataFrame, required: list[list[str]], source: str)
             raise ValueError(f"{source} needs a column named {' or '.join(options)}; it has {list(frame.columns)}")
 
 
+def numeric(frame: pd.DataFrame, column: str, source: str) -> np.ndarray:
+    """A column as floats; ValueError naming the first cell that is not a number (its CSV line and column)."""
+    values = pd.to_numeric(frame[column], errors="coerce")
+    bad = values.isna() & frame[column].notna()
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise ValueError(f"{source}, line {row + 2} (data row {row + 1}), column {column}: "
+                         f"{frame[column].iloc[row]!r} is not a number")
+    return values.to_numpy(float)
+
+
 def detection_report(gt: object, results: object, ious: tuple[float, ...] = detection.COCO_IOUS) -> Report:
     if not isinstance(gt, dict) or "images" not in gt or "annotations" not in gt:
         raise ValueError("the ground truth must be COCO json: an object with 'images' and 'annotations'")
@@ -72,24 +83,24 @@ def classification_report(frame: pd.DataFrame, source: str = "the CSV") -> Repor
     return Report(summary, results, comparisons=comparisons)
 
 
-def _similarity(frame: pd.DataFrame, suffix: str) -> np.ndarray:
+def _similarity(frame: pd.DataFrame, suffix: str, source: str) -> np.ndarray:
     if f"score{suffix}" in frame:
-        return frame[f"score{suffix}"].to_numpy(float)
-    return verification.normalised_similarity(frame[f"distance{suffix}"].to_numpy(float))
+        return numeric(frame, f"score{suffix}", source)
+    return verification.normalised_similarity(numeric(frame, f"distance{suffix}", source))
 
 
 def verification_report(frame: pd.DataFrame, source: str = "the CSV") -> Report:
     require_columns(frame, [["label"], ["score", "distance"]], source)
-    labels = frame["label"].to_numpy()
+    labels = numeric(frame, "label", source)
     suffixes = [""] + (["_b"] if "score_b" in frame or "distance_b" in frame else [])
-    results = {f"score{s}": verification.evaluate(_similarity(frame, s), labels) for s in suffixes}
+    results = {f"score{s}": verification.evaluate(_similarity(frame, s, source), labels) for s in suffixes}
     r = results["score"]
     summary = {"task": "verification", "n": len(frame), "AUC": r.auc, "EER": r.eer, "EER_threshold": r.eer_threshold,
                "best_accuracy": r.best_accuracy, "best_threshold": r.best_threshold,
                **{f"TAR@FAR={far:g}": tar for far, tar in r.tar_at_far.items()}}
     comparisons = []
     if len(suffixes) == 2:
-        scores = {s: _similarity(frame, s) for s in suffixes}
+        scores = {s: _similarity(frame, s, source) for s in suffixes}
         comparisons = [("score", "score_b", paired.delong(scores[""], scores["_b"], labels)),
                        ("score", "score_b", paired.paired_bootstrap(paired.weighted_auc(scores[""], labels),
                                                                     paired.weighted_auc(scores["_b"], labels),
@@ -100,9 +111,9 @@ def verification_report(frame: pd.DataFrame, source: str = "the CSV") -> Report:
 
 def regression_report(frame: pd.DataFrame, source: str = "the CSV") -> Report:
     require_columns(frame, [["true"], ["pred"]], source)
-    true = frame["true"].to_numpy(float)
+    true = numeric(frame, "true", source)
     variants = ["pred"] + (["pred_b"] if "pred_b" in frame else [])
-    points = {v: (true, frame[v].to_numpy(float)) for v in variants}
+    points = {v: (true, numeric(frame, v, source)) for v in variants}
     results = {v: regression.evaluate(*points[v]) for v in variants}
     summary = {"task": "regression", **asdict(results["pred"])}
     if "pred_b" in frame:
