@@ -116,6 +116,18 @@ def test_lfw_subset_and_digits_are_real_and_labelled():
     assert faces.class_counts() == {"non-face": 100, "face": 100} and faces.images[0].dtype == np.uint8
     assert faces.images[0].max() > 200  # scaled from [0, 1] floats
     assert len(catalogue.load("digits").images) == 1797
+    info = catalogue.describe_dataset(faces)  # a built-in set has no file format to report, so no empty one
+    assert "format" not in info and info["classes"] == {"non-face": 100, "face": 100}
+
+
+def test_second_domains_share_their_twins_class_names():
+    patches = catalogue.load("cartoon_faces/patches")
+    assert patches.classes == catalogue.load("lfw_subset").classes and patches.class_counts() == {"non-face": 100,
+                                                                                                    "face": 100}
+    assert patches.images[0].shape == (25, 25)
+    plain, inverted = catalogue.load("fashion_mnist_sample"), catalogue.load("fashion_mnist_sample/inverted")
+    assert inverted.classes == plain.classes and (inverted.targets == plain.targets).all()
+    assert int(inverted.images[0][..., 0].astype(int).sum()) == 255 * 28 * 28 - int(plain.images[0].astype(int).sum())
 
 
 def test_backgrounds_never_show_real_people():

@@ -254,7 +254,7 @@ def _load_cached(name: str, source: str) -> Dataset:
 
 def describe_dataset(ds: Dataset, fmt: str = "") -> dict:
     """Counts, classes, sizes, boxes per image and problems: JSON-ready."""
-    out: dict = {"name": ds.name, "format": fmt, "task": ds.task, "splits": ds.counts(),
+    out: dict = {"name": ds.name, **({"format": fmt} if fmt else {}), "task": ds.task, "splits": ds.counts(),
                  "problems": [str(p) for p in ds.problems]}
     if isinstance(ds, LabelledImages):
         out["samples"] = len(ds.images)
