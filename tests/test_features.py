@@ -172,6 +172,16 @@ def test_autoencoder_trains_as_a_run_and_its_features_join_the_same_table(faces)
         autoencoder.AutoencoderConfig(image_size=30)
 
 
+def test_the_autoencoder_cli_carries_out_a_queued_run_as_a_page_starts_it(capsys):
+    store = RunStore()
+    run_id = autoencoder.queue(autoencoder.AutoencoderConfig("lfw_subset", image_size=16, epochs=1), store)
+    assert autoencoder.main(["--runs", run_id, "--cpu"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [e["event"] for e in lines] == ["Phase", "EpochEnd", "Finished"] and {e["run_id"] for e in lines} == {run_id}
+    assert store.get(run_id).status == "done"
+    assert autoencoder.main(["--dataset", "cartoon_faces/nothing", "--cpu"]) == 2
+
+
 def test_cka_per_layer_and_the_trainable_map_of_a_run(faces):
     store = RunStore()
     run_id = _transfer_run(store, seed=3)

@@ -146,15 +146,10 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     device = devices.pick_device(force_cpu=args.cpu)
 
-    def events() -> Iterator[tuple[dict, object]]:
-        if args.runs:
-            for run, event in train_queued(args.runs, device=device):
-                yield {"run_id": run.id}, event
-            return
+    def fresh() -> Iterator[tuple[dict, object]]:
         cfg = AutoencoderConfig(args.dataset, args.image_size, args.epochs, args.batch_size, args.lr, args.seed)
-        for event in train(cfg, device=device):
-            yield {}, event
-    return cli.print_events(events)
+        return (({}, event) for event in train(cfg, device=device))
+    return cli.print_events(cli.queued_or_fresh(args.runs, lambda ids: train_queued(ids, device=device), fresh))
 
 
 if __name__ == "__main__":

@@ -147,11 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     device = devices.pick_device(force_cpu=args.cpu)
 
-    def events() -> Iterator[tuple[dict, object]]:
-        if args.runs:
-            for run, event in train_queued(args.runs, device=device):
-                yield {"run_id": run.id}, event
-            return
+    def fresh() -> Iterator[tuple[dict, object]]:
         base = replace(d, backbone=args.backbone, epochs=args.epochs, image_size=args.image_size,
                        batch_size=args.batch_size, seed=args.seed,
                        strategy=replace(d.strategy, lr=args.lr, head_epochs=args.head_epochs))
@@ -159,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
             cfg, emb = recipe(base, EmbedConfig(args.tap, args.distance), name)
             for event in train(args.dataset, cfg, emb, device=device):
                 yield {"recipe": name}, event
-    return cli.print_events(events)
+    return cli.print_events(cli.queued_or_fresh(args.runs, lambda ids: train_queued(ids, device=device), fresh))
 
 
 if __name__ == "__main__":
