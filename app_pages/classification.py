@@ -8,6 +8,7 @@ from core.metrics import classification
 from ui import comparison_view as view
 from ui import training
 from ui.export import export_buttons
+from ui.settings import KEEP
 
 PREFIX = "cls"
 TASK = "classification"
@@ -32,7 +33,7 @@ view.metrics_section(PREFIX, result, runs, names, [*tasks.get(TASK).metrics, *[f
                     "same test images; paired bootstrap of mCA, McNemar on accuracy")
 
 st.subheader("Confusion matrices")
-normalised = st.toggle("Row shares", value=True, key=f"{PREFIX}.normalised",
+normalised = st.toggle("Row shares", value=True, key=f"{PREFIX}.normalised", **KEEP,
                        help="Each true class sums to 100%; off: counts")
 matrices = {names[v]: classification.from_confusion(np.array(cm), classes)
             for v, cm in result.extra["confusion"].items()}
@@ -42,5 +43,5 @@ st.plotly_chart(fig, key=f"{PREFIX}.confusion")
 export_buttons(fig, "confusion", f"{PREFIX}.confusion.export")
 
 st.subheader("Learning curves")
-metric = st.radio("Metric", ["accuracy", "mCA", "macro_f1"], horizontal=True, key=f"{PREFIX}.curve_metric")
+metric = st.radio("Metric", ["accuracy", "mCA", "macro_f1"], horizontal=True, key=f"{PREFIX}.curve_metric", **KEEP)
 view.learning_curves(result, names, metric, PREFIX)

@@ -5,6 +5,7 @@ import streamlit as st
 
 from core.data import archive, catalogue, preview
 from core.data.types import DataError
+from ui.settings import KEEP
 
 st.title("Datasets")
 st.markdown("The built-in sets run anywhere, offline. Bring your own as a zip in a standard format: ImageFolder, "
@@ -41,7 +42,7 @@ def show(name: str) -> None:
 rows = pd.DataFrame(catalogue.listing())
 st.dataframe(rows, hide_index=True, width="stretch")
 present = rows.loc[rows["present"], "name"].tolist()
-chosen = st.selectbox("Preview", present, key="data.preview")
+chosen = st.selectbox("Preview", present, key="data.preview", **KEEP)
 if chosen:
     show(chosen)
 

@@ -14,6 +14,7 @@ from ui import face_detection as ui_fd
 from ui import jobs
 from ui.export import export_buttons
 from ui.image_input import pick_image
+from ui.settings import KEEP
 from ui.sidebar import device
 
 st.title("Face detection: real faces → cartoon faces")
@@ -23,15 +24,15 @@ st.markdown("MTCNN was trained on real faces. Does fine-tuning its first stage (
 
 with st.sidebar:
     st.markdown(f"**Stage thresholds** (the study: {', '.join(map(str, fd.FLOOR))})")
-    thresholds = tuple(st.slider(stage, floor, 0.99, floor, 0.01, key=f"detect.t.{stage}")
+    thresholds = tuple(st.slider(stage, floor, 0.99, floor, 0.01, key=f"detect.t.{stage}", **KEEP)
                        for stage, floor in zip(("PNet", "RNet", "ONet"), fd.FLOOR, strict=True))
-    iou = st.slider(f"IoU for a match (the study: {fd.STUDY_IOU})", 0.1, 0.9, fd.STUDY_IOU, 0.05, key="detect.iou")
+    iou = st.slider(f"IoU for a match (the study: {fd.STUDY_IOU})", 0.1, 0.9, fd.STUDY_IOU, 0.05, key="detect.iou", **KEEP)
 
 names = ["mtcnn/pretrained", *fd.finetuned_variants()]
 if st.session_state.get(ui_fd.NEW_VARIANTS):
     st.session_state["detect.variants"] = [*st.session_state.get("detect.variants", []),
                                            *st.session_state.pop(ui_fd.NEW_VARIANTS)]
-chosen = st.multiselect("Variants", names, default=names[:3], key="detect.variants")
+chosen = st.multiselect("Variants", names, default=names[:3], key="detect.variants", **KEEP)
 with st.expander("Fine-tune a new variant on the cartoon training split"):
     left, right = st.columns(2)
     busy = jobs.current(ui_fd.PREFIX) is not None
@@ -75,9 +76,9 @@ export_buttons(fig, "face_detection_pr", "detect.export")
 
 st.subheader("Side by side")
 source = st.radio("On", ["a test image", "a sample photo, an upload or another dataset"], horizontal=True,
-                  key="detect.on")
+                  key="detect.on", **KEEP)
 if source == "a test image":
-    index = st.slider("Test image", 0, len(images) - 1, 0, key="detect.index")
+    index = st.slider("Test image", 0, len(images) - 1, 0, key="detect.index", **KEEP)
     shown, shown_truth = images[index], truth[index]
     side = {name: s.detections[index] for name, s in scored.items()}
 else:
@@ -93,8 +94,8 @@ for col, (name, d) in zip(st.columns(len(side)), side.items(), strict=True):
                                              iou_threshold=iou), width="stretch", key=f"detect.side.{name}")
 
 st.subheader("Misses and false alarms")
-who = st.selectbox("Variant", list(scored), key="detect.gallery.variant")
-kind = st.radio("Show", ["missed faces (FN)", "false alarms (FP)"], horizontal=True, key="detect.gallery.kind")
+who = st.selectbox("Variant", list(scored), key="detect.gallery.variant", **KEEP)
+kind = st.radio("Show", ["missed faces (FN)", "false alarms (FP)"], horizontal=True, key="detect.gallery.kind", **KEEP)
 items = []
 for i, (m, d) in enumerate(zip(scored[who].matches, scored[who].detections, strict=True)):
     boxes = truth[i][~m.gt_matched] if kind.startswith("missed") else d.boxes[~m.is_tp]

@@ -12,6 +12,7 @@ from core.train import verification as trainer
 from ui import face_verification as ui_fv
 from ui import jobs
 from ui.export import export_buttons
+from ui.settings import KEEP
 from ui.sidebar import FORCE_CPU, device
 
 st.title("Face verification: ImageNet features → faces")
@@ -24,16 +25,16 @@ st.markdown("The study took AlexNet and VGG16 trained on ImageNet, called two fa
 with st.sidebar:
     st.subheader("Embedding")
     names = catalogue.verification_names()
-    dataset = st.selectbox("Pairs", names, key="verify.dataset", help="Cartoon people (built in), an LFW folder with "
+    dataset = st.selectbox("Pairs", names, key="verify.dataset", **KEEP, help="Cartoon people (built in), an LFW folder with "
                            "pairs.txt, or a folder of people (one folder per person) from the Datasets page")
     choices = sorted(backbones.BACKBONES)
-    backbone = st.selectbox("Backbone", choices, index=choices.index(fv.DEFAULT_BACKBONE), key="verify.backbone")
-    tap = st.radio("Embedding", list(embeddings.TAPS), key="verify.tap", format_func=embeddings.TAPS.get)
-    distance = st.radio("Distance", list(verification.DISTANCES), key="verify.distance",
+    backbone = st.selectbox("Backbone", choices, index=choices.index(fv.DEFAULT_BACKBONE), key="verify.backbone", **KEEP)
+    tap = st.radio("Embedding", list(embeddings.TAPS), key="verify.tap", **KEEP, format_func=embeddings.TAPS.get)
+    distance = st.radio("Distance", list(verification.DISTANCES), key="verify.distance", **KEEP,
                         format_func=verification.DISTANCES.get)
-    mode = st.radio("Scored on", ["test pairs", "all pairs"], horizontal=True, key="verify.mode",
+    mode = st.radio("Scored on", ["test pairs", "all pairs"], horizontal=True, key="verify.mode", **KEEP,
                     help="all pairs: every pair of the test people's images, counted in blocks")
-    reference = st.toggle("dlib face reference", value=True, key="verify.dlib")
+    reference = st.toggle("dlib face reference", value=True, key="verify.dlib", **KEEP)
 
 source = weights.source(embeddings.source(backbone, tap))
 if weights.state(source.name) == weights.State.MISSING:
@@ -41,9 +42,9 @@ if weights.state(source.name) == weights.State.MISSING:
     st.stop()
 with st.expander("Fine-tune this backbone on the training people of this set (on the cartoon set, about a minute "
                  "a run on 2 CPU cores)"):
-    recipes = st.multiselect("Runs", list(trainer.RECIPES), default=list(trainer.RECIPES), key="verify.recipes",
+    recipes = st.multiselect("Runs", list(trainer.RECIPES), default=list(trainer.RECIPES), key="verify.recipes", **KEEP,
                              format_func=lambda r: f"{r}: {trainer.RECIPES[r][2]}")
-    epochs = st.slider("Epochs (phase 2: the first 2 train the classifier layers only)", 3, 20, 8, key="verify.epochs")
+    epochs = st.slider("Epochs (phase 2: the first 2 train the classifier layers only)", 3, 20, 8, key="verify.epochs", **KEEP)
     busy = jobs.current(ui_fv.PREFIX) is not None
     if st.button("Start", disabled=busy or not recipes, type="primary", key="verify.train"):
         ui_fv.start_training(dataset, backbone, tap, distance, recipes, epochs, bool(st.session_state.get(FORCE_CPU)))
@@ -86,7 +87,7 @@ for problem in ps.problems[:10]:
 scored = {v.name: fv.score(embedded[v.name], ps, distance) for v in variants}
 first = result.variants[variants[0].name]["EER_distance"]
 threshold = st.slider("Threshold: the same person when the distance is at most", 0.0, 1.0, round(first, 3), 0.001,
-                      key="verify.threshold", format="%.3f")
+                      key="verify.threshold", **KEEP, format="%.3f")
 confusions = {names[n]: verification.confusion(s.distances, ps.same, threshold) for n, s in scored.items()}
 fig = ui_fv.operating_points(plots.roc_figure({names[n]: s.result for n, s in scored.items()}), confusions)
 st.plotly_chart(fig, width="stretch", key="verify.roc")
@@ -96,7 +97,7 @@ st.dataframe([{"variant": n, "same, accepted": c.true_accepts, "same, rejected":
                "FAR": round(c.far, 3), "TAR": round(c.tar, 3)} for n, c in confusions.items()], hide_index=True)
 
 st.subheader("Hardest pairs at this threshold")
-who = st.selectbox("Variant", list(scored), key="verify.browse", format_func=names.get)
+who = st.selectbox("Variant", list(scored), key="verify.browse", **KEEP, format_func=names.get)
 accepts, rejects = ui_fv.hardest(scored[who].distances, ps.same, threshold)
 st.markdown("**False accepts**: different people, closest first")
 ui_fv.pair_row(ps, accepts, scored[who].distances)

@@ -17,6 +17,7 @@ from core.train.strategies import STRATEGIES
 from ui import feature_extraction as ui_fx
 from ui import jobs
 from ui.export import export_buttons
+from ui.settings import KEEP
 
 st.title("Feature extraction: which layer transfers?")
 st.markdown("Take a pretrained CNN, read its activations at a layer (or several, fused), pool them to one vector "
@@ -27,14 +28,14 @@ st.markdown("Take a pretrained CNN, read its activations at a layer (or several,
 with st.sidebar:
     st.subheader("Features")
     names = catalogue.labelled_names("classification")
-    dataset = st.selectbox("Dataset", names, index=names.index(fe.DEFAULT_DATASET), key="fx.dataset")
+    dataset = st.selectbox("Dataset", names, index=names.index(fe.DEFAULT_DATASET), key="fx.dataset", **KEEP)
     offered = [b for b in sorted(backbones.BACKBONES) if backbones.available(b)]
-    backbone = st.selectbox("Backbone", offered, index=offered.index(fe.DEFAULT_BACKBONE), key="fx.backbone",
+    backbone = st.selectbox("Backbone", offered, index=offered.index(fe.DEFAULT_BACKBONE), key="fx.backbone", **KEEP,
                             help="Backbones whose ImageNet weights are on this machine (or downloadable)")
-    size = st.select_slider("Image size (px)", [32, 48, 64, 96, 128, 160, 224], value=64, key="fx.size")
-    pool = st.radio("Pooling", list(taps.POOLING), key="fx.pool", format_func=taps.POOLING.get)
+    size = st.select_slider("Image size (px)", [32, 48, 64, 96, 128, 160, 224], value=64, key="fx.size", **KEEP)
+    pool = st.radio("Pooling", list(taps.POOLING), key="fx.pool", **KEEP, format_func=taps.POOLING.get)
     max_images = st.select_slider("Images (a stratified sample when the set is larger)", [200, 500, 1000, 2000],
-                                  value=1000, key="fx.max_images")
+                                  value=1000, key="fx.max_images", **KEEP)
 
 source_name = catalogue.entries()[dataset].source
 try:
@@ -49,29 +50,29 @@ available = ui_fx.sources(backbone)
 
 VIEWS = ["Probe pipeline", "Layer by layer", "What fine-tuning changed", "Feature space", "Autoencoder",
          "Across domains"]
-view = st.segmented_control("View", VIEWS, default=VIEWS[0], key="fx.view", label_visibility="collapsed") or VIEWS[0]
+view = st.segmented_control("View", VIEWS, default=VIEWS[0], key="fx.view", **KEEP, label_visibility="collapsed") or VIEWS[0]
 
 
 def probe_settings(key: str) -> probe.ProbeConfig:
     """Reduction and classifier widgets in one row: a ProbeConfig."""
     cols = st.columns(4)
-    pca_mode = cols[0].radio("PCA", ["none", "components", "explained variance"], key=f"{key}.pca_mode")
+    pca_mode = cols[0].radio("PCA", ["none", "components", "explained variance"], key=f"{key}.pca_mode", **KEEP)
     pca = 0.0
     if pca_mode == "components":
-        pca = float(cols[0].number_input("Components", 1, 2048, 64, key=f"{key}.pca_n"))
+        pca = float(cols[0].number_input("Components", 1, 2048, 64, key=f"{key}.pca_n", **KEEP))
     elif pca_mode == "explained variance":
-        pca = cols[0].slider("Variance kept", 0.50, 0.99, 0.90, 0.01, key=f"{key}.pca_var")
-    classifier = cols[1].selectbox("Classifier", list(probe.CLASSIFIERS), key=f"{key}.clf",
+        pca = cols[0].slider("Variance kept", 0.50, 0.99, 0.90, 0.01, key=f"{key}.pca_var", **KEEP)
+    classifier = cols[1].selectbox("Classifier", list(probe.CLASSIFIERS), key=f"{key}.clf", **KEEP,
                                    format_func=probe.CLASSIFIERS.get)
-    c = cols[2].select_slider("C (inverse regularisation)", [0.001, 0.01, 0.1, 1.0, 10.0], value=1.0, key=f"{key}.C",
+    c = cols[2].select_slider("C (inverse regularisation)", [0.001, 0.01, 0.1, 1.0, 10.0], value=1.0, key=f"{key}.C", **KEEP,
                               disabled=classifier == "knn")
-    folds = cols[3].slider("Folds (k)", 2, 10, 5, key=f"{key}.folds")
-    standardise = cols[3].toggle("Standardise", value=True, key=f"{key}.std")
+    folds = cols[3].slider("Folds (k)", 2, 10, 5, key=f"{key}.folds", **KEEP)
+    standardise = cols[3].toggle("Standardise", value=True, key=f"{key}.std", **KEEP)
     return probe.ProbeConfig(classifier, c, standardise, pca, folds)
 
 
 if view == "Probe pipeline":
-    label = st.selectbox("Feature source", list(available), key="fx.source")
+    label = st.selectbox("Feature source", list(available), key="fx.source", **KEEP)
     source = available[label]
     layers = ui_fx.layer_picker(source, f"fx.layers.{source.backbone}")
     cfg = probe_settings("fx.probe")
@@ -112,8 +113,8 @@ if view == "Probe pipeline":
 elif view == "Layer by layer":
     picked = st.multiselect("Sources", [k for k, s in available.items() if s.backbone == backbone],
                             default=list(available)[:2] + [k for k in available if k.startswith("fine-tuned")][:1],
-                            key="fx.curve.sources")
-    cfg = probe.ProbeConfig(folds=st.slider("Folds (k)", 2, 10, 5, key="fx.curve.folds"))
+                            key="fx.curve.sources", **KEEP)
+    cfg = probe.ProbeConfig(folds=st.slider("Folds (k)", 2, 10, 5, key="fx.curve.folds", **KEEP))
     if not picked:
         st.stop()
     try:
@@ -144,9 +145,10 @@ elif view == "What fine-tuning changed":
     if not runs:
         st.info(f"No fine-tuned run of {backbone} yet. Start one below, or on a transfer page.")
     else:
-        run = st.selectbox("Fine-tuned run", runs, key="fx.cka.run", format_func=lambda r: (
-            f"{r.id} · {r.config.get('strategy')} on {r.config.get('dataset')} · {r.status} after "
-            f"{r.checkpoint_label}"))
+        by_id = {r.id: r for r in runs}
+        run = by_id[st.selectbox("Fine-tuned run", list(by_id), key="fx.cka.run", **KEEP, format_func=lambda i: (
+            f"{i} · {by_id[i].config.get('strategy')} on {by_id[i].config.get('dataset')} · {by_id[i].status} after "
+            f"{by_id[i].checkpoint_label}"))]
         try:
             table = ui_fx.cka_table(dataset, source_name, backbone, run.id, size, pool, max_images, runs_dir)
         except ui_fx.PROBLEMS as exc:
@@ -174,8 +176,8 @@ elif view == "What fine-tuning changed":
     with st.expander("Fine-tune this backbone on this dataset"):
         cols = st.columns(3)
         offered = [s for s in STRATEGIES if s != "scratch"]
-        strategy = cols[0].selectbox("Strategy", offered, index=offered.index("finetune"), key="fx.tune.strategy")
-        epochs = cols[1].slider("Epochs", 1, 10, 3, key="fx.tune.epochs")
+        strategy = cols[0].selectbox("Strategy", offered, index=offered.index("finetune"), key="fx.tune.strategy", **KEEP)
+        epochs = cols[1].slider("Epochs", 1, 10, 3, key="fx.tune.epochs", **KEEP)
         busy = jobs.current(ui_fx.TUNE_PREFIX) is not None
         if cols[2].button("Start", type="primary", disabled=busy, key="fx.tune.start"):
             ui_fx.start_finetune(dataset, backbone, strategy, epochs, size)
@@ -185,11 +187,11 @@ elif view == "What fine-tuning changed":
 elif view == "Feature space":
     cols = st.columns([2, 2, 1])
     with cols[0]:
-        label = st.selectbox("Feature source", list(available), key="fx.map.source")
+        label = st.selectbox("Feature source", list(available), key="fx.map.source", **KEEP)
     source = available[label]
     with cols[1]:
         layer = ui_fx.layer_picker(source, f"fx.map.layer.{source.backbone}", multi=False)
-    method = cols[2].radio("Map", list(fe.MAPS), key="fx.map.method", help="\n\n".join(
+    method = cols[2].radio("Map", list(fe.MAPS), key="fx.map.method", **KEEP, help="\n\n".join(
         f"{k}: {v}" for k, v in fe.MAPS.items()))
     try:
         frame, full = ui_fx.projected(dataset, source_name, fe.FeatureSpec(source, tuple(layer), pool, size), method,
@@ -216,8 +218,8 @@ elif view == "Autoencoder":
                 "this set's images, without labels. Its encoder's stages are then feature sources like a "
                 "backbone's layers, in every view of this page and in the same results table.")
     cols = st.columns(3)
-    epochs = cols[0].slider("Epochs", 1, 30, 8, key="fx.ae.epochs")
-    ae_size = cols[1].select_slider("Image size", [16, 32, 48, 64], value=32, key="fx.ae.size")
+    epochs = cols[0].slider("Epochs", 1, 30, 8, key="fx.ae.epochs", **KEEP)
+    ae_size = cols[1].select_slider("Image size", [16, 32, 48, 64], value=32, key="fx.ae.size", **KEEP)
     busy = jobs.current(ui_fx.AE_PREFIX) is not None
     if cols[2].button("Train", type="primary", disabled=busy, key="fx.ae.start"):
         ui_fx.start_autoencoder(autoencoder.AutoencoderConfig(dataset, ae_size, epochs))
@@ -233,16 +235,16 @@ elif view == "Autoencoder":
 
 elif view == "Across domains":
     pair_name = st.selectbox("Domains (same class names)", [*fe.DOMAIN_PAIRS, "two sets of your choice"],
-                             key="fx.cdfg.pair")
+                             key="fx.cdfg.pair", **KEEP)
     if pair_name == "two sets of your choice":
         cols = st.columns(2)
-        pair = (cols[0].selectbox("Domain A", names, key="fx.cdfg.a"), cols[1].selectbox("Domain B", names, index=1,
-                                                                                       key="fx.cdfg.b"))
+        pair = (cols[0].selectbox("Domain A", names, key="fx.cdfg.a", **KEEP), cols[1].selectbox("Domain B", names, index=1,
+                                                                                       key="fx.cdfg.b", **KEEP))
     else:
         pair = fe.DOMAIN_PAIRS[pair_name]
     picked = st.multiselect("Feature extractors (at the last block)", list(available), default=list(available)[:2],
-                            key="fx.cdfg.sources")
-    cfg = probe.ProbeConfig(folds=st.slider("Folds (k) for the in-domain risk", 2, 10, 5, key="fx.cdfg.folds"))
+                            key="fx.cdfg.sources", **KEEP)
+    cfg = probe.ProbeConfig(folds=st.slider("Folds (k) for the in-domain risk", 2, 10, 5, key="fx.cdfg.folds", **KEEP))
     specs = tuple(fe.FeatureSpec(available[k], (extract.default_layer(available[k].backbone),), pool, size)
                   for k in picked)
     if not specs:

@@ -11,6 +11,7 @@ from core.train import yolo as trainer
 from ui import object_detection as ui_od
 from ui.export import export_buttons
 from ui.image_input import pick_image
+from ui.settings import KEEP
 from ui.sidebar import device
 
 st.title("Object detection: YOLO from scratch vs from pretrained weights")
@@ -20,7 +21,7 @@ st.markdown("The same architecture trained twice on the same split with the same
 
 sets = ui_od.detection_sets()
 dataset = st.selectbox("Detection set", sets, index=sets.index(od.DATASET) if od.DATASET in sets else 0,
-                       key="yolo.dataset", help="Bring a YOLO folder or zip (data.yaml, images/, labels/) or a COCO "
+                       key="yolo.dataset", **KEEP, help="Bring a YOLO folder or zip (data.yaml, images/, labels/) or a COCO "
                                                 "json on the Datasets page.")
 found = od.runs_on(dataset)
 ui_od.training_panel(dataset, expanded=not all(found.values()), force_cpu=device().type == "cpu")
@@ -31,7 +32,7 @@ if not all(found.values()):
 picked = {}
 for col, start in zip(st.columns(2), trainer.STARTS, strict=True):
     options = {registry.yolo_variant(r).name: r for r in found[start]}
-    picked[start] = options[col.selectbox(f"{start} run", list(options), key=f"yolo.run.{start}")]
+    picked[start] = options[col.selectbox(f"{start} run", list(options), key=f"yolo.run.{start}", **KEEP)]
 runs = [picked[s] for s in trainer.STARTS]
 differ = [k for k in ("epochs", "image_size", "fraction", "lr", "batch_size", "seed")
           if runs[0].config.get(k) != runs[1].config.get(k)]
@@ -62,7 +63,7 @@ rows = pd.DataFrame(result.extra["per_checkpoint"])
 rows["variant"] = rows["variant"].map(short)
 history = pd.DataFrame([{"variant": short[registry.yolo_variant(r).name], "epoch": h["epoch"] + 1, **h["val"],
                          "train loss": h["train_loss"]} for r in runs for h in r.history])
-metric = st.radio("Over epochs", ["AP50", "AP50-95", "P", "R"], horizontal=True, key="yolo.curve.metric")
+metric = st.radio("Over epochs", ["AP50", "AP50-95", "P", "R"], horizontal=True, key="yolo.curve.metric", **KEEP)
 curves = plots.checkpoint_curves_figure(history, rows, metric)
 st.plotly_chart(curves, width="stretch", key="yolo.curves")
 export_buttons(curves, "yolo_checkpoints", "yolo.export.curves")
@@ -78,14 +79,14 @@ export_buttons(pr, "yolo_pr", "yolo.export.pr")
 
 st.subheader("Detections side by side")
 common = sorted({c.epoch for c in od.checkpoints(runs[0])} & {c.epoch for c in od.checkpoints(runs[1])})
-epoch = st.select_slider("Checkpoint (epoch)", common, value=common[-1], key="yolo.epoch") if len(common) > 1 \
+epoch = st.select_slider("Checkpoint (epoch)", common, value=common[-1], key="yolo.epoch", **KEEP) if len(common) > 1 \
     else common[0]
-threshold = st.slider("Score threshold", 0.05, 0.95, 0.25, 0.05, key="yolo.threshold")
+threshold = st.slider("Score threshold", 0.05, 0.95, 0.25, 0.05, key="yolo.threshold", **KEEP)
 where = st.radio("On", ["a test image", "a sample photo, an upload or another dataset"], horizontal=True,
-                 key="yolo.on")
+                 key="yolo.on", **KEEP)
 data, samples = od.test_split(dataset)
 if where == "a test image":
-    index = st.slider("Test image", 0, len(samples) - 1, 0, key="yolo.index")
+    index = st.slider("Test image", 0, len(samples) - 1, 0, key="yolo.index", **KEEP)
     image, truth, key = open_image(samples[index].image), samples[index].boxes, f"test:{dataset}:{index}"
 else:
     chosen = pick_image("yolo.pick")

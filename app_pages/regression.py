@@ -9,6 +9,7 @@ from core.data.types import open_image
 from core.metrics import regression
 from ui import comparison_view as view
 from ui import training
+from ui.settings import KEEP
 
 PREFIX = "reg"
 
@@ -67,5 +68,5 @@ if picked is not None:
                      "error": [round(v - float(data.targets[picked]), 3) for v in preds.values()]}, hide_index=True)
 
 st.subheader("Learning curves")
-metric = st.radio("Metric", ["pearson", "spearman", "MAE"], horizontal=True, key=f"{PREFIX}.curve_metric")
+metric = st.radio("Metric", ["pearson", "spearman", "MAE"], horizontal=True, key=f"{PREFIX}.curve_metric", **KEEP)
 view.learning_curves(result, names, metric, PREFIX)

@@ -7,19 +7,20 @@ from core import plots
 from core.metrics import detection
 from ui.export import export_buttons
 from ui.scoring import IOU_CHOICES, SCORED, comparisons, example, metric_row, score, uploads
+from ui.settings import KEEP
 
 st.title("Score your predictions")
 st.markdown("Evaluate any model's outputs with the metrics every page uses: the same numbers as "
             "`python -m core.metrics`. Start from a generated example, or upload your own files.")
 
 name = st.radio("Task", list(SCORED), format_func=lambda n: f"{SCORED[n].title} ({SCORED[n].score_format})",
-                horizontal=True, key="score.task")
+                horizontal=True, key="score.task", **KEEP)
 chosen = SCORED[name]
 task = chosen.scoring
-source = st.radio("Data", ["Generated example", "Upload"], horizontal=True, key="score.source")
+source = st.radio("Data", ["Generated example", "Upload"], horizontal=True, key="score.source", **KEEP)
 ious = detection.COCO_IOUS
 if task == "detection":
-    ious = IOU_CHOICES[st.selectbox("IoU thresholds", list(IOU_CHOICES), key="score.iou")]
+    ious = IOU_CHOICES[st.selectbox("IoU thresholds", list(IOU_CHOICES), key="score.iou", **KEEP)]
 files = example(chosen) if source == "Generated example" else uploads(chosen)
 if files is None:
     st.info("Upload the file(s) above, or switch to the generated example.")
@@ -54,7 +55,7 @@ elif task == "classification":
     metric_row([("accuracy", f"{summary['accuracy']:.3f}"),
                 ("mean class accuracy", f"{summary['mean_class_accuracy']:.3f}"),
                 ("macro F1", f"{summary['macro']['f1']:.3f}"), ("weighted F1", f"{summary['weighted']['f1']:.3f}")])
-    normalised = st.toggle("Row-normalised", value=True, key="score.normalised")
+    normalised = st.toggle("Row-normalised", value=True, key="score.normalised", **KEEP)
     fig = plots.confusion_figure(report.results, normalised=normalised)
     st.plotly_chart(fig, width="stretch", key="score.fig.cm")
     export_buttons(fig, "confusion", "score.export")

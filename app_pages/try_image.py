@@ -7,6 +7,7 @@ from core.predictors import Detections, TopK, Value
 from core.weights import WeightsUnavailable
 from ui import cache
 from ui.image_input import pick_image
+from ui.settings import KEEP
 from ui.sidebar import device
 
 FACE_IOU = 0.3
@@ -24,7 +25,7 @@ preview.image(loaded.image, width="stretch")
 with controls:
     # a face embedding says nothing about one image: the verification page compares two
     runnable = {t.name: t.title for t in tasks.TASKS.values() if t.predictor and t.predictor != "embedder"}
-    task = st.selectbox("Task", list(runnable), format_func=runnable.get, key="try.task")
+    task = st.selectbox("Task", list(runnable), format_func=runnable.get, key="try.task", **KEEP)
     variants = registry.for_task(task)
     ready = [v.name for v in variants if registry.availability(v).ok]
     missing = [v for v in variants if not registry.availability(v).ok]
@@ -37,9 +38,9 @@ with controls:
                 "its variants are trained runs; train one on the task's page."))
         st.stop()
     left, right = st.columns(2)
-    chosen = [left.selectbox("Variant A", ready, index=0, key="try.a")]
+    chosen = [left.selectbox("Variant A", ready, index=0, key="try.a", **KEEP)]
     if len(ready) > 1:
-        chosen.append(right.selectbox("Variant B", ready, index=1, key="try.b"))
+        chosen.append(right.selectbox("Variant B", ready, index=1, key="try.b", **KEEP))
     else:
         right.info("Only one variant of this task is available now; fine-tuned variants appear here once trained.")
 

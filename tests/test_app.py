@@ -215,3 +215,17 @@ def test_feature_extraction_probes_rows_into_one_table_and_says_what_is_wrong():
     at.button(key="fx.add").click().run()
     assert any("choose at most" in e.value for e in at.error), [e.value for e in at.error]
     assert len(at.dataframe[0].value) == 2
+
+
+def test_page_settings_hold_when_the_presenter_switches_pages_and_comes_back():
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=TIMEOUT).run()
+    at.switch_page("app_pages/classification.py").run()
+    at.sidebar.slider(key="cls.epochs").set_value(9).run()
+    at.sidebar.select_slider(key="cls.size").set_value(32).run()
+    at.switch_page("app_pages/feature_extraction.py").run()
+    at.sidebar.selectbox(key="fx.dataset").set_value("digits").run()
+    at.switch_page("app_pages/classification.py").run()
+    assert not at.exception
+    assert at.sidebar.slider(key="cls.epochs").value == 9 and at.sidebar.select_slider(key="cls.size").value == 32
+    at.switch_page("app_pages/feature_extraction.py").run()
+    assert at.sidebar.selectbox(key="fx.dataset").value == "digits"

@@ -14,6 +14,7 @@ from core.metrics import paired
 from core.train.runstore import Run, RunStore
 from ui import training
 from ui.export import export_buttons
+from ui.settings import KEEP
 
 
 def pick_runs(prefix: str, task: str, dataset: str) -> list[Run]:
@@ -31,7 +32,7 @@ def pick_runs(prefix: str, task: str, dataset: str) -> list[Run]:
     own = [i for i in st.session_state.pop(f"{prefix}.new", []) if i in ids]
     st.session_state[key] = [i for i in ids if i in st.session_state[key] or i in own]
     by_id = {r.id: r for r in runs}
-    chosen = st.multiselect("Variants to compare", ids, key=key, format_func=lambda i: tables.run_label(by_id[i]))
+    chosen = st.multiselect("Variants to compare", ids, key=key, **KEEP, format_func=lambda i: tables.run_label(by_id[i]))
     return [by_id[i] for i in chosen]
 
 

@@ -20,6 +20,7 @@ from core.train import verification as trainer
 from core.train.runstore import RunStore
 from ui import cache, jobs
 from ui.image_input import uploaded
+from ui.settings import KEEP
 
 PREFIX = "verify"
 THUMB = 112
@@ -123,13 +124,13 @@ def pair_row(ps: fv.PairSet, indices: np.ndarray, distances: np.ndarray) -> None
 
 def _face(side: str, ps: fv.PairSet, default: int) -> tuple[Image.Image, str] | None:
     """One face for "verify two faces": an image of the pairs set, or an upload (checked like every upload)."""
-    how = st.radio(f"Face {side}", ["from the pairs", "upload"], horizontal=True, key=f"verify.two.{side}.how")
+    how = st.radio(f"Face {side}", ["from the pairs", "upload"], horizontal=True, key=f"verify.two.{side}.how", **KEEP)
     if how == "upload":
         picked = uploaded(f"Face {side} (JPEG, PNG, WebP, BMP, TIFF or GIF)", f"verify.two.{side}.file",
                           "Choose an image file.")
         return None if picked is None else (picked.loaded.image, picked.key)
     index = st.number_input(f"Image (0–{len(ps.images) - 1})", 0, len(ps.images) - 1, default,
-                            key=f"verify.two.{side}.index")
+                            key=f"verify.two.{side}.index", **KEEP)
     ref = ps.images[int(index)]
     st.caption(f"{person_of(ref)}")
     return open_image(ref), f"pairs:{ref}"

@@ -24,6 +24,7 @@ from core.train.runstore import RunStore
 from core.train.strategies import StrategyConfig
 from core.weights import WeightsUnavailable
 from ui import jobs
+from ui.settings import KEEP
 from ui.sidebar import FORCE_CPU, device
 
 PREFIX = "fx"
@@ -70,10 +71,10 @@ def layer_picker(source: Source, key: str, multi: bool = True) -> list[str]:
         del st.session_state[key]  # the backbone changed: its layer names are not this one's
     if multi:
         return st.multiselect("Layers (fused by concatenation when several)", list(labels), default=[default],
-                              key=key, format_func=labels.get,
+                              key=key, **KEEP, format_func=labels.get,
                               help="Graph node names (torchvision feature_extraction), in network order; "
                                    "the number is the channels each gives before pooling")
-    return [st.selectbox("Layer", list(labels), index=list(labels).index(default), key=key, format_func=labels.get)]
+    return [st.selectbox("Layer", list(labels), index=list(labels).index(default), key=key, **KEEP, format_func=labels.get)]
 
 
 @st.cache_data(max_entries=64, show_spinner="Extracting features and fitting the probe on every fold…")

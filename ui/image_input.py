@@ -12,6 +12,7 @@ from PIL import Image, ImageOps
 from core.data import catalogue, samples
 from core.data.types import DataError, DetectionSet, LabelledImages, open_image
 from core.images import ImageRejected, LoadedImage, load_image
+from ui.settings import KEEP
 
 THUMB_SIDE = 80
 
@@ -30,7 +31,7 @@ def _gallery(prefix: str) -> str:
     """A strip of square thumbnails with a single-choice selector under it; returns the chosen name."""
     names = samples.available()
     st.image([_thumbnail(n) for n in names], caption=names, width=THUMB_SIDE)
-    chosen = st.pills("Sample", names, default=names[0], key=f"{prefix}.sample", label_visibility="collapsed")
+    chosen = st.pills("Sample", names, default=names[0], key=f"{prefix}.sample", **KEEP, label_visibility="collapsed")
     return chosen or names[0]
 
 
@@ -48,14 +49,14 @@ def _dataset(name: str, source: str) -> DetectionSet | LabelledImages:
 
 def _from_dataset(prefix: str) -> Picked | None:
     names = [n for n, e in catalogue.entries().items() if e.task != "verification" and e.available()]
-    name = st.selectbox("Dataset", names, key=f"{prefix}.dataset")
+    name = st.selectbox("Dataset", names, key=f"{prefix}.dataset", **KEEP)
     try:
         ds = _dataset(name, catalogue.entries()[name].source)
     except (DataError, OSError) as exc:
         st.error(f"{name} cannot be read: {exc}")
         return None
     count = len(ds.samples) if isinstance(ds, DetectionSet) else len(ds.images)
-    index = st.number_input(f"Image (0–{count - 1})", 0, count - 1, 0, key=f"{prefix}.index")
+    index = st.number_input(f"Image (0–{count - 1})", 0, count - 1, 0, key=f"{prefix}.index", **KEEP)
     if isinstance(ds, DetectionSet):
         sample = ds.samples[int(index)]
         loaded = LoadedImage(open_image(sample.image), sample.image.name, (0, 0), "RGB")
@@ -69,7 +70,7 @@ def _from_dataset(prefix: str) -> Picked | None:
 
 def pick_image(prefix: str) -> Picked | None:
     """A checked RGB image and a cache key for it, or None (with a message shown) when there is none yet."""
-    mode = st.radio("Image", ["Sample photo", "Upload", "From a dataset"], horizontal=True, key=f"{prefix}.source")
+    mode = st.radio("Image", ["Sample photo", "Upload", "From a dataset"], horizontal=True, key=f"{prefix}.source", **KEEP)
     if mode == "From a dataset":
         return _from_dataset(prefix)
     if mode == "Sample photo":

@@ -7,6 +7,7 @@ import torch
 
 from core import devices
 from core.train.runstore import RunStore, RunStoreError
+from ui.settings import KEEP
 
 FORCE_CPU = "app.force_cpu"
 PRESENTATION = "app.presentation"
@@ -45,8 +46,8 @@ def render() -> None:
         dev = device()
         st.markdown(f"**Device** · `{devices.describe(dev)}`")
         auto = devices.pick_device()
-        st.toggle("Force CPU", key=FORCE_CPU, disabled=auto.type == "cpu",
+        st.toggle("Force CPU", key=FORCE_CPU, **KEEP, disabled=auto.type == "cpu",
                   help="Run every model on the CPU even when a GPU is present, e.g. to compare speeds.")
-        st.toggle("Presentation mode", key=PRESENTATION, help="Larger text for projecting in a talk.")
+        st.toggle("Presentation mode", key=PRESENTATION, **KEEP, help="Larger text for projecting in a talk.")
     if st.session_state.get(PRESENTATION):
         st.markdown(_PRESENTATION_CSS, unsafe_allow_html=True)

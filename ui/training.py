@@ -18,6 +18,7 @@ from core.train.loop import AUGMENTATIONS, TrainConfig, check_dataset
 from core.train.runstore import Run, RunStore
 from core.train.strategies import StrategyConfig
 from ui import jobs
+from ui.settings import KEEP
 from ui.sidebar import FORCE_CPU
 
 IMAGE_SIZES = (32, 64, 96, 112, 128, 160, 224)
@@ -57,11 +58,11 @@ def training_sidebar(task: str, prefix: str) -> Choice:
     quick = tx.quick_config(task)
     with st.sidebar:
         st.subheader("Training")
-        dataset = st.selectbox("Dataset", names, index=default, key=f"{prefix}.dataset",
+        dataset = st.selectbox("Dataset", names, index=default, key=f"{prefix}.dataset", **KEEP,
                                help="Bring your own on the Datasets page: an ImageFolder, UTKFace, or a YOLO set "
                                     "(its boxes are cut out as crops).")
         data, problem = _load(dataset)
-        backbone = st.selectbox("Backbone", sorted(backbones.BACKBONES), key=f"{prefix}.backbone",
+        backbone = st.selectbox("Backbone", sorted(backbones.BACKBONES), key=f"{prefix}.backbone", **KEEP,
                                 index=sorted(backbones.BACKBONES).index(quick.backbone))
         pretrained_ok = backbones.available(backbone)
         if not pretrained_ok:
@@ -69,31 +70,31 @@ def training_sidebar(task: str, prefix: str) -> Choice:
                        " Until then this backbone trains from scratch only.", icon=":material/cloud_off:")
         options = list(strat.STRATEGIES) if pretrained_ok else ["scratch"]
         name = st.selectbox("Freeze strategy", options, index=options.index("finetune") if pretrained_ok else 0,
-                            key=f"{prefix}.strategy.{pretrained_ok}", help="\n\n".join(
+                            key=f"{prefix}.strategy.{pretrained_ok}", **KEEP, help="\n\n".join(
                                 f"**{k}**: {v}" for k, v in strat.STRATEGIES.items()))
         st.caption(strat.STRATEGIES[name])
-        head = st.radio("Head", backbones.HEADS, horizontal=True, key=f"{prefix}.head",
+        head = st.radio("Head", backbones.HEADS, horizontal=True, key=f"{prefix}.head", **KEEP,
                         index=backbones.HEADS.index(quick.head),
                         help="linear, or the age study's grafted MLP (512→256→32→out, 2048→512→128→out, GELU)")
-        epochs = st.slider("Epochs", 1, 30, quick.epochs, key=f"{prefix}.epochs")
+        epochs = st.slider("Epochs", 1, 30, quick.epochs, key=f"{prefix}.epochs", **KEEP)
         params = {}
         if name in ("two_phase", "gradual"):
             params["head_epochs"] = st.slider("Head-only epochs", 0, max(epochs - 1, 1), min(1, epochs - 1),
-                                              key=f"{prefix}.head_epochs")
+                                              key=f"{prefix}.head_epochs", **KEEP)
         if name == "gradual":
             params["unfreeze_every"] = st.slider("Open one more block every … epochs", 1, 5, 1,
-                                                 key=f"{prefix}.unfreeze_every")
+                                                 key=f"{prefix}.unfreeze_every", **KEEP)
         if name == "discriminative":
             params["decay"] = st.slider("Learning-rate factor per block (from the top)", 0.1, 1.0, 0.5, 0.05,
-                                        key=f"{prefix}.decay")
+                                        key=f"{prefix}.decay", **KEEP)
         if name == "freeze_first_k":
             n_blocks = len(_counting_model(backbone, head, 2).blocks)
-            params["k"] = st.slider("Blocks kept fixed (k)", 0, n_blocks, min(2, n_blocks), key=f"{prefix}.k")
-        lr = st.select_slider("Learning rate", [1e-4, 3e-4, 1e-3, 3e-3, 1e-2], value=1e-3, key=f"{prefix}.lr")
-        size = st.select_slider("Image size (px)", IMAGE_SIZES, value=quick.image_size, key=f"{prefix}.size")
-        batch = st.select_slider("Batch size", BATCH_SIZES, value=quick.batch_size, key=f"{prefix}.batch")
-        optimizer = st.radio("Optimiser", ["adam", "sgd"], horizontal=True, key=f"{prefix}.optimizer")
-        augment = st.multiselect("Augmentation", AUGMENTATIONS, key=f"{prefix}.augment",
+            params["k"] = st.slider("Blocks kept fixed (k)", 0, n_blocks, min(2, n_blocks), key=f"{prefix}.k", **KEEP)
+        lr = st.select_slider("Learning rate", [1e-4, 3e-4, 1e-3, 3e-3, 1e-2], value=1e-3, key=f"{prefix}.lr", **KEEP)
+        size = st.select_slider("Image size (px)", IMAGE_SIZES, value=quick.image_size, key=f"{prefix}.size", **KEEP)
+        batch = st.select_slider("Batch size", BATCH_SIZES, value=quick.batch_size, key=f"{prefix}.batch", **KEEP)
+        optimizer = st.radio("Optimiser", ["adam", "sgd"], horizontal=True, key=f"{prefix}.optimizer", **KEEP)
+        augment = st.multiselect("Augmentation", AUGMENTATIONS, key=f"{prefix}.augment", **KEEP,
                                  help="flip, colour jitter, rotation (±10°), resized crop; a frozen backbone with "
                                       "augmentation recomputes its features every step")
         config = TrainConfig(backbone=backbone, head=head, strategy=StrategyConfig(name, lr=lr, **params),
