@@ -171,7 +171,13 @@ def test_classification_page_compares_the_runs_and_counts_trainable_parameters(c
     finetune = table[table["variant"].str.startswith("finetune")].iloc[0]
     assert finetune["mCA"].startswith(f"{classification.variants[_named(classification, 'finetune')]['mCA']:.3f} [")
     assert set(versus["metric"]) == {"mCA", "accuracy"} and all(versus["b"].str.startswith("scratch"))
+    assert any(m.value.startswith("**Against the baseline, scratch") for m in at.markdown)
     assert len(at.get("plotly_chart")) == 3  # confusion matrices, loss curves, metric curves
+    frozen = classification.extra["runs"][_named(classification, "frozen")]["run_id"]
+    at.selectbox(key="cls.baseline").set_value(frozen).run()  # the baseline is chosen, not the first variant
+    versus = at.dataframe[2].value
+    assert all(versus["b"].str.startswith("frozen")) and any(versus["a"].str.startswith("scratch"))
+    assert any(m.value.startswith("**Against the baseline, frozen") for m in at.markdown)
     counts = [m.value for m in at.sidebar.markdown if "Trainable parameters" in m.value]
     assert counts == ["**Trainable parameters** · 2,227,715 of 2,227,715 (100.0%)"]
     at.sidebar.selectbox(key="cls.strategy.True").set_value("freeze_first_k").run()

@@ -37,13 +37,14 @@ def pick_runs(prefix: str, task: str, dataset: str) -> list[Run]:
 
 
 @st.cache_data(max_entries=16, show_spinner="Scoring the variants (bootstrap CIs)…")
-def comparison(run_ids: tuple[str, ...], task: str, dataset: str, runs_dir: str
+def comparison(run_ids: tuple[str, ...], task: str, dataset: str, runs_dir: str, baseline: str = ""
                ) -> tuple[Comparison, dict[str, Run], dict[str, str]]:
-    """The runs' Comparison, each variant's run, and the short names for legends."""
+    """The runs' Comparison against the baseline run, each variant's run, and the short names for legends."""
     store = RunStore(runs_dir)
     runs = [store.get(i) for i in run_ids]
     outcomes = [tx.outcome(r) for r in runs]
-    result = tx.compare(outcomes, task, dataset, catalogue.labelled(dataset).classes, n_boot=paired.N_BOOT_LIVE)
+    result = tx.compare(outcomes, task, dataset, catalogue.labelled(dataset).classes, n_boot=paired.N_BOOT_LIVE,
+                        baseline=baseline)
     by_variant = {o.variant: r for o, r in zip(outcomes, runs, strict=True)}
     return result, by_variant, tables.short_names(by_variant)
 
@@ -62,8 +63,15 @@ def compared_runs(prefix: str, task: str, choice: training.Choice, minutes: str
         st.info(f"No finished runs on this dataset yet: train one with the buttons above (the default three take "
                 f"about {minutes} on 2 CPU cores), or run `python -m core.experiments {task}`.")
         st.stop()
+    by_id = {r.id: r for r in runs}
+    default = next((r.id for r in runs if r.config.get("strategy") == "scratch"), runs[0].id)
+    key = f"{prefix}.baseline"
+    if st.session_state.get(key) not in by_id:
+        st.session_state.pop(key, None)  # the baseline left the comparison: back to scratch (or the first)
+    baseline = st.selectbox("Baseline: the others are tested against it", list(by_id), index=list(by_id).index(
+        default), key=key, **KEEP, format_func=lambda i: tables.run_label(by_id[i]), disabled=len(runs) < 2)
     try:
-        return comparison(tuple(r.id for r in runs), task, choice.dataset, str(RunStore().folder))
+        return comparison(tuple(r.id for r in runs), task, choice.dataset, str(RunStore().folder), baseline)
     except ValueError as exc:
         st.error(str(exc), icon=":material/error:")
         st.stop()
@@ -80,7 +88,7 @@ def metrics_section(prefix: str, result: Comparison, runs: dict[str, Run], names
     with st.expander("Settings of these runs"):
         st.dataframe(tables.settings_table(runs, names), hide_index=True)
     if result.comparisons:
-        st.markdown(f"**Against {names[result.comparisons[0][1]]}** ({versus})")
+        st.markdown(f"**Against the baseline, {names[result.extra['baseline']]}** ({versus})")
         st.dataframe(tables.comparisons_table(result.comparisons, names), hide_index=True)
 
 

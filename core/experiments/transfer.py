@@ -74,18 +74,25 @@ def runs_on(dataset: str, task: str, store: RunStore | None = None) -> list[Run]
             if r.experiment == task and r.config.get("dataset") == dataset and "backbone" in r.config]
 
 
-def _reference(outcomes: list[Outcome]) -> Outcome:
+def reference(outcomes: list[Outcome], baseline: str = "") -> Outcome:
+    """What the others are compared against: the run named (by id), else the scratch run, else the first."""
+    if baseline:
+        found = [o for o in outcomes if o.run_id == baseline]
+        if not found:
+            raise ValueError(f"the baseline run {baseline} is not among the compared runs "
+                             f"{[o.run_id for o in outcomes]}")
+        return found[0]
     return next((o for o in outcomes if o.strategy == "scratch"), outcomes[0])
 
 
-def _classification(outcomes: list[Outcome], classes: list[str], n_boot: int) -> tuple[dict, dict, list]:
+def _classification(outcomes: list[Outcome], classes: list[str], n_boot: int, ref: Outcome
+                    ) -> tuple[dict, dict, list]:
     summaries = {o.variant: classification.summary_of_counts(o.targets, o.predicted, classes) for o in outcomes}
     metrics = {o.variant: {"accuracy": float((o.predicted == o.targets).mean()), **summaries[o.variant](
         np.ones(len(o.targets), np.int64))} for o in outcomes}
     extra = {"classes": classes,
              "confusion": {o.variant: classification.confusion_matrix(o.targets, o.predicted, len(classes)).tolist()
                            for o in outcomes}}
-    ref = _reference(outcomes)
     comparisons = []
     for o in outcomes:
         if o is ref:
@@ -98,12 +105,11 @@ def _classification(outcomes: list[Outcome], classes: list[str], n_boot: int) ->
     return metrics, extra | {"ci95": _cis(summaries, outcomes, n_boot)}, comparisons
 
 
-def _regression(outcomes: list[Outcome], n_boot: int) -> tuple[dict, dict, list]:
+def _regression(outcomes: list[Outcome], n_boot: int, ref: Outcome) -> tuple[dict, dict, list]:
     summaries = {o.variant: regression.summary_of_counts(o.targets, o.predicted) for o in outcomes}
     metrics = {o.variant: summaries[o.variant](np.ones(len(o.targets), np.int64)) for o in outcomes}
     extra = {"points": {o.variant: {"index": o.index.tolist(), "true": o.targets.tolist(),
                                     "pred": o.predicted.tolist()} for o in outcomes}}
-    ref = _reference(outcomes)
     comparisons = []
     for o in outcomes:
         if o is ref:
@@ -125,9 +131,10 @@ def _cis(summaries: dict, outcomes: list[Outcome], n_boot: int) -> dict:
 
 
 def compare(outcomes: list[Outcome], task: str, dataset: str, classes: list[str] | None, device: str = "cpu",
-            n_boot: int = paired.N_BOOT) -> Comparison:
-    """Metrics with bootstrap CIs per variant, and each variant against scratch (or the first) on the same
-    test images: paired bootstrap of mCA and McNemar (classification), of Pearson and MAE (regression)."""
+            n_boot: int = paired.N_BOOT, baseline: str = "") -> Comparison:
+    """Metrics with bootstrap CIs per variant, and each variant against the baseline (a run id; by default the
+    scratch run, else the first) on the same test images: paired bootstrap of mCA and McNemar (classification), of
+    Pearson and MAE (regression)."""
     if task not in tasks.trained_on_labels():
         raise ValueError(f"unknown task {task!r}; choose from {tasks.trained_on_labels()}")
     if not outcomes:
@@ -135,15 +142,16 @@ def compare(outcomes: list[Outcome], task: str, dataset: str, classes: list[str]
     sizes = {len(o.targets) for o in outcomes}
     if len(sizes) > 1 or any(not np.array_equal(o.index, outcomes[0].index) for o in outcomes):
         raise ValueError("the runs were scored on different test images (the dataset changed?); train them again")
+    ref = reference(outcomes, baseline)
     if task == "classification":
-        metrics, extra, comparisons = _classification(outcomes, classes or [], n_boot)
+        metrics, extra, comparisons = _classification(outcomes, classes or [], n_boot, ref)
     else:
-        metrics, extra, comparisons = _regression(outcomes, n_boot)
+        metrics, extra, comparisons = _regression(outcomes, n_boot, ref)
     for o in outcomes:
         metrics[o.variant] |= {"train_seconds": o.seconds, "trainable_params": float(o.trainable)}
     extra |= {"history": {o.variant: o.history for o in outcomes},
               "runs": {o.variant: {"run_id": o.run_id, "strategy": o.strategy} for o in outcomes},
-              "test_samples": len(outcomes[0].targets)}
+              "test_samples": len(outcomes[0].targets), "baseline": ref.variant}
     return Comparison(task, f"{dataset}/test", device, metrics, comparisons, extra)
 
 
