@@ -104,16 +104,27 @@ def _upload_text_then_photo(page, tmp_path, name: str) -> None:
 
 
 def test_try_image_survives_a_bad_upload_then_runs(server, page, tmp_path):
+    """Face detection chosen, then an upload (refused, then a photo), then back to the samples: the task box shows
+    face detection throughout and the page runs it (the box used to fall back to its first task)."""
     from playwright.sync_api import expect
 
     page.goto(f"{server}/try_image")
     expect(page.get_by_text("ms / image").first).to_be_visible()
     expect(page.get_by_text("Force CPU")).to_be_visible()  # served inside the app's navigation
+    task = page.locator("[data-testid=stSelectbox]").filter(has_text="Task").locator("input")
+    task.click()
+    page.get_by_role("option", name="Face detection", exact=True).click()
+    expect(page.get_by_text("face(s) found").first).to_be_visible()
     page.get_by_text("Upload", exact=True).click()
     _upload_text_then_photo(page, tmp_path, "holiday.jpg")
-    expect(page.get_by_text("ms / image")).to_have_count(2)
+    expect(page.get_by_text("ms / image")).to_have_count(1)  # one face detector here: MTCNN pretrained
     expect(page.get_by_text("not an image")).to_have_count(0)
+    expect(task).to_have_value("Face detection")
+    expect(page.get_by_text("face(s) found").first).to_be_visible()
     page.screenshot(path=ARTIFACTS / "try_image.png", full_page=True)
+    page.get_by_text("Sample photo", exact=True).click()
+    expect(page.get_by_text("face(s) found").first).to_be_visible()
+    expect(task).to_have_value("Face detection")
 
 
 def test_score_page_downloads_a_png_for_slides(server, page):
