@@ -43,8 +43,11 @@ with st.expander("Fine-tune a new variant on the cartoon training split"):
     ui_fd.training_status()
     for message in st.session_state.pop(f"{ui_fd.PREFIX}.failed", []):
         st.error(f"The fine-tuning did not finish: {message}")
-    if st.session_state.pop(f"{ui_fd.PREFIX}.stopped", []):
+    stopped = st.session_state.pop(f"{ui_fd.PREFIX}.stopped", [])
+    if stopped and ui_fd.kept_checkpoint(stopped):
         st.success("Stopped. The run keeps the stages it trained up to its last epoch, as a variant (selected).")
+    elif stopped:
+        st.info("Stopped before its first epoch ended: no checkpoint was written, so there is no new variant.")
 if not chosen:
     st.info("Choose at least one variant; fine-tuned ones appear here once a run has finished.")
     st.stop()

@@ -154,11 +154,13 @@ def test_face_detection_gallery_dialog_and_finetuning_from_the_page(server, page
     page.get_by_text("Fine-tune a new variant on the cartoon training split").click()
     page.get_by_text("PNet only, as in the study", exact=False).click()
     expect(page.get_by_text("Fine-tuning pnet", exact=False)).to_be_visible()
-    expect(page.get_by_text(re.compile(r"Fine-tuning pnet: pnet epoch \d"))).to_be_visible()  # a checkpoint exists
+    expect(page.get_by_text(re.compile(r"Fine-tuning pnet: (?!starting)\w[^…]*…"))).to_be_visible()  # mining
+    # Stopped before its first epoch ends: no checkpoint, no variant, and the page says so. (A run stopped after an
+    # epoch is a variant at that epoch: tests/test_runstore.py, and the registry's names, cover that path without
+    # the 15 s of evaluating a new MTCNN here.)
     page.get_by_role("button", name="Stop").click()
-    expect(page.get_by_text("Stopped. The run keeps the stages it trained")).to_be_visible()
-    # the stopped run is a variant at its last epoch, evaluated and drawn beside the pretrained one
-    expect(page.get_by_text(re.compile(r"^mtcnn/finetuned-pnet-\S+@pnetepoch\d+ · \d+ face\(s\)$"))).to_be_visible()
+    expect(page.get_by_text("Stopped before its first epoch ended")).to_be_visible()
+    expect(page.get_by_text(re.compile(r"^mtcnn/finetuned-pnet"))).to_have_count(0)
     page.screenshot(path=ARTIFACTS / "face_detection.png", full_page=True)
 
 

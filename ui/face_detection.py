@@ -56,6 +56,12 @@ def start_training(stages: list[str]) -> None:
     jobs.start(PREFIX, [sys.executable, "-m", "core.train.mtcnn", "--run", run_id], [run_id])
 
 
+def kept_checkpoint(run_ids: list[str]) -> bool:
+    """Whether any of these (stopped) runs wrote a checkpoint, and so is a variant."""
+    store = RunStore()
+    return any(store.get(i).checkpoint_label for i in run_ids)
+
+
 def _ended(ended: jobs.Ended) -> None:
     kept = {*ended.done, *ended.stopped}  # a stopped run is a variant at its last checkpoint
     st.session_state[NEW_VARIANTS] = [v.name for v in registry.for_task("face_detection") if v.run_id in kept]
