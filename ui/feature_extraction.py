@@ -195,7 +195,7 @@ def job_status(prefix: str, what: str) -> None:
     """A live line for this session's job under prefix: its phase, epoch and validation figure, and Stop."""
     @st.fragment(run_every=2)
     def view() -> None:
-        job = jobs.follow(prefix, lambda ended: st.cache_data.clear())
+        job = jobs.follow(prefix, lambda ended: None)  # new runs are new sources: their caches have new keys
         if job is None:
             return
         run, _ = jobs.running_run(job)
