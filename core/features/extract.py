@@ -30,7 +30,7 @@ from core.data.types import DataError, LabelledImages
 from core.features import taps
 from core.models import backbones
 from core.train import streams
-from core.train.runstore import Run, RunStore
+from core.train.runstore import Run, RunStore, atomic_write
 
 AUTOENCODER = "conv_autoencoder"
 MAX_IMAGES = 2000  # a larger set is sampled down (stratified, seeded) before extraction
@@ -166,11 +166,7 @@ def _cache_file(folder: Path, key: dict) -> Path:
 
 
 def _save(path: Path, array: np.ndarray, key: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        np.save(f, array)
-    os.replace(tmp, path)
+    atomic_write(path, lambda f: np.save(f, array))  # a reader never meets half a file
     path.with_suffix(".json").write_text(json.dumps(key))
 
 

@@ -326,7 +326,7 @@ class Recorder:
         path = self.store.checkpoint_path(self.run_id)
         if keep:
             path = path.with_suffix("") / f"{label.replace(' ', '')}.pt"
-        _atomic(path, lambda f: torch.save(state, f))
+        atomic_write(path, lambda f: torch.save(state, f))
         if keep:
             self.summary.setdefault("checkpoints", []).append({"label": label, "path": str(path), **info})
             self.store._set(self.run_id, metrics=json.dumps(self.metrics))
@@ -338,11 +338,11 @@ class Recorder:
         import numpy as np
 
         path = self.store.checkpoint_path(self.run_id).with_suffix(suffix)
-        _atomic(path, lambda f: np.savez(f, **arrays))
+        atomic_write(path, lambda f: np.savez(f, **arrays))
         return path
 
 
-def _atomic(path: Path, write: object) -> None:
+def atomic_write(path: Path, write: object) -> None:
     """write(file) into a temporary file beside path, flushed to disk, then renamed over path."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
