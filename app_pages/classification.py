@@ -6,15 +6,14 @@ import streamlit as st
 from core import plots, tasks
 from core.metrics import classification
 from ui import comparison_view as view
-from ui import training
-from ui.export import export_buttons
+from ui import figures, training
 from ui.settings import KEEP
 
 PREFIX = "cls"
 TASK = "classification"
 
 st.title("Backbone transfer: classification")
-st.markdown("What does a pretrained backbone buy on a small, imbalanced set? Train the same network **from "
+figures.intro("What does a pretrained backbone buy on a small, imbalanced set? Train the same network **from "
             "scratch**, **frozen** (only a new head learns) and **fine-tuned**, or any other freeze strategy from "
             "the sidebar, and compare them on the same test images. The default set is the KITTI study's imbalance "
             "(2074 / 303 / 122) on three Fashion-MNIST classes.")
@@ -39,8 +38,7 @@ matrices = {names[v]: classification.from_confusion(np.array(cm), classes)
             for v, cm in result.extra["confusion"].items()}
 fig = plots.confusion_figure(matrices, normalised)
 fig.update_layout(height=380)
-st.plotly_chart(fig, key=f"{PREFIX}.confusion")
-export_buttons(fig, "confusion", f"{PREFIX}.confusion.export")
+figures.show(fig, f"{PREFIX}.confusion", "confusion")
 
 st.subheader("Learning curves")
 metric = st.radio("Metric", ["accuracy", "mCA", "macro_f1"], horizontal=True, key=f"{PREFIX}.curve_metric", **KEEP)

@@ -5,10 +5,11 @@ import streamlit as st
 
 from core.data import archive, catalogue, preview
 from core.data.types import DataError
+from ui import figures
 from ui.settings import KEEP
 
 st.title("Datasets")
-st.markdown("The built-in sets run anywhere, offline. Bring your own as a zip in a standard format: ImageFolder, "
+figures.intro("The built-in sets run anywhere, offline. Bring your own as a zip in a standard format: ImageFolder, "
             "YOLO, COCO json, LFW pairs, UTKFace, a box list or WIDER FACE.")
 
 

@@ -11,14 +11,13 @@ from core.metrics import paired
 from core.models import mtcnn_batched
 from core.predictors import Detections
 from ui import face_detection as ui_fd
-from ui import jobs
-from ui.export import export_buttons
+from ui import figures, jobs
 from ui.image_input import pick_image
 from ui.settings import KEEP
 from ui.sidebar import device
 
 st.title("Face detection: real faces → cartoon faces")
-st.markdown("MTCNN was trained on real faces. Does fine-tuning its first stage (PNet, as in the study) or all "
+figures.intro("MTCNN was trained on real faces. Does fine-tuning its first stage (PNet, as in the study) or all "
             "three stages on cartoon faces pay off, at what cost in speed, and what does it forget about real "
             "faces? Each variant runs once over the test split; the sliders re-score that cache without a model.")
 
@@ -60,22 +59,21 @@ start = time.perf_counter()
 result, scored = fd.compare(runs, truth, thresholds, iou, paired.N_BOOT_LIVE, forgotten, device=dev.type)
 rescoring_ms = (time.perf_counter() - start) * 1000
 
-st.dataframe(tables.metric_table(result, list(tasks.get("face_detection").metrics)), hide_index=True, width="stretch")
-st.caption(f"{len(images)} test images, {sum(len(t) for t in truth)} faces · AP: COCO 101-point at IoU {iou:.2f}; "
+figures.table(tables.metric_table(result, list(tasks.get("face_detection").metrics)), width="stretch")
+figures.explain(f"{len(images)} test images, {sum(len(t) for t in truth)} faces · AP: COCO 101-point at IoU {iou:.2f}; "
            f"AP_VOC: all-point; best_F1 at its score threshold · ms_per_image: one pass over the first "
            f"{fd.TIMED_IMAGES} test images · re-scored from the cache in {rescoring_ms:.0f} ms on {devices.describe(dev)}")
-st.caption("What fine-tuning forgets: real_photo_recall is the share of the faces the pretrained model finds in "
+figures.explain("What fine-tuning forgets: real_photo_recall is the share of the faces the pretrained model finds in "
            "astronaut, grace_hopper and zidane (default thresholds "
            f"{', '.join(map(str, mtcnn_batched.DEFAULT_THRESHOLDS))}; IoU 0.5) that the variant still finds; "
            "lfw_patch_AUC: real faces against background patches (scikit-image's lfw_subset), scored by the cascade's "
            "three networks.")
 if result.comparisons:
     st.markdown(f"**Against {chosen[0]}** (paired bootstrap over images)")
-    st.dataframe(tables.comparisons_table(result.comparisons), hide_index=True, width="stretch")
+    figures.table(tables.comparisons_table(result.comparisons), width="stretch")
 
 fig = plots.pr_figure({n: s.curve for n, s in scored.items()}, ap={n: s.ap for n, s in scored.items()})
-st.plotly_chart(fig, width="stretch", key="detect.pr")
-export_buttons(fig, "face_detection_pr", "detect.export")
+figures.show(fig, "detect.pr", "face_detection_pr")
 
 st.subheader("Side by side")
 source = st.radio("On", ["a test image", "a sample photo, an upload or another dataset"], horizontal=True,
@@ -91,10 +89,13 @@ else:
     shown, shown_truth = picked.loaded.image, picked.truth
     side = {name: mtcnn_batched.resolve(ui_fd.image_cascade(name, str(dev.type), picked.key, shown), thresholds)
             for name in scored}
+st.caption(f"Stage thresholds {', '.join(f'{t:.2f}' for t in thresholds)} (PNet, RNet, ONet; the sidebar's), minimum "
+           "face 20 px. Try your image runs MTCNN at its defaults, "
+           f"{', '.join(map(str, mtcnn_batched.DEFAULT_THRESHOLDS))}, so it keeps fewer boxes on the same photo.")
 for col, (name, d) in zip(st.columns(len(side)), side.items(), strict=True):
     col.markdown(f"**{name}** · {len(d.boxes)} face(s)")
-    col.plotly_chart(plots.detections_figure(shown, Detections(d.boxes, d.scores), truth=shown_truth,
-                                             iou_threshold=iou), width="stretch", key=f"detect.side.{name}")
+    figures.show(plots.detections_figure(shown, Detections(d.boxes, d.scores), truth=shown_truth, iou_threshold=iou),
+                 f"detect.side.{name}", "detections", where=col)
 
 st.subheader("Misses and false alarms")
 who = st.selectbox("Variant", list(scored), key="detect.gallery.variant", **KEEP)

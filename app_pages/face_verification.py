@@ -10,13 +10,12 @@ from core.metrics import verification
 from core.models import backbones, embeddings
 from core.train import verification as trainer
 from ui import face_verification as ui_fv
-from ui import jobs
-from ui.export import export_buttons
+from ui import figures, jobs
 from ui.settings import KEEP
 from ui.sidebar import FORCE_CPU, device
 
 st.title("Face verification: ImageNet features → faces")
-st.markdown("The study took AlexNet and VGG16 trained on ImageNet, called two faces the same person when their "
+figures.intro("The study took AlexNet and VGG16 trained on ImageNet, called two faces the same person when their "
             "outputs were close, and fine-tuned them with binary cross-entropy on that distance: the classifier "
             "layers first (phase 1), then everything (phase 2). Here any backbone does, beside a metric-learning "
             "loss and dlib's face descriptor, a model trained on faces. Each image is embedded once; the threshold "
@@ -63,21 +62,21 @@ names = {v.name: fv.label(v) for v in variants}
 if mode == "all pairs":
     images, people = ui_fv.test_people(dataset, data_source)
     result, results = fv.all_pairs(variants, embedded, people, distance, dataset, dev)
-    st.dataframe(tables.metric_table(result, metrics, names), hide_index=True, width="stretch")
-    st.caption(f"{len(images):,} images of the test people: {result.extra['pairs']:,} pairs, counted in blocks. "
+    figures.table(tables.metric_table(result, metrics, names), width="stretch")
+    figures.explain(f"{len(images):,} images of the test people: {result.extra['pairs']:,} pairs, counted in blocks. "
                "The pairs share images, so no per-pair test: use test pairs for ΔAUC with DeLong's CI.")
-    st.plotly_chart(plots.roc_figure({names[n]: r for n, r in results.items()}), width="stretch", key="verify.roc.all")
+    figures.show(plots.roc_figure({names[n]: r for n, r in results.items()}), "verify.roc.all", "face_verification_roc")
     st.stop()
 
 ps = ui_fv.pair_set(dataset, data_source)
 result = fv.compare(variants, embedded, ps, distance, dev)
-st.dataframe(tables.metric_table(result, metrics, names), hide_index=True, width="stretch")
-st.caption(f"{len(ps.same)} test pairs ({int(ps.same.sum())} same person) · distance: "
+figures.table(tables.metric_table(result, metrics, names), width="stretch")
+figures.explain(f"{len(ps.same)} test pairs ({int(ps.same.sum())} same person) · distance: "
            f"{verification.DISTANCES[distance]} · EER_distance: the threshold where false accepts equal false "
            f"rejects · no_face: images where dlib found no face and embedded the whole image")
 if result.comparisons:
     st.markdown("**ΔAUC against the pretrained embedding** (DeLong's test on the same pairs)")
-    st.dataframe(tables.comparisons_table(result.comparisons, names), hide_index=True, width="stretch")
+    figures.table(tables.comparisons_table(result.comparisons, names), width="stretch")
 if ps.name.endswith("/all") and any(v.run_id for v in variants):
     st.warning("This set's pairs have no test split, so they may pair people the fine-tuned runs trained on: "
                "their scores here are optimistic.", icon=":material/warning:")
@@ -90,8 +89,7 @@ threshold = st.slider("Threshold: the same person when the distance is at most",
                       key="verify.threshold", **KEEP, format="%.3f")
 confusions = {names[n]: verification.confusion(s.distances, ps.same, threshold) for n, s in scored.items()}
 fig = ui_fv.operating_points(plots.roc_figure({names[n]: s.result for n, s in scored.items()}), confusions)
-st.plotly_chart(fig, width="stretch", key="verify.roc")
-export_buttons(fig, "face_verification_roc", "verify.export")
+figures.show(fig, "verify.roc", "face_verification_roc")
 st.dataframe([{"variant": n, "same, accepted": c.true_accepts, "same, rejected": c.false_rejects,
                "different, accepted": c.false_accepts, "different, rejected": c.true_rejects,
                "FAR": round(c.far, 3), "TAR": round(c.tar, 3)} for n, c in confusions.items()], hide_index=True)

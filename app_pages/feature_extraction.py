@@ -8,11 +8,11 @@ from core.features import taps
 from core.models import backbones
 from core.train.runstore import RunStore
 from ui import feature_extraction as ui_fx
-from ui import feature_views
+from ui import feature_views, figures
 from ui.settings import KEEP
 
 st.title("Feature extraction: which layer transfers?")
-st.markdown("Take a pretrained CNN, read its activations at a layer (or several, fused), pool them to one vector "
+figures.intro("Take a pretrained CNN, read its activations at a layer (or several, fused), pool them to one vector "
             "per image and fit a **linear SVM** on top under stratified k-fold cross-validation. Inner layers can "
             "beat the last one; random weights and an autoencoder trained on the images themselves are the "
             "baselines. Features are cached on disk, so a second probe of the same layer is quick.")

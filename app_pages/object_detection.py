@@ -8,14 +8,14 @@ from core.data.types import open_image
 from core.experiments import object_detection as od
 from core.experiments import tables
 from core.train import yolo as trainer
+from ui import figures
 from ui import object_detection as ui_od
-from ui.export import export_buttons
 from ui.image_input import pick_image
 from ui.settings import KEEP
 from ui.sidebar import device
 
 st.title("Object detection: YOLO from scratch vs from pretrained weights")
-st.markdown("The same architecture trained twice on the same split with the same settings: built from its yaml "
+figures.intro("The same architecture trained twice on the same split with the same settings: built from its yaml "
             "(scratch) and started from pretrained weights. Every few epochs a checkpoint is kept; each is scored "
             "on the test split by this project's metrics and by ultralytics' own code on the same predictions.")
 
@@ -49,15 +49,15 @@ except ui_od.UNREADABLE as exc:
 short = {registry.yolo_variant(r).name: str(r.config["start"]) for r in runs}
 
 st.subheader("Best and last checkpoints (test split)")
-st.dataframe(ui_od.study_table(result), hide_index=True, width="stretch")
-st.caption(f"{result.extra['images']} test images, {result.extra['objects']} objects · best: the kept checkpoint with "
+figures.table(ui_od.study_table(result), width="stretch")
+figures.explain(f"{result.extra['images']} test images, {result.extra['objects']} objects · best: the kept checkpoint with "
            "the highest validation fitness (0.1 AP50 + 0.9 AP50-95, ultralytics' rule) · P, R, F1 at each class's "
            "best-F1 score, IoU 0.5. Why ours and ultralytics' differ on the same predictions: both match greedily "
            "in descending score, but COCO rules (ours) read precision at 101 recall points and keep at most 100 "
            "detections per image, while ultralytics integrates the interpolated curve by the trapezoid rule and "
            "reads P and R at the score that maximises a smoothed mean F1.")
 if result.comparisons:
-    st.dataframe(tables.comparisons_table(result.comparisons), hide_index=True, width="stretch")
+    figures.table(tables.comparisons_table(result.comparisons), width="stretch")
 
 rows = pd.DataFrame(result.extra["per_checkpoint"])
 rows["variant"] = rows["variant"].map(short)
@@ -65,8 +65,7 @@ history = pd.DataFrame([{"variant": short[registry.yolo_variant(r).name], "epoch
                          "train loss": h["train_loss"]} for r in runs for h in r.history])
 metric = st.radio("Over epochs", ["AP50", "AP50-95", "P", "R"], horizontal=True, key="yolo.curve.metric", **KEEP)
 curves = plots.checkpoint_curves_figure(history, rows, metric)
-st.plotly_chart(curves, width="stretch", key="yolo.curves")
-export_buttons(curves, "yolo_checkpoints", "yolo.export.curves")
+figures.show(curves, "yolo.curves", "yolo_checkpoints")
 
 best = {n: s for n, s in scored.items() if n in {p["best"] for p in result.extra["checkpoints"]}}
 st.subheader("PR at each start's best checkpoint")
@@ -74,8 +73,7 @@ pr = plots.pr_figure({f"{short[n.split('@')[0]]} @ {n.split('@')[1]}": next(iter
                       for n, s in best.items()} if len(result.extra["classes"]) == 1 else
                      {f"{short[n.split('@')[0]]} @ {n.split('@')[1]} · {c}": curve
                       for n, s in best.items() for c, curve in s.result.curves.items()}, ap_label="AP50")
-st.plotly_chart(pr, width="stretch", key="yolo.pr")
-export_buttons(pr, "yolo_pr", "yolo.export.pr")
+figures.show(pr, "yolo.pr", "yolo_pr")
 
 st.subheader("Detections side by side")
 common = sorted({c.epoch for c in od.checkpoints(runs[0])} & {c.epoch for c in od.checkpoints(runs[1])})
@@ -93,15 +91,15 @@ else:
     if chosen is None:
         st.stop()
     image, truth, key = chosen.loaded.image, chosen.truth, chosen.key
-st.caption("Transfer on the left, scratch on the right (the study drew them above and below). Green: a box that "
+figures.explain("Transfer on the left, scratch on the right (the study drew them above and below). Green: a box that "
            "matches a truth at IoU 0.5; red: a false alarm; orange dashed: a missed object.")
 for col, r in zip(st.columns(2), reversed(runs), strict=True):
     c = next(c for c in od.checkpoints(r) if c.epoch == epoch)
     f = ui_od.found_on(c.path, int(r.config["image_size"]), dev.type, key, image)
     d = ui_od.as_detections(f, data.classes, threshold)
     col.markdown(f"**{r.config['start']}** · {c.label} · {len(d.boxes)} box(es) at score ≥ {threshold:.2f}")
-    col.plotly_chart(plots.detections_figure(image, d, truth=truth if len(data.classes) == 1 else None),
-                     width="stretch", key=f"yolo.side.{r.config['start']}")
+    figures.show(plots.detections_figure(image, d, truth=truth if len(data.classes) == 1 else None),
+                 f"yolo.side.{r.config['start']}", "detections", where=col)
 
 if dataset == od.DATASET:
     ui_od.across_families(ids, labels, dataset, dev.type, short)

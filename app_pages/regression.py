@@ -8,7 +8,7 @@ from core.data import catalogue
 from core.data.types import open_image
 from core.metrics import regression
 from ui import comparison_view as view
-from ui import training
+from ui import figures, training
 from ui.settings import KEEP
 
 PREFIX = "reg"
@@ -24,7 +24,7 @@ def sample_id(point: dict) -> int | None:
 TASK = "regression"
 
 st.title("Backbone transfer: regression")
-st.markdown("The age study grafted an MLP head (512→256→32→1, GELU) on ImageNet backbones and trained it with an "
+figures.intro("The age study grafted an MLP head (512→256→32→1, GELU) on ImageNet backbones and trained it with an "
             "L1 loss, backbone frozen or not. Offline, the target is a cartoon face's **fatness** (0 to 1): "
             "**a stand-in for age**, exact because the faces are generated. Bring UTKFace (a folder of "
             "`age_gender_race_date.jpg`) on the Datasets page to predict real ages.")
@@ -51,9 +51,10 @@ picked = None
 for i, ((variant, p), col) in enumerate(zip(points.items(), columns, strict=True)):
     true, pred = np.array(p["true"]), np.array(p["pred"])
     fig = plots.scatter_figure({names[variant]: (true, pred)}, {names[variant]: regression.evaluate(true, pred)},
-                               ids={names[variant]: np.array(p["index"])}, index=i)
-    fig.update_layout(height=420, legend=dict(orientation="h", y=-0.25), xaxis_range=span, yaxis_range=span)
-    event = col.plotly_chart(fig, key=f"{PREFIX}.scatter.{i}", on_select="rerun", selection_mode="points")
+                               ids={names[variant]: np.array(p["index"])})
+    fig.update_layout(height=460, xaxis_range=span, yaxis_range=span)
+    event = figures.show(fig, f"{PREFIX}.scatter.{i}", "predicted_vs_actual", where=col, on_select="rerun",
+                         selection_mode="points")
     selected = event.selection.points if event and event.selection else []
     if selected:
         picked = sample_id(selected[0]) if sample_id(selected[0]) is not None else picked

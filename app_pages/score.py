@@ -5,12 +5,12 @@ import streamlit as st
 
 from core import plots
 from core.metrics import detection
-from ui.export import export_buttons
+from ui import figures
 from ui.scoring import IOU_CHOICES, SCORED, comparisons, example, metric_row, score, uploads
 from ui.settings import KEEP
 
 st.title("Score your predictions")
-st.markdown("Evaluate any model's outputs with the metrics every page uses: the same numbers as "
+figures.intro("Evaluate any model's outputs with the metrics every page uses: the same numbers as "
             "`python -m core.metrics`. Start from a generated example, or upload your own files.")
 
 name = st.radio("Task", list(SCORED), format_func=lambda n: f"{SCORED[n].title} ({SCORED[n].score_format})",
@@ -41,14 +41,12 @@ if task == "detection":
     pr_tab, f1_tab = st.tabs(["Precision–recall", "F1 against threshold"])
     with pr_tab:
         fig = plots.pr_figure(result.curves, ap_label=f"AP{t0}")
-        st.plotly_chart(fig, width="stretch", key="score.fig.pr")
+        figures.show(fig, "score.fig.pr", "precision_recall")
         st.caption(f"Per class at IoU {result.iou_thresholds[0]:.2f}; the diamond is the best-F1 point.")
-        export_buttons(fig, "precision_recall", "score.export")
     with f1_tab:
         fig = plots.f1_figure(result.curves)
-        st.plotly_chart(fig, width="stretch", key="score.fig.f1")
-        export_buttons(fig, "f1_threshold", "score.export.f1")
-    st.dataframe(result.per_class, hide_index=True, width="stretch")
+        figures.show(fig, "score.fig.f1", "f1_threshold")
+    figures.table(result.per_class, width="stretch")
     with st.expander("All COCO numbers"):
         st.json({k: v for k, v in summary.items() if k != "per_class"})
 elif task == "classification":
@@ -57,25 +55,22 @@ elif task == "classification":
                 ("macro F1", f"{summary['macro']['f1']:.3f}"), ("weighted F1", f"{summary['weighted']['f1']:.3f}")])
     normalised = st.toggle("Row-normalised", value=True, key="score.normalised", **KEEP)
     fig = plots.confusion_figure(report.results, normalised=normalised)
-    st.plotly_chart(fig, width="stretch", key="score.fig.cm")
-    export_buttons(fig, "confusion", "score.export")
+    figures.show(fig, "score.fig.cm", "confusion")
     st.dataframe(pd.DataFrame(summary["variants"]).T, width="stretch")
     st.markdown("**Per class** (pred)")
-    st.dataframe(pd.DataFrame(summary["per_class"]), hide_index=True, width="stretch")
+    figures.table(pd.DataFrame(summary["per_class"]), width="stretch")
     comparisons(report)
 elif task == "verification":
     metric_row([("AUC", f"{summary['AUC']:.3f}"), ("EER", f"{summary['EER']:.3f}"),
                 ("TAR @ FAR 1e-2", f"{summary['TAR@FAR=0.01']:.3f}"), ("best accuracy", f"{summary['best_accuracy']:.3f}")])
     fig = plots.roc_figure(report.results)
-    st.plotly_chart(fig, width="stretch", key="score.fig.roc")
-    export_buttons(fig, "roc", "score.export")
+    figures.show(fig, "score.fig.roc", "roc")
     comparisons(report)
 elif task == "regression":
     metric_row([("MAE", f"{summary['mae']:.2f}"), ("RMSE", f"{summary['rmse']:.2f}"),
                 ("Pearson r", f"{summary['pearson']:.3f}"), ("Spearman ρ", f"{summary['spearman']:.3f}")])
     fig = plots.scatter_figure(report.points, report.results)
-    st.plotly_chart(fig, width="stretch", key="score.fig.scatter")
-    export_buttons(fig, "predicted_vs_actual", "score.export")
+    figures.show(fig, "score.fig.scatter", "predicted_vs_actual")
     comparisons(report)
 else:
     raise ValueError(f"no view for task {task!r}")

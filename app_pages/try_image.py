@@ -3,9 +3,10 @@
 import streamlit as st
 
 from core import devices, plots, registry, tasks
+from core.models.mtcnn_batched import DEFAULT_THRESHOLDS
 from core.predictors import Detections, TopK, Value
 from core.weights import WeightsUnavailable
-from ui import cache
+from ui import cache, explain_view, figures
 from ui.image_input import pick_image
 from ui.settings import KEEP
 from ui.sidebar import device
@@ -13,7 +14,7 @@ from ui.sidebar import device
 FACE_IOU = 0.3
 
 st.title("Try your image")
-st.markdown("Run two variants of one task on the same photo and compare their outputs and speed.")
+figures.intro("Run two variants of one task on the same photo and compare their outputs and speed.")
 
 picked = pick_image("try")
 if picked is None:
@@ -59,11 +60,14 @@ for i, (col, name) in enumerate(zip(st.columns(len(chosen)), chosen, strict=True
         st.metric("ms / image", f"{timed.ms_per_image:.1f}")
         out = timed.outputs[0]
         if isinstance(out, TopK):
-            st.plotly_chart(plots.topk_figure(out, index=i), width="stretch", key=f"try.fig.{i}")
+            figures.show(plots.topk_figure(out, name=name), f"try.fig.{i}", "top_classes")
         elif isinstance(out, Detections):
             st.markdown(f"**{len(out.boxes)}** " + ("face(s)" if task == "face_detection" else "box(es)") + " found")
-            st.plotly_chart(plots.detections_figure(loaded.image, out, index=i, truth=picked.truth,
-                                                    iou_threshold=FACE_IOU), width="stretch", key=f"try.fig.{i}")
+            figures.show(plots.detections_figure(loaded.image, out, name=name, truth=picked.truth,
+                                                 iou_threshold=FACE_IOU), f"try.fig.{i}", "detections")
+            if task == "face_detection":
+                st.caption(f"MTCNN's default stage thresholds {', '.join(map(str, DEFAULT_THRESHOLDS))}, minimum face "
+                           "20 px; the Face detection page sets its own in the sidebar.")
             if picked.truth is not None:
                 st.caption(f"Against the dataset's boxes at IoU ≥ {FACE_IOU} (the face study's threshold): "
                            "green TP, red FP, orange dashed FN.")
@@ -71,3 +75,7 @@ for i, (col, name) in enumerate(zip(st.columns(len(chosen)), chosen, strict=True
             st.metric(f"predicted {out.name}", f"{out.value:.3f}")
         else:
             raise TypeError(f"no view for output {type(out).__name__}")
+
+if task == "classification" and chosen:
+    st.subheader("Where does it look?")
+    explain_view.where_it_looks(chosen, str(dev), image_key, loaded.image, picked.label)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import atexit
 import os
+import re
 import shutil
 import threading
 import warnings
+import zlib
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -22,29 +24,85 @@ from core.metrics.verification import VerificationResult
 from core.predictors import Detections, TopK
 
 TEMPLATE = "plotly_white"
-VARIANT_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
+VARIANT_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf",
+                   "#bcbd22", "#393b79", "#637939", "#843c39")  # no grey: grey is for reference lines
 MATCH_COLOURS = {"TP": "#2ca02c", "FP": "#d62728", "FN": "#ff7f0e"}
 EXPORT_FORMATS = ("png", "svg")
 _export_lock = threading.Lock()
 _export_server = False
 
 
+_RUN_TAIL = re.compile(r"[-…(][0-9a-f]*([0-9a-f]{4})\)?\s*(@.*)?$")
+_colours: dict[str, str] = {}
+_colours_lock = threading.Lock()
+
+
 def colour(i: int) -> str:
     return VARIANT_COLOURS[i % len(VARIANT_COLOURS)]
 
 
-def topk_figure(result: TopK, title: str = "", index: int = 0) -> go.Figure:
-    """Horizontal bars of the top-k class probabilities, most probable on top."""
-    fig = go.Figure(go.Bar(
-        x=result.probs[::-1], y=result.labels[::-1], orientation="h", marker_color=colour(index),
-        text=[f"{p:.1%}" for p in result.probs[::-1]], textposition="outside", textangle=0, cliponaxis=False,
-    ))
-    fig.update_layout(template=TEMPLATE, title=title, xaxis=dict(range=[0, 1.15], tickformat=".0%", title="probability"),
-                      height=300, margin=dict(l=10, r=10, t=40 if title else 10, b=10))
+def colour_key(name: str) -> str:
+    """What a variant's colour hangs on: its run (the id's last four hex digits, and the checkpoint after "@") when
+    the name carries one, so that "resnet18/finetune-…-ab12cd" and its short name "finetune (12cd)" agree; else
+    the whole name."""
+    m = _RUN_TAIL.search(name)
+    return f"run {m[1]}{(m[2] or '').replace(' ', '')}" if m else name
+
+
+def colour_of(name: str) -> str:
+    """One colour per variant for the life of the app, on every page and figure: the colour its name hashes to,
+    or, when another variant already has that one, the least used."""
+    key = colour_key(name)
+    with _colours_lock:
+        if key not in _colours:
+            used = list(_colours.values())
+            preferred = VARIANT_COLOURS[zlib.crc32(key.encode()) % len(VARIANT_COLOURS)]
+            _colours[key] = preferred if preferred not in used else min(VARIANT_COLOURS, key=used.count)
+        return _colours[key]
+
+
+def _diamond(name: str) -> dict:
+    """The marker of a variant's chosen point (operating point, best F1, kept checkpoint)."""
+    return dict(color=colour_of(name), size=12, symbol="diamond", line=dict(color="black", width=1))
+
+
+def finish(fig: go.Figure, title: str = "", legend: bool = True) -> go.Figure:
+    """The house layout: no empty band on top (a small top margin, more only for a title), and the legend in a
+    row above the plot, where it never covers an axis or a curve."""
+    fig.update_layout(template=TEMPLATE, title=title or None, margin=dict(t=50 if title else 10, r=20))
+    if legend:
+        fig.update_layout(legend=dict(orientation="h", x=0, xanchor="left", y=1.02, yanchor="bottom"))
     return fig
 
 
-def detections_figure(image: Image.Image, dets: Detections, title: str = "", index: int = 0,
+def presenting(fig: go.Figure, scale: float = 1.6) -> go.Figure:
+    """A copy of the figure for a projector: every font (ticks, axis titles, legend, annotations, cell text)
+    scaled up, and table rows taller to hold it."""
+    big = go.Figure(fig)
+    size = lambda base: round(base * scale)  # noqa: E731
+    big.update_layout(font=dict(size=size(12)), legend=dict(font=dict(size=size(12))))
+    big.update_annotations(font_size=size(12))
+    big.update_traces(textfont_size=size(12), selector=lambda t: t.type in ("heatmap", "bar", "scatter"))
+    for t in big.data:
+        if t.type == "table":
+            t.header.font.size, t.cells.font.size = size(12), size(12)
+            t.header.height, t.cells.height = size(28), size(28)
+    if any(t.type == "table" for t in big.data) and big.layout.height:
+        big.update_layout(height=round(big.layout.height * scale))
+    return big
+
+
+def topk_figure(result: TopK, title: str = "", name: str = "") -> go.Figure:
+    """Horizontal bars of the top-k class probabilities, most probable on top, in the variant's colour."""
+    fig = go.Figure(go.Bar(
+        x=result.probs[::-1], y=result.labels[::-1], orientation="h", marker_color=colour_of(name or title),
+        text=[f"{p:.1%}" for p in result.probs[::-1]], textposition="outside", textangle=0, cliponaxis=False,
+    ))
+    fig.update_layout(xaxis=dict(range=[0, 1.15], tickformat=".0%", title="probability"), height=300)
+    return finish(fig, title, legend=False)
+
+
+def detections_figure(image: Image.Image, dets: Detections, title: str = "", name: str = "",
                       truth: np.ndarray | None = None, iou_threshold: float = 0.5) -> go.Figure:
     """The image with its boxes. Without truth, boxes take the variant's colour and show their score;
     with truth (M, 4), true positives, false positives and missed truths (FN, dashed) get their own colours."""
@@ -60,8 +118,8 @@ def detections_figure(image: Image.Image, dets: Detections, title: str = "", ind
     names = dets.classes or ("",) * len(dets.boxes)
     for box, score, kind, name in zip(dets.boxes, dets.scores, kinds, names, strict=True):
         label = " ".join(x for x in (kind, name, f"{score:.2f}") if x)
-        _box(fig, box, size, MATCH_COLOURS[kind] if kind else colour(index), label)
-    fig.update_layout(template=TEMPLATE, title=title, margin=dict(l=0, r=0, t=40 if title else 0, b=0))
+        _box(fig, box, size, MATCH_COLOURS[kind] if kind else colour_of(name or title), label)
+    fig.update_layout(template=TEMPLATE, title=title or None, margin=dict(l=0, r=0, t=40 if title else 0, b=0))
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
     return fig
@@ -87,11 +145,11 @@ def pr_figure(curves: Mapping[str, PRCurve], ap: Mapping[str, float] | None = No
     """PR overlay, one trace per variant, AP in the legend (COCO 101-point unless given), and each
     variant's operating point marked: at the given score threshold, or its best-F1 point."""
     fig = go.Figure()
-    for i, (name, curve) in enumerate(curves.items()):
+    for name, curve in curves.items():
         value = ap[name] if ap is not None else ap_coco101(curve)
         envelope = np.maximum.accumulate(curve.precision[::-1])[::-1]
         fig.add_trace(go.Scatter(x=np.r_[0, curve.recall], y=np.r_[envelope[:1] if len(envelope) else [1], envelope],
-                                 mode="lines", line=dict(color=colour(i), shape="hv", width=2.5),
+                                 mode="lines", line=dict(color=colour_of(name), shape="hv", width=2.5),
                                  name=f"{name} ({ap_label} {value:.3f})", legendgroup=name))
         if operating is not None and name in operating and len(curve.scores):
             j = min(int(np.searchsorted(-curve.scores, -operating[name], side="right")) - 1, len(curve.scores) - 1)
@@ -100,62 +158,62 @@ def pr_figure(curves: Mapping[str, PRCurve], ap: Mapping[str, float] | None = No
             best = best_f1(curve)
             point = (best.recall, best.precision, best.threshold)
         fig.add_trace(go.Scatter(x=[point[0]], y=[point[1]], mode="markers", legendgroup=name, showlegend=False,
-                                 marker=dict(color=colour(i), size=12, symbol="diamond", line=dict(color="black", width=1)),
+                                 marker=_diamond(name),
                                  hovertemplate=f"{name}<br>score ≥ {point[2]:.3f}<br>recall %{{x:.3f}}<br>precision %{{y:.3f}}"))
-    fig.update_layout(template=TEMPLATE, xaxis=dict(title="recall", range=[0, 1.02]),
-                      yaxis=dict(title="precision", range=[0, 1.02]), legend=dict(x=0.01, y=0.01, xanchor="left",
-                                                                                  yanchor="bottom"))
-    return fig
+    fig.update_layout(xaxis=dict(title="recall", range=[0, 1.02]), yaxis=dict(title="precision", range=[0, 1.02]))
+    return finish(fig)
 
 
 def f1_figure(curves: Mapping[str, PRCurve]) -> go.Figure:
     """F1 against the score threshold, one trace per variant, the best-F1 point marked."""
     fig = go.Figure()
-    for i, (name, curve) in enumerate(curves.items()):
+    for name, curve in curves.items():
         best = best_f1(curve)
-        fig.add_trace(go.Scatter(x=curve.scores, y=curve.f1, mode="lines", line=dict(color=colour(i), width=2.5),
+        fig.add_trace(go.Scatter(x=curve.scores, y=curve.f1, mode="lines", line=dict(color=colour_of(name), width=2.5),
                                  name=f"{name} (best F1 {best.f1:.3f} at {best.threshold:.3f})", legendgroup=name))
         fig.add_trace(go.Scatter(x=[best.threshold], y=[best.f1], mode="markers", showlegend=False, legendgroup=name,
-                                 marker=dict(color=colour(i), size=12, symbol="diamond", line=dict(color="black", width=1))))
-    fig.update_layout(template=TEMPLATE, xaxis=dict(title="score threshold (keep detections scoring at least this)"),
+                                 marker=_diamond(name)))
+    fig.update_layout(xaxis=dict(title="score threshold (keep detections scoring at least this)"),
                       yaxis=dict(title="F1", range=[0, 1.02]))
-    return fig
+    return finish(fig)
 
 
 def roc_figure(results: Mapping[str, VerificationResult]) -> go.Figure:
     """ROC overlay with AUC and EER in the legend, each EER point marked, chance diagonal dotted."""
     fig = go.Figure(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(color="grey", dash="dot"), name="chance"))
-    for i, (name, r) in enumerate(results.items()):
-        fig.add_trace(go.Scatter(x=r.roc.fpr, y=r.roc.tpr, mode="lines", line=dict(color=colour(i), width=2.5),
+    for name, r in results.items():
+        fig.add_trace(go.Scatter(x=r.roc.fpr, y=r.roc.tpr, mode="lines", line=dict(color=colour_of(name), width=2.5),
                                  name=f"{name} (AUC {r.auc:.3f}, EER {r.eer:.3f})", legendgroup=name))
         fig.add_trace(go.Scatter(x=[r.eer], y=[1 - r.eer], mode="markers", showlegend=False, legendgroup=name,
-                                 marker=dict(color=colour(i), size=11, symbol="x"), hovertemplate=f"{name} EER %{{x:.3f}}"))
-    fig.update_layout(template=TEMPLATE, xaxis=dict(title="false accept rate", range=[0, 1]),
-                      yaxis=dict(title="true accept rate", range=[0, 1.02]),
-                      legend=dict(x=0.99, y=0.01, xanchor="right", yanchor="bottom"))
-    return fig
+                                 marker=dict(color=colour_of(name), size=11, symbol="x"), hovertemplate=f"{name} EER %{{x:.3f}}"))
+    fig.update_layout(xaxis=dict(title="false accept rate", range=[0, 1]), yaxis=dict(title="true accept rate", range=[0, 1.02]))
+    return finish(fig)
 
 
 def scatter_figure(points: Mapping[str, tuple[np.ndarray, np.ndarray]], results: Mapping[str, RegressionResult],
-                   unit: str = "", ids: Mapping[str, np.ndarray] | None = None, index: int = 0) -> go.Figure:
-    """Predicted against actual, one trace per variant with r and ρ in the legend, and the identity line.
-    ids: each point's sample index, carried as customdata so a click can show its image."""
+                   unit: str = "", ids: Mapping[str, np.ndarray] | None = None) -> go.Figure:
+    """Predicted against actual on equal axes (one unit is as long on both), one trace per variant with r and ρ
+    in the legend, and the identity line. ids: each point's sample index, carried as customdata so a click can
+    show its image."""
     fig = go.Figure()
     lo = min(float(np.min(np.r_[t, p])) for t, p in points.values())
     hi = max(float(np.max(np.r_[t, p])) for t, p in points.values())
     fig.add_trace(go.Scatter(x=[lo, hi], y=[lo, hi], mode="lines", line=dict(color="grey", dash="dot"),
                              name="perfect"))
-    for i, (name, (y_true, y_pred)) in enumerate(points.items(), start=index):
+    for name, (y_true, y_pred) in points.items():
         r = results[name]
         custom = (ids or {}).get(name)
-        fig.add_trace(go.Scatter(x=y_true, y=y_pred, mode="markers", marker=dict(color=colour(i), size=6, opacity=0.6),
+        fig.add_trace(go.Scatter(x=y_true, y=y_pred, mode="markers", marker=dict(color=colour_of(name), size=6, opacity=0.6),
                                  customdata=None if custom is None else np.asarray(custom).reshape(-1, 1),
                                  hovertemplate=None if custom is None else
                                  "image %{customdata[0]}<br>actual %{x:.3f}<br>predicted %{y:.3f}<extra></extra>",
                                  name=f"{name} (r {r.pearson:.3f}, ρ {r.spearman:.3f}, MAE {r.mae:.2f})"))
     suffix = f" ({unit})" if unit else ""
-    fig.update_layout(template=TEMPLATE, xaxis=dict(title=f"actual{suffix}"), yaxis=dict(title=f"predicted{suffix}"))
-    return fig
+    pad = 0.03 * (hi - lo or 1.0)
+    fig.update_layout(xaxis=dict(title=f"actual{suffix}", range=[lo - pad, hi + pad], constrain="domain"),
+                      yaxis=dict(title=f"predicted{suffix}", range=[lo - pad, hi + pad], scaleanchor="x", scaleratio=1,
+                                 constrain="domain"))
+    return finish(fig)
 
 
 def confusion_figure(results: Mapping[str, ClassificationResult], normalised: bool = True) -> go.Figure:
@@ -172,8 +230,7 @@ def confusion_figure(results: Mapping[str, ClassificationResult], normalised: bo
                                  hovertemplate="true %{y}<br>predicted %{x}<br>%{text}<extra></extra>"), row=1, col=i)
         fig.update_xaxes(title_text="predicted", row=1, col=i)
         fig.update_yaxes(title_text="true" if i == 1 else "", autorange="reversed", row=1, col=i)
-    fig.update_layout(template=TEMPLATE)
-    return fig
+    return finish(fig, legend=False).update_layout(margin=dict(t=40))  # room for the subplot titles
 
 
 def learning_curves_figure(history: pd.DataFrame, metric: str = "loss",
@@ -184,27 +241,32 @@ def learning_curves_figure(history: pd.DataFrame, metric: str = "loss",
         if column not in history:
             raise ValueError(f"history needs a column {column!r}; it has {list(history.columns)}")
     fig = go.Figure()
-    for i, (name, rows) in enumerate(history.groupby("variant", sort=False)):
+    for name, rows in history.groupby("variant", sort=False):
         for split, dash in (("train", "dash"), ("val", "solid")):
             part = rows[rows["split"] == split].sort_values("epoch")
             if len(part):
                 fig.add_trace(go.Scatter(x=part["epoch"], y=part[metric], mode="lines+markers", legendgroup=name,
-                                         line=dict(color=colour(i), dash=dash), name=f"{name} {split}"))
+                                         line=dict(color=colour_of(name), dash=dash), name=f"{name} {split}"))
         for epoch in (unfreeze or {}).get(name, []):
-            fig.add_vline(x=epoch, line=dict(color=colour(i), dash="dot"), annotation_text="unfreeze",
+            fig.add_vline(x=epoch, line=dict(color=colour_of(name), dash="dot"), annotation_text="unfreeze",
                           annotation_position="top")
-    fig.update_layout(template=TEMPLATE, xaxis=dict(title="epoch", dtick=1), yaxis=dict(title=metric),
-                      legend=dict(orientation="h", y=-0.25))
-    return fig
+    fig.update_layout(xaxis=dict(title="epoch", dtick=1), yaxis=dict(title=metric))
+    return finish(fig)
 
 
 def table_figure(frame: pd.DataFrame, digits: int = 3) -> go.Figure:
     """A DataFrame as a plotly table, so that a metric table exports to PNG/SVG with the other figures."""
-    cells = [[f"{v:.{digits}f}" if isinstance(v, float) else str(v) for v in frame[c]] for c in frame.columns]
+    cells = [[_cell(v, digits) for v in frame[c]] for c in frame.columns]
     fig = go.Figure(go.Table(header=dict(values=list(frame.columns), fill_color="#e8eef7", align="left"),
                              cells=dict(values=cells, align="left")))
     fig.update_layout(template=TEMPLATE, margin=dict(l=5, r=5, t=5, b=5), height=40 + 30 * (len(frame) + 1))
     return fig
+
+
+def _cell(value: object, digits: int) -> str:
+    if value is None or (isinstance(value, float) and not np.isfinite(value)):
+        return "–"
+    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
 
 
 def export_available() -> bool:
@@ -215,7 +277,8 @@ def export_available() -> bool:
 
 
 def export(fig: go.Figure, fmt: str, width: int = 1000, height: int = 600, scale: float = 2.0) -> bytes:
-    """PNG or SVG bytes through kaleido, which drives an installed Chrome/Chromium (BROWSER_PATH to choose one)."""
+    """PNG or SVG bytes through kaleido, which drives an installed Chrome/Chromium (BROWSER_PATH to choose one).
+    A figure that sets its own height (a table: its rows) keeps it, so the file has no empty space under it."""
     global _export_server
     if fmt not in EXPORT_FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; choose from {list(EXPORT_FORMATS)}")
@@ -228,20 +291,20 @@ def export(fig: go.Figure, fmt: str, width: int = 1000, height: int = 600, scale
             _export_server = True
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="The kopts argument is ignored")  # plotly's, harmless
-            return fig.to_image(format=fmt, width=width, height=height, scale=scale if fmt == "png" else 1)
+            return fig.to_image(format=fmt, width=width, height=fig.layout.height or height,
+                                scale=scale if fmt == "png" else 1)
 
 
 def checkpoint_curves_figure(epochs: pd.DataFrame, kept: pd.DataFrame, metric: str = "AP50") -> go.Figure:
     """Per variant, ultralytics' validation metric after every epoch (line) and ours on the test split at each
     kept checkpoint (diamonds). epochs: columns variant, epoch, metric; kept: the same for the checkpoints."""
     fig = go.Figure()
-    for i, name in enumerate(dict.fromkeys([*epochs["variant"], *kept["variant"]])):
+    for name in dict.fromkeys([*epochs["variant"], *kept["variant"]]):
         e, k = epochs[epochs["variant"] == name], kept[kept["variant"] == name]
-        fig.add_trace(go.Scatter(x=e["epoch"], y=e[metric], mode="lines", line=dict(color=colour(i), width=2.5),
+        fig.add_trace(go.Scatter(x=e["epoch"], y=e[metric], mode="lines", line=dict(color=colour_of(name), width=2.5),
                                  name=f"{name}: validation (ultralytics)", legendgroup=name))
         fig.add_trace(go.Scatter(x=k["epoch"], y=k[metric], mode="markers", legendgroup=name,
-                                 marker=dict(color=colour(i), size=12, symbol="diamond", line=dict(color="black", width=1)),
+                                 marker=_diamond(name),
                                  name=f"{name}: test, kept checkpoints (ours)"))
-    fig.update_layout(template=TEMPLATE, xaxis=dict(title="epoch", dtick=1), yaxis=dict(title=metric, rangemode="tozero"),
-                      legend=dict(orientation="h", y=-0.25))
-    return fig
+    fig.update_layout(xaxis=dict(title="epoch", dtick=1), yaxis=dict(title=metric, rangemode="tozero"))
+    return finish(fig)

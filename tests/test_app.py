@@ -44,6 +44,9 @@ def test_try_image_classifies_a_sample_with_two_variants():
     assert len(at.get("plotly_chart")) == 2
     at.pills(key="try.sample").set_value("coffee").run()
     assert not at.exception and len(at.metric) == 2
+    assert at.subheader[-1].value == "Where does it look?"
+    cams = [c for c in at.get("image") if c.proto.imgs and "predicted" in c.proto.imgs[0].caption]
+    assert len(cams) == 2  # one Grad-CAM per variant, predicted class only: a sample photo has no true class
 
 
 def test_try_image_detects_the_face_in_astronaut():
@@ -229,3 +232,17 @@ def test_page_settings_hold_when_the_presenter_switches_pages_and_comes_back():
     assert at.sidebar.slider(key="cls.epochs").value == 9 and at.sidebar.select_slider(key="cls.size").value == 32
     at.switch_page("app_pages/feature_extraction.py").run()
     assert at.sidebar.selectbox(key="fx.dataset").value == "digits"
+
+
+def test_presentation_mode_folds_explanations_and_draws_result_tables_as_html():
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=TIMEOUT).run()
+    at.switch_page("app_pages/score.py").run()
+    at.radio(key="score.task").set_value("face_detection").run()
+    assert "What this page shows" not in [e.label for e in at.expander] and at.dataframe and not at.table
+    at.sidebar.toggle(key="app.presentation").set_value(True).run()
+    assert not at.exception
+    assert at.expander[0].label == "What this page shows"  # the opening paragraph, folded
+    assert at.table and not at.dataframe  # per-class results: HTML, which scales with the page
+    assert at.sidebar.toggle(key="app.presentation").value
+    at.switch_page("app_pages/face_verification.py").run()
+    assert at.sidebar.toggle(key="app.presentation").value and at.expander[0].label == "What this page shows"

@@ -1,3 +1,4 @@
+import io
 import shutil
 
 import numpy as np
@@ -89,3 +90,52 @@ def test_f1_figure_marks_the_best_threshold():
     fig = plots.f1_figure({"pretrained": curve})
     assert fig.data[1].x[0] == 0.5 and fig.data[1].y[0] == pytest.approx(0.75)
     assert "best F1 0.750 at 0.500" in fig.data[0].name
+
+
+def _curves(*names):
+    return {n: detection.pr_curve(np.array([0.9, 0.8]), np.array([1, 0], bool), 2) for n in names}
+
+
+def test_a_variant_keeps_its_colour_across_figures_and_names():
+    full, short = "resnet18/finetune-20261123-101010-ab12cd", "finetune · 2 ep (12cd)"
+    pr = plots.pr_figure(_curves(full, "mtcnn/pretrained"))
+    rows = pd.DataFrame({"variant": [short, short], "epoch": [1, 1], "split": ["train", "val"], "loss": [1.0, 0.9]})
+    curves = plots.learning_curves_figure(rows)
+    assert pr.data[0].line.color == curves.data[0].line.color == plots.colour_of(full) == plots.colour_of(short)
+    assert plots.colour_of(full + "@epoch3") != plots.colour_of(full)  # a checkpoint of a run is a variant too
+    many = [f"variant {i}" for i in range(len(plots.VARIANT_COLOURS))]
+    assert len({plots.colour_of(n) for n in many}) == len(many)  # no two share one while colours are left
+    assert "#7f7f7f" not in plots.VARIANT_COLOURS  # grey is the reference lines'
+
+
+def test_legends_sit_above_the_axes_and_no_band_is_left_empty():
+    for fig in (plots.pr_figure(_curves("a", "b")), plots.f1_figure(_curves("a")),
+                plots.roc_figure({"a": verification.evaluate(np.array([0.1, 0.9, 0.4, 0.6]), np.array([0, 1, 0, 1]))})):
+        assert fig.layout.legend.y >= 1 and fig.layout.legend.yanchor == "bottom"
+        assert fig.layout.margin.t <= 10 and fig.layout.title.text is None
+
+
+def test_scatter_has_equal_axes_with_the_identity_line():
+    true = np.array([0.0, 1.0, 2.0, 10.0])
+    fig = plots.scatter_figure({"a": (true, true * 0.5)}, {"a": regression.evaluate(true, true * 0.5)})
+    assert fig.layout.yaxis.scaleanchor == "x" and fig.layout.yaxis.scaleratio == 1
+    assert fig.layout.xaxis.range == fig.layout.yaxis.range
+    assert list(fig.data[0].x) == list(fig.data[0].y) == [0.0, 10.0]
+
+
+def test_presentation_scales_every_font_and_leaves_the_original_alone():
+    fig = plots.learning_curves_figure(pd.DataFrame({"variant": ["a"], "epoch": [1], "split": ["val"], "loss": [1.0]}),
+                                       unfreeze={"a": [1]})
+    big = plots.presenting(fig)
+    assert big.layout.font.size > 12 and big.layout.legend.font.size > 12
+    assert all(a.font.size > 12 for a in big.layout.annotations)  # the "unfreeze" label
+    assert fig.layout.font.size is None
+    table = plots.presenting(plots.table_figure(pd.DataFrame({"AP": [0.5, None]})))
+    assert table.data[0].cells.font.size > 12 and table.data[0].cells.values[0] == ["0.500", "–"]
+
+
+@pytest.mark.skipif(not shutil.which("chromium"), reason="Debian chromium is not installed (make browser)")
+def test_a_table_exports_at_its_own_height_without_empty_space():
+    fig = plots.table_figure(pd.DataFrame({"AP": [0.5]}))
+    png = Image.open(io.BytesIO(plots.export(fig, "png", scale=1)))
+    assert png.size == (1000, fig.layout.height) and png.size[1] < 200

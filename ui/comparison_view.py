@@ -12,8 +12,7 @@ from core.experiments import transfer as tx
 from core.experiments.comparison import Comparison
 from core.metrics import paired
 from core.train.runstore import Run, RunStore
-from ui import training
-from ui.export import export_buttons
+from ui import figures, training
 from ui.settings import KEEP
 
 
@@ -82,14 +81,14 @@ def metrics_section(prefix: str, result: Comparison, runs: dict[str, Run], names
     """The metric table with CIs (exportable), the runs' settings, and the paired tests against the baseline."""
     st.subheader(f"Test split · {result.extra['test_samples']:,} images")
     table = tables.metric_table(result, metrics, names)
-    st.dataframe(table, hide_index=True)
-    st.caption(caption + " Brackets: 95% bootstrap CI over test images.")
-    export_buttons(plots.table_figure(table), f"{result.experiment}-metrics", f"{prefix}.table.export")
+    figures.table(table)
+    figures.explain(caption + " Brackets: 95% bootstrap CI over test images.")
+    figures.export_buttons(plots.table_figure(table), f"{result.experiment}-metrics", f"{prefix}.table.export")
     with st.expander("Settings of these runs"):
         st.dataframe(tables.settings_table(runs, names), hide_index=True)
     if result.comparisons:
         st.markdown(f"**Against the baseline, {names[result.extra['baseline']]}** ({versus})")
-        st.dataframe(tables.comparisons_table(result.comparisons, names), hide_index=True)
+        figures.table(tables.comparisons_table(result.comparisons, names))
 
 
 def learning_curves(result: Comparison, names: dict[str, str], metric: str, prefix: str) -> None:
@@ -99,8 +98,6 @@ def learning_curves(result: Comparison, names: dict[str, str], metric: str, pref
     left, right = st.columns(2)
     for col, m in ((left, "loss"), (right, metric)):
         fig = plots.learning_curves_figure(frame, m, unfreeze)
-        col.plotly_chart(fig, key=f"{prefix}.curves.{m}")
-    export_buttons(plots.learning_curves_figure(frame, metric, unfreeze), f"learning-curves-{metric}",
-                   f"{prefix}.curves.export")
-    st.caption("Dashed: training (loss; accuracy on the training batches as they went by). Solid: validation. "
-               "Dotted vertical lines: where a strategy opened more of the backbone.")
+        figures.show(fig, f"{prefix}.curves.{m}", f"learning-curves-{m}", where=col)
+    figures.explain("Dashed: training (loss; accuracy on the training batches as they went by). Solid: validation. "
+                    "Dotted vertical lines: where a strategy opened more of the backbone.")

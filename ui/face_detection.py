@@ -15,7 +15,7 @@ from core.models import mtcnn_batched
 from core.predictors import Detections
 from core.train import mtcnn as mtcnn_train
 from core.train.runstore import RunStore
-from ui import jobs
+from ui import figures, jobs
 
 PREFIX = "detect"
 NEW_VARIANTS = "detect.new_variants"  # finished (or stopped after an epoch) by a run started here: selected
@@ -100,8 +100,8 @@ def crops(image: Image.Image, boxes: np.ndarray) -> list[Image.Image]:
 def enlarge(index: int, variant: str, scored: fd.Scored, iou: float) -> None:
     images, truth = test_split()
     d = scored.detections[index]
-    st.plotly_chart(plots.detections_figure(images[index], Detections(d.boxes, d.scores), truth=truth[index],
-                                            iou_threshold=iou), width="stretch")
+    figures.show(plots.detections_figure(images[index], Detections(d.boxes, d.scores), truth=truth[index],
+                                         iou_threshold=iou), "detect.hard.image", "detections")
     st.caption(f"{variant} · test image {index} · green TP, red FP, orange dashed FN")
 
 

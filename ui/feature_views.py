@@ -19,8 +19,7 @@ from core.train import autoencoder
 from core.train.runstore import RunStore
 from core.train.strategies import STRATEGIES
 from ui import feature_extraction as ui_fx
-from ui import jobs
-from ui.export import export_buttons
+from ui import figures, jobs
 from ui.settings import KEEP
 
 
@@ -118,20 +117,18 @@ def layer_curve(c: Context) -> None:
         st.error(str(exc))
         st.stop()
     fig = go.Figure()
-    for i, (name, part) in enumerate(frame.groupby("source", sort=False)):
+    for name, part in frame.groupby("source", sort=False):
         fig.add_trace(go.Scatter(x=part.depth, y=part.balanced_accuracy, name=name, mode="lines+markers",
-                                 line=dict(color=plots.colour(i)), customdata=part.layer,
+                                 line=dict(color=plots.colour_of(name)), customdata=part.layer,
                                  error_y=dict(type="data", array=part["std"], thickness=1),
                                  hovertemplate="%{customdata}: %{y:.3f}<extra>" + name + "</extra>"))
-    fig.update_layout(xaxis_title="block (depth)", yaxis_title="balanced accuracy (k-fold mean ± std)", height=460,
-                      legend=dict(orientation="h", x=0, y=-0.2, xanchor="left", yanchor="top"),
-                      margin=dict(t=30))
-    st.plotly_chart(fig, width="stretch", key="fx.curve")
-    export_buttons(fig, "layer_curve", "fx.curve.export")
+    fig.update_layout(xaxis_title="block (depth)", yaxis_title="balanced accuracy (k-fold mean ± std)", height=460)
+    plots.finish(fig)
+    figures.show(fig, "fx.curve", "layer_curve")
     best = frame.loc[frame.groupby("source", sort=False).balanced_accuracy.idxmax()]
     st.dataframe(best[["source", "layer", "depth", "balanced_accuracy", "std", "n_features"]].round(3),
                  hide_index=True)
-    st.caption("Each point: the block's output, pooled, under the default probe (standardise, linear SVM). The best "
+    figures.explain("Each point: the block's output, pooled, under the default probe (standardise, linear SVM). The best "
                "block of each source is listed; it was picked on these folds, so its score is optimistic.")
 
 
@@ -155,9 +152,9 @@ def finetuning_changes(c: Context) -> None:
         left, right = st.columns(2)
         cka_fig = px.bar(table, x="layer", y="cka", range_y=[0, 1.02], height=420,
                          labels={"cka": "linear CKA: ImageNet vs fine-tuned", "layer": "block output"})
-        cka_fig.update_traces(marker_color=plots.colour(0))
+        cka_fig.update_traces(marker_color=plots.colour_of(run.id))
         cka_fig.update_layout(margin=dict(t=30))
-        left.plotly_chart(cka_fig, width="stretch", key="fx.cka")
+        figures.show(cka_fig, "fx.cka", "cka_by_layer", where=left)
         trainable = fe.trainable_map(run)
         grid = trainable.pivot(index="block", columns="epoch", values="trainable").reindex(
             list(dict.fromkeys(trainable.block)))
@@ -165,9 +162,8 @@ def finetuning_changes(c: Context) -> None:
                          color_continuous_scale="Blues", aspect="auto", height=420,
                          labels={"color": "log10 trainable params"})
         heat.update_layout(margin=dict(t=30))
-        right.plotly_chart(heat, width="stretch", key="fx.trainable")
-        export_buttons(cka_fig, "cka_by_layer", "fx.cka.export")
-        st.caption(f"Left: CKA of each block's pooled features on the same {len(data.images):,} images of {dataset}, "
+        figures.show(heat, "fx.trainable", "trainable_blocks", where=right)
+        figures.explain(f"Left: CKA of each block's pooled features on the same {len(data.images):,} images of {dataset}, "
                    "1 = unchanged (up to rotation and scale). Right: which blocks the strategy "
                    f"**{run.config.get('strategy')}** let train in each epoch. Blocks that trained but keep CKA near 1 "
                    "moved little: a freeze there would have cost little.")
@@ -269,9 +265,8 @@ def across_domains(c: Context) -> None:
                      color_continuous_scale="Reds", zmin=0, zmax=1, aspect="auto",
                      height=140 + 60 * len(shown), labels={"color": "CDFG"})
     heat.update_layout(margin=dict(t=30))
-    st.plotly_chart(heat, width="stretch", key="fx.cdfg.heat")
-    export_buttons(heat, "cdfg", "fx.cdfg.export")
-    st.caption(f"A = {pair[0]}, B = {pair[1]}. Risk = 1 − balanced accuracy; R_A(f_A) by k-fold CV on A, R_B(f_A) by "
+    figures.show(heat, "fx.cdfg.heat", "cdfg")
+    figures.explain(f"A = {pair[0]}, B = {pair[1]}. Risk = 1 − balanced accuracy; R_A(f_A) by k-fold CV on A, R_B(f_A) by "
                "the probe fitted on all of A. Partial: |R_A(f_A) − R_B(f_A)|; complete: the mean of both directions. "
                "Lower generalises better.")
 

@@ -40,6 +40,7 @@ class Picked:
     loaded: LoadedImage
     key: str  # identifies the image for caches
     truth: np.ndarray | None = None  # (M, 4) ground-truth boxes when the image comes from a detection set
+    label: str | None = None  # the true class when the image comes from a labelled classification set
 
 
 @st.cache_resource(max_entries=4, show_spinner="Reading the dataset…")
@@ -65,7 +66,8 @@ def _from_dataset(prefix: str) -> Picked | None:
     image = open_image(ds.images[int(index)])
     label = ds.classes[int(ds.targets[index])] if ds.classes else f"{ds.target_name} {ds.targets[index]:g}"
     st.caption(f"**{name}** · image {index} · {label}")
-    return Picked(LoadedImage(image, f"{name}[{index}]", image.size, "RGB"), f"data:{name}:{index}")
+    return Picked(LoadedImage(image, f"{name}[{index}]", image.size, "RGB"), f"data:{name}:{index}",
+                  label=ds.classes[int(ds.targets[index])] if ds.classes else None)
 
 
 def pick_image(prefix: str) -> Picked | None:

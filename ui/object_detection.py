@@ -21,8 +21,7 @@ from core.models import yolo
 from core.predictors import Detections
 from core.train import yolo as trainer
 from core.train.runstore import Run, RunStore
-from ui import jobs
-from ui.export import export_buttons
+from ui import figures, jobs
 
 PREFIX = "yolo"
 UNREADABLE = (RuntimeError, OSError, EOFError, KeyError, pickle.UnpicklingError, zipfile.BadZipFile)  # a damaged file
@@ -141,10 +140,9 @@ def across_families(run_ids: tuple[str, ...], labels: tuple[str, ...], dataset: 
     fam, curves = family(run_ids, labels, dataset, device_name)
     names = {n: f"{registry.variant(n.split('@')[0]).family} {short[n.split('@')[0]]} @ {n.split('@')[1]}"
              if "@" in n else n for n in fam.variants}
-    st.dataframe(tables.metric_table(fam, ["AP50", "F1"], names), hide_index=True, width="stretch")
-    st.dataframe(tables.comparisons_table(fam.comparisons, names), hide_index=True, width="stretch")
+    figures.table(tables.metric_table(fam, ["AP50", "F1"], names), width="stretch")
+    figures.table(tables.comparisons_table(fam.comparisons, names), width="stretch")
     fig = plots.pr_figure({names[n]: c for n, c in curves.items()}, ap_label="AP50")
-    st.plotly_chart(fig, width="stretch", key="yolo.family.pr")
-    export_buttons(fig, "detection_families_pr", "yolo.export.family")
-    st.caption("The same test images at IoU 0.5; YOLO at each start's best checkpoint, MTCNN at the study's "
+    figures.show(fig, "yolo.family.pr", "detection_families_pr")
+    figures.explain("The same test images at IoU 0.5; YOLO at each start's best checkpoint, MTCNN at the study's "
                "permissive stage thresholds; paired bootstrap over images against the pretrained YOLO.")

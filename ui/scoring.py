@@ -12,6 +12,7 @@ import streamlit as st
 from core import tasks
 from core.experiments import tables
 from core.metrics import detection, reports
+from ui import figures
 
 SCORED = {t.name: t for t in tasks.scored()}
 IOU_CHOICES = {"COCO 0.50:0.95": detection.COCO_IOUS, "0.5 (VOC)": (0.5,), "0.3 (the face-detection study)": (0.3,)}
@@ -61,6 +62,6 @@ def metric_row(items: list[tuple[str, object]]) -> None:
 def comparisons(report: reports.Report) -> None:
     if report.comparisons:
         st.markdown("**Two variants on the same samples** (Δ = a − b)")
-        st.dataframe(tables.comparisons_table(report.comparisons), hide_index=True, width="stretch")
+        figures.table(tables.comparisons_table(report.comparisons), width="stretch")
 
 

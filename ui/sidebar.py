@@ -13,10 +13,14 @@ FORCE_CPU = "app.force_cpu"
 PRESENTATION = "app.presentation"
 STORE_PROBLEM = "app.runs_problem"
 
+# Streamlit sizes its text, widgets, sidebar and slider labels in rem: a larger root font scales them all. The top
+# padding shrinks so that a page's result starts higher; tables drawn by ui.figures.table are HTML and scale too.
 _PRESENTATION_CSS = """
 <style>
-html, body, [data-testid="stMarkdownContainer"] p { font-size: 1.25rem; }
-h1 { font-size: 3rem !important; }
+html { font-size: 22px; }
+[data-testid="stMainBlockContainer"] { padding-top: 2.2rem; max-width: 100%; }
+[data-testid="stTable"] table, [data-testid="stTable"] th, [data-testid="stTable"] td { font-size: 1rem; }
+[data-testid="stSidebar"] { font-size: 1rem; }
 </style>
 """
 
@@ -24,6 +28,11 @@ h1 { font-size: 3rem !important; }
 def device() -> torch.device:
     """The device the pages run models on, honouring the sidebar's Force CPU toggle."""
     return devices.pick_device(force_cpu=bool(st.session_state.get(FORCE_CPU, False)))
+
+
+def presenting() -> bool:
+    """Whether presentation mode is on (the sidebar toggle, kept in the URL as app.presentation)."""
+    return bool(st.session_state.get(PRESENTATION, False))
 
 
 def runs_problem() -> str:
@@ -48,6 +57,8 @@ def render() -> None:
         auto = devices.pick_device()
         st.toggle("Force CPU", key=FORCE_CPU, **KEEP, disabled=auto.type == "cpu",
                   help="Run every model on the CPU even when a GPU is present, e.g. to compare speeds.")
-        st.toggle("Presentation mode", key=PRESENTATION, **KEEP, help="Larger text for projecting in a talk.")
-    if st.session_state.get(PRESENTATION):
+        st.toggle("Presentation mode", key=PRESENTATION, **KEEP,
+                  help="For a projector: larger text, tables and figure fonts; explanations folded away. Kept in the "
+                       "URL, so a link opens in it.")
+    if presenting():
         st.markdown(_PRESENTATION_CSS, unsafe_allow_html=True)

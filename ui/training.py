@@ -17,7 +17,7 @@ from core.train import transfer
 from core.train.loop import AUGMENTATIONS, TrainConfig, check_dataset
 from core.train.runstore import Run, RunStore
 from core.train.strategies import StrategyConfig
-from ui import jobs
+from ui import figures, jobs
 from ui.settings import KEEP
 from ui.sidebar import FORCE_CPU
 
@@ -157,8 +157,9 @@ def _progress(run: Run, runs: list[Run], task: str, prefix: str) -> None:
     if history:
         frame = tx.history_frame({strategy: history})
         left, right = st.columns(2)
-        left.plotly_chart(plots.learning_curves_figure(frame, "loss"), key=f"{prefix}.live.loss")
-        right.plotly_chart(plots.learning_curves_figure(frame, headline), key=f"{prefix}.live.metric")
+        figures.show(plots.learning_curves_figure(frame, "loss"), f"{prefix}.live.loss", "live-loss", where=left)
+        figures.show(plots.learning_curves_figure(frame, headline), f"{prefix}.live.metric", f"live-{headline}",
+                     where=right)
 
 
 def controls(prefix: str, choice: Choice) -> None:

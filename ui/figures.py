@@ -1,0 +1,64 @@
+"""Every figure goes on a page through show(): presentation mode's larger fonts, the full width, and PNG and SVG
+download buttons (rendered only when clicked) under it. Result tables go through table() and explanations
+through explain(), which presentation mode enlarges and folds away."""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from core import plots
+from ui import sidebar
+
+
+def show(fig: go.Figure, key: str, stem: str, where=None, export: bool = True, **chart):
+    """Draw the figure in `where` (the page, a column or a container) with its export buttons; stem names the
+    files; chart goes to st.plotly_chart (on_select, selection_mode). Returns plotly_chart's event."""
+    where = where if where is not None else st
+    shown = plots.presenting(fig) if sidebar.presenting() else fig
+    event = where.plotly_chart(shown, width="stretch", key=key, **chart)
+    if export and where is st:
+        export_buttons(shown, stem, f"{key}.export")
+    elif export:
+        with where:
+            export_buttons(shown, stem, f"{key}.export")
+    return event
+
+
+def export_buttons(fig: go.Figure, stem: str, key: str) -> None:
+    if not plots.export_available():
+        st.caption("PNG/SVG export needs Chrome or Chromium (Debian: `apt install chromium`).")
+        return
+    left, right, _ = st.columns([1, 1, 3])
+    left.download_button("PNG for slides", lambda: plots.export(fig, "png"), f"{stem}.png", "image/png",
+                         key=f"{key}.png", icon=":material/download:")
+    right.download_button("SVG", lambda: plots.export(fig, "svg"), f"{stem}.svg", "image/svg+xml",
+                          key=f"{key}.svg", icon=":material/download:")
+
+
+def table(frame: pd.DataFrame, **dataframe) -> None:
+    """A result table: interactive (sortable, scrollable) normally; in presentation mode a plain HTML table, whose
+    text scales with the page (the interactive grid is drawn on a canvas at a fixed size)."""
+    if sidebar.presenting():
+        st.table(frame.style.hide(axis="index").format(na_rep="–"))
+    else:
+        st.dataframe(frame, hide_index=True, **dataframe)
+
+
+def intro(text: str) -> None:
+    """A page's opening paragraph: shown normally; folded into an expander in presentation mode."""
+    if sidebar.presenting():
+        st.expander("What this page shows", icon=":material/info:").markdown(text)
+    else:
+        st.markdown(text)
+
+
+def explain(text: str, where=None) -> None:
+    """An explanation under a result: a caption normally; folded into an expander in presentation mode, so that
+    the result keeps the screen."""
+    where = where if where is not None else st
+    if sidebar.presenting():
+        where.expander("About this", icon=":material/info:").caption(text)
+    else:
+        where.caption(text)
