@@ -1,12 +1,10 @@
 """Backbone transfer, classification: scratch vs frozen vs fine-tuned (and more strategies) on one set."""
 
-import numpy as np
 import streamlit as st
 
-from core import plots, tasks
-from core.metrics import classification
+from core import tasks
 from ui import comparison_view as view
-from ui import figures, training
+from ui import errors_view, figures, training
 from ui.settings import KEEP
 
 PREFIX = "cls"
@@ -32,14 +30,11 @@ view.metrics_section(PREFIX, result, runs, names, [*tasks.get(TASK).metrics, *[f
                     "same test images; paired bootstrap of mCA, McNemar on accuracy")
 
 st.subheader("Confusion matrices")
-normalised = st.toggle("Row shares", value=True, key=f"{PREFIX}.normalised", **KEEP,
-                       help="Each true class sums to 100%; off: counts")
-matrices = {names[v]: classification.from_confusion(np.array(cm), classes)
-            for v, cm in result.extra["confusion"].items()}
-fig = plots.confusion_figure(matrices, normalised)
-fig.update_layout(height=380)
-figures.show(fig, f"{PREFIX}.confusion", "confusion")
+errors_view.confusion(PREFIX, result, names)
 
 st.subheader("Learning curves")
 metric = st.radio("Metric", ["accuracy", "mCA", "macro_f1"], horizontal=True, key=f"{PREFIX}.curve_metric", **KEEP)
 view.learning_curves(result, names, metric, PREFIX)
+
+st.subheader("What did it get wrong?")
+errors_view.gallery(PREFIX, result, names, choice.dataset)

@@ -216,8 +216,11 @@ def scatter_figure(points: Mapping[str, tuple[np.ndarray, np.ndarray]], results:
     return finish(fig)
 
 
-def confusion_figure(results: Mapping[str, ClassificationResult], normalised: bool = True) -> go.Figure:
-    """Confusion heatmaps side by side on one colour scale (row shares, or counts up to the largest cell)."""
+def confusion_figure(results: Mapping[str, ClassificationResult], normalised: bool = True,
+                     clickable: bool = False) -> go.Figure:
+    """Confusion heatmaps side by side on one colour scale (row shares, or counts up to the largest cell).
+    clickable: a transparent marker on every cell carries (variant, true, predicted) as customdata, so that a
+    click on a cell can be read from the chart's selection."""
     names = list(results)
     fig = make_subplots(rows=1, cols=len(names), subplot_titles=names, horizontal_spacing=0.08)
     top = 1.0 if normalised else float(max(r.confusion.max() for r in results.values()))
@@ -228,6 +231,12 @@ def confusion_figure(results: Mapping[str, ClassificationResult], normalised: bo
         fig.add_trace(go.Heatmap(z=z, x=r.class_names, y=r.class_names, zmin=0, zmax=top, colorscale="Blues",
                                  text=text, texttemplate="%{text}", showscale=i == len(names),
                                  hovertemplate="true %{y}<br>predicted %{x}<br>%{text}<extra></extra>"), row=1, col=i)
+        if clickable:
+            cells = [(t, p) for t in r.class_names for p in r.class_names]
+            fig.add_trace(go.Scatter(x=[p for _, p in cells], y=[t for t, _ in cells], mode="markers", showlegend=False,
+                                     marker=dict(size=40, opacity=0, symbol="square"),
+                                     hovertemplate="true %{y}<br>predicted %{x}<br>click: these errors<extra></extra>",
+                                     customdata=[[name, t, p] for t, p in cells]), row=1, col=i)
         fig.update_xaxes(title_text="predicted", row=1, col=i)
         fig.update_yaxes(title_text="true" if i == 1 else "", autorange="reversed", row=1, col=i)
     return finish(fig, legend=False).update_layout(margin=dict(t=40))  # room for the subplot titles

@@ -187,6 +187,32 @@ def test_classification_page_compares_the_runs_and_counts_trainable_parameters(c
     assert any("rising to" in m.value for m in at.sidebar.markdown)
 
 
+def test_classification_page_shows_each_variants_errors_what_it_fixed_and_where_it_looks(classification, runs_dir,
+                                                                                         monkeypatch):
+    from core.experiments import errors
+
+    monkeypatch.setenv("TLDASH_RUNS_DIR", str(runs_dir))
+    at = _page("classification.py")
+    classes, preds = classification.extra["classes"], classification.extra["predictions"]
+    finetune, scratch = _named(classification, "finetune"), _named(classification, "scratch")
+    assert at.selectbox(key="cls.errors.variant").value == finetune
+    wrong = errors.mistakes(preds[finetune], classes)
+    assert any(m.value.startswith(f"**{len(wrong):,} test errors of finetune") for m in at.markdown)
+    gallery = next(i for i in at.get("image") if i.proto.imgs and "→" in i.proto.imgs[0].caption)
+    assert [g.caption for g in gallery.proto.imgs] == [f"{t} → {p} ({c:.0%})" for t, p, c in zip(
+        wrong["true"][:12], wrong["predicted"][:12], wrong["confidence"][:12], strict=True)]
+    cams = [i for i in at.get("image") if i.proto.imgs and i.proto.imgs[0].caption.startswith("predicted")]
+    assert len(cams) == 2  # the baseline (scratch) and finetune on the first error, both predicted and true class
+    assert {g.caption.split(":")[0] for c in cams for g in c.proto.imgs} <= {"predicted", "true", "predicted = true"}
+    a_class = wrong["true"].iloc[0]
+    at.selectbox(key="cls.errors.true").set_value(a_class).run()
+    assert any(m.value.startswith(f"**{(wrong['true'] == a_class).sum():,} test errors") for m in at.markdown)
+    at.radio(key="cls.errors.show").set_value("fixed vs the baseline").run()
+    fixed, _ = errors.changed(preds[scratch], preds[finetune], classes)
+    assert any(m.value.startswith(f"**{(fixed['true'] == a_class).sum():,} test images scratch") for m in at.markdown)
+    assert not at.exception
+
+
 def _named(result, strategy: str) -> str:
     return next(n for n, r in result.extra["runs"].items() if r["strategy"] == strategy)
 

@@ -92,7 +92,10 @@ def _classification(outcomes: list[Outcome], classes: list[str], n_boot: int, re
         np.ones(len(o.targets), np.int64))} for o in outcomes}
     extra = {"classes": classes,
              "confusion": {o.variant: classification.confusion_matrix(o.targets, o.predicted, len(classes)).tolist()
-                           for o in outcomes}}
+                           for o in outcomes},
+             "predictions": {o.variant: {"index": o.index.tolist(), "true": o.targets.astype(int).tolist(),
+                                         "pred": o.predicted.tolist(), "conf": o.outputs.max(1).tolist()}
+                             for o in outcomes}}
     comparisons = []
     for o in outcomes:
         if o is ref:
