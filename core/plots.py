@@ -238,7 +238,7 @@ def confusion_figure(results: Mapping[str, ClassificationResult], normalised: bo
                                      hovertemplate="true %{y}<br>predicted %{x}<br>click: these errors<extra></extra>",
                                      customdata=[[name, t, p] for t, p in cells]), row=1, col=i)
         fig.update_xaxes(title_text="predicted", row=1, col=i)
-        fig.update_yaxes(title_text="true" if i == 1 else "", autorange="reversed", row=1, col=i)
+        fig.update_yaxes(title_text="true" if i == 1 else "", showticklabels=i == 1, autorange="reversed", row=1, col=i)
     return finish(fig, legend=False).update_layout(margin=dict(t=40))  # room for the subplot titles
 
 

@@ -32,9 +32,14 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def runs_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("runs")
+
+
+@pytest.fixture(scope="module")
+def server(runs_dir):
     port = _free_port()
-    env = {**os.environ, "TLDASH_OFFLINE": "1", "TLDASH_RUNS_DIR": str(tmp_path_factory.mktemp("runs"))}
+    env = {**os.environ, "TLDASH_OFFLINE": "1", "TLDASH_RUNS_DIR": str(runs_dir)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true"],
@@ -134,7 +139,7 @@ def test_score_page_downloads_a_png_for_slides(server, page):
     page.get_by_text("Face detection (COCO json)").click()
     expect(page.get_by_text("AP (COCO)")).to_be_visible()
     with page.expect_download() as info:
-        page.get_by_text("PNG for slides").first.click()
+        page.locator("[data-testid=stDownloadButton]").filter(has_text="PNG").first.click()
     path = info.value.path()
     with open(path, "rb") as fh:
         assert fh.read(8) == b"\x89PNG\r\n\x1a\n"
@@ -281,3 +286,64 @@ def test_two_sessions_follow_and_stop_only_their_own_runs(server, browser):
     a.wait_for_timeout(2000)  # the charts draw after their headings
     a.screenshot(path=ARTIFACTS / "classification.png", full_page=True)
     b.screenshot(path=ARTIFACTS / "two-sessions-b.png", full_page=True)
+
+
+def _classification_runs(runs_dir) -> dict[tuple[str, str], int]:
+    """Two finished classification runs on the default set, written straight into the store (untrained weights,
+    chosen outputs): scratch wrong on every fifth test image, finetune on every seventh. Returns finetune's error
+    count per (true, predicted) cell."""
+    from collections import Counter
+
+    import numpy as np
+
+    from core import tasks
+    from core.data import catalogue
+    from core.models import backbones
+    from core.train.runstore import RunStore
+
+    dataset = tasks.get("classification").default_dataset
+    data = catalogue.labelled(dataset)
+    index = np.arange(60)
+    targets = np.asarray(data.targets)[index].astype(int)
+    store, cells = RunStore(runs_dir), {}
+    for strategy, every in (("scratch", 5), ("finetune", 7)):
+        predicted = np.where(index % every == 0, (targets + 1) % 3, targets)
+        outputs = np.full((len(index), 3), 0.05)
+        outputs[index, predicted] = 0.9
+        config = {"dataset": dataset, "backbone": "mobilenet_v2", "head": "linear", "strategy": strategy,
+                  "image_size": 32, "epochs": 1, "labels": data.classes}
+        run_id = store.create("classification", "mobilenet_v2", "classification", config)
+        with store.recording(run_id) as rec:
+            model, _ = backbones.build("mobilenet_v2", 3, "linear", pretrained=False)
+            rec.checkpoint(model.state_dict(), "epoch 1")
+            rec.arrays(".npz", index=index, targets=targets, outputs=outputs)
+        cells = Counter((data.classes[t], data.classes[p]) for t, p in zip(targets, predicted, strict=True) if t != p)
+    return dict(cells)
+
+
+def test_a_confusion_cell_click_filters_the_error_gallery(server, page, runs_dir):
+    from playwright.sync_api import expect
+
+    cells = _classification_runs(runs_dir)
+    (true, predicted), count = max(cells.items(), key=lambda kv: kv[1])
+    page.goto(f"{server}/classification")
+    total = sum(cells.values())
+    expect(page.get_by_text(f"{total} test errors of finetune")).to_be_visible()
+    expect(page.get_by_text("Beside")).to_be_visible()  # Grad-CAM of the first error has been drawn
+    page.wait_for_timeout(2000)  # the charts settle in their final width
+    from core import tasks
+    from core.data import catalogue
+
+    classes = catalogue.labelled(tasks.get("classification").default_dataset).classes
+    cell = page.locator(".js-plotly-plot .scatterlayer .trace").nth(1).locator("path.point").nth(
+        classes.index(true) * len(classes) + classes.index(predicted))  # finetune's matrix, the second
+    cell.scroll_into_view_if_needed()
+    page.wait_for_timeout(1000)
+    box = cell.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    expect(page.locator(".hoverlayer .hovertext").first).to_contain_text("click: these errors")
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    expect(page.get_by_text(f"{count} test errors of finetune")).to_be_visible()
+    expect(page.get_by_text(f"(true {true} · predicted {predicted})")).to_be_visible()
+    expect(page.locator("[data-testid=stException]")).to_have_count(0)
+    page.screenshot(path=ARTIFACTS / "classification-errors.png", full_page=True)

@@ -94,6 +94,9 @@ def metrics_section(prefix: str, result: Comparison, runs: dict[str, Run], names
 def learning_curves(result: Comparison, names: dict[str, str], metric: str, prefix: str) -> None:
     history = {names[v]: h for v, h in result.extra["history"].items()}
     frame = tx.history_frame(history)
+    if frame.empty:
+        st.info("These runs recorded no epochs, so there are no learning curves to draw.")
+        return
     unfreeze = tx.unfreeze_epochs(history)
     left, right = st.columns(2)
     for col, m in ((left, "loss"), (right, metric)):

@@ -88,7 +88,11 @@ def gallery(prefix: str, result: Comparison, names: dict[str, str], dataset: str
     picked = st.selectbox("Where does it look? Image", list(shown["index"]), key=f"{prefix}.errors.cam",
                           format_func=lambda i: _label(shown, i))
     row = shown[shown["index"] == picked].iloc[0]
-    pair = [baseline, variant] if variant != baseline else [variant]
+    others = [v for v in variants if v != variant]
+    frozen = next((v for v in others if result.extra["runs"][v]["strategy"] == "frozen"), None)
+    beside = [frozen, *(v for v in others if v != frozen)] if frozen else others  # pretrained features first
+    other = st.selectbox("Beside", beside, format_func=names.get, key=f"{prefix}.errors.beside") if beside else None
+    pair = [other, variant] if other else [variant]
     explain_view.where_it_looks(pair, str(device()), f"data:{dataset}:{picked}", _image(dataset, int(picked)),
                                 str(row["true"]), names)
 

@@ -30,11 +30,11 @@ def export_buttons(fig: go.Figure, stem: str, key: str) -> None:
     if not plots.export_available():
         st.caption("PNG/SVG export needs Chrome or Chromium (Debian: `apt install chromium`).")
         return
-    left, right, _ = st.columns([1, 1, 3])
-    left.download_button("PNG for slides", lambda: plots.export(fig, "png"), f"{stem}.png", "image/png",
-                         key=f"{key}.png", icon=":material/download:")
-    right.download_button("SVG", lambda: plots.export(fig, "svg"), f"{stem}.svg", "image/svg+xml",
-                          key=f"{key}.svg", icon=":material/download:")
+    with st.container(horizontal=True):
+        st.download_button("PNG", lambda: plots.export(fig, "png"), f"{stem}.png", "image/png", key=f"{key}.png",
+                           icon=":material/download:", help="For slides: 2000 × 1200 px")
+        st.download_button("SVG", lambda: plots.export(fig, "svg"), f"{stem}.svg", "image/svg+xml", key=f"{key}.svg",
+                           icon=":material/download:")
 
 
 def table(frame: pd.DataFrame, **dataframe) -> None:
