@@ -52,9 +52,19 @@ def compared_runs(prefix: str, task: str, choice: training.Choice, minutes: str
                   ) -> tuple[Comparison, dict[str, Run], dict[str, str]]:
     """Training buttons, the live view, the runs picked for comparison and their Comparison; the page stops
     here with a hint when there is nothing to compare yet."""
-    training.controls(prefix, choice)
+    with figures.controls("Training, the runs compared and the baseline"):
+        training.controls(prefix, choice)
+        runs = pick_runs(prefix, task, choice.dataset)
+        if runs:
+            by_id = {r.id: r for r in runs}
+            default = next((r.id for r in runs if r.config.get("strategy") == "scratch"), runs[0].id)
+            key = f"{prefix}.baseline"
+            if st.session_state.get(key) not in by_id:
+                st.session_state.pop(key, None)  # the baseline left the comparison: back to scratch (or the first)
+            baseline = st.selectbox("Baseline: the others are tested against it", list(by_id),
+                                    index=list(by_id).index(default), key=key, **KEEP,
+                                    format_func=lambda i: tables.run_label(by_id[i]), disabled=len(runs) < 2)
     training.live(prefix, task)
-    runs = pick_runs(prefix, task, choice.dataset)
     if not runs and tx.runs_on(choice.dataset, task):
         st.info("Pick the runs to compare above: runs finished elsewhere join only when picked.")
         st.stop()
@@ -62,13 +72,6 @@ def compared_runs(prefix: str, task: str, choice: training.Choice, minutes: str
         st.info(f"No finished runs on this dataset yet: train one with the buttons above (the default three take "
                 f"about {minutes} on 2 CPU cores), or run `python -m core.experiments {task}`.")
         st.stop()
-    by_id = {r.id: r for r in runs}
-    default = next((r.id for r in runs if r.config.get("strategy") == "scratch"), runs[0].id)
-    key = f"{prefix}.baseline"
-    if st.session_state.get(key) not in by_id:
-        st.session_state.pop(key, None)  # the baseline left the comparison: back to scratch (or the first)
-    baseline = st.selectbox("Baseline: the others are tested against it", list(by_id), index=list(by_id).index(
-        default), key=key, **KEEP, format_func=lambda i: tables.run_label(by_id[i]), disabled=len(runs) < 2)
     try:
         return comparison(tuple(r.id for r in runs), task, choice.dataset, str(RunStore().folder), baseline)
     except ValueError as exc:

@@ -11,6 +11,8 @@ import streamlit as st
 from core import plots
 from ui import sidebar
 
+PRESENT_COLUMNS = 6  # a projected table keeps its first columns, on one line each
+
 
 def show(fig: go.Figure, key: str, stem: str, where=None, export: bool = True, **chart):
     """Draw the figure in `where` (the page, a column or a container) with its export buttons; stem names the
@@ -39,11 +41,28 @@ def export_buttons(fig: go.Figure, stem: str, key: str) -> None:
 
 def table(frame: pd.DataFrame, **dataframe) -> None:
     """A result table: interactive (sortable, scrollable) normally; in presentation mode a plain HTML table, whose
-    text scales with the page (the interactive grid is drawn on a canvas at a fixed size)."""
+    text scales with the page (the interactive grid is drawn on a canvas at a fixed size), cut to its first
+    PRESENT_COLUMNS columns, the rest named under it."""
     if sidebar.presenting():
-        st.table(frame.style.hide(axis="index").format(na_rep="–"))
+        shown = frame.iloc[:, :PRESENT_COLUMNS]
+        st.table(shown.style.hide(axis="index").format(na_rep="–"))
+        if frame.shape[1] > PRESENT_COLUMNS:
+            st.caption(f"{frame.shape[1] - PRESENT_COLUMNS} more columns: {', '.join(frame.columns[PRESENT_COLUMNS:])} "
+                       "(presentation mode off shows them)")
     else:
         st.dataframe(frame, hide_index=True, **dataframe)
+
+
+def controls(label: str):
+    """Where a page's setup goes (training buttons, run pickers): the page itself normally; a closed expander in
+    presentation mode, so that the result comes first on the screen."""
+    return st.expander(label, icon=":material/tune:") if sidebar.presenting() else st.container()
+
+
+def note(text: str) -> None:
+    """A side fact (a dataset's size and splits): a caption normally, left out in presentation mode."""
+    if not sidebar.presenting():
+        st.caption(text)
 
 
 def intro(text: str) -> None:

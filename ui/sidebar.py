@@ -18,8 +18,13 @@ STORE_PROBLEM = "app.runs_problem"
 _PRESENTATION_CSS = """
 <style>
 html { font-size: 22px; }
-[data-testid="stMainBlockContainer"] { padding-top: 2.2rem; max-width: 100%; }
-[data-testid="stTable"] table, [data-testid="stTable"] th, [data-testid="stTable"] td { font-size: 1rem; }
+[data-testid="stMainBlockContainer"] { padding: 1.6rem 1.2rem 4rem 1.2rem; max-width: 100%; }
+h1 { font-size: 2.1rem !important; padding-top: 0 !important; }
+h2 { font-size: 1.5rem !important; }
+h3 { font-size: 1.25rem !important; }
+[data-testid="stTable"] table, [data-testid="stTable"] th, [data-testid="stTable"] td { font-size: 0.95rem;
+  padding: 0.2rem 0.5rem !important; }
+[data-testid="stTable"] td *, [data-testid="stTable"] th * { white-space: nowrap !important; }
 [data-testid="stSidebar"] { font-size: 1rem; }
 </style>
 """
