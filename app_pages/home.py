@@ -1,10 +1,14 @@
-"""Home: what each page compares and why, the device, the weights catalogue, the datasets present."""
+"""Home: the results that exist, a tile per study (headline numbers and a thumbnail), then what each page compares,
+the device, the weights catalogue and the datasets present, folded away."""
 
 import pandas as pd
 import streamlit as st
 
 from core import devices, weights
 from core.data import catalogue
+from core.experiments import headlines
+from core.train.runstore import RunStore
+from ui import figures
 from ui.sidebar import device
 
 STUDIES = pd.DataFrame([
@@ -40,20 +44,37 @@ STUDIES = pd.DataFrame([
 ], columns=["page", "state", "compares", "why"])
 
 st.title("Transfer learning, side by side")
-st.markdown("Compare **pretrained** and **fine-tuned** variants of computer-vision models live: what transfer "
-            "learning buys, which freeze strategy to pick, and at what cost in time.")
+figures.intro("Compare **pretrained** and **fine-tuned** variants of computer-vision models live: what transfer "
+              "learning buys, which freeze strategy to pick, and at what cost in time.")
 
-st.subheader("Pages")
-st.dataframe(STUDIES, hide_index=True, width="stretch")
+
+@st.cache_data(ttl=20, show_spinner=False)
+def tiles(runs_dir: str) -> list[headlines.Tile]:
+    return headlines.tiles(RunStore(runs_dir))
+
+
+st.subheader("Results so far")
+for row in range(0, len(headlines.STUDIES), 3):
+    for col, tile in zip(st.columns(3), tiles(str(RunStore().folder))[row:row + 3], strict=False):
+        box = col.container(border=True)
+        box.page_link(tile.page, label=f"**{tile.study}**", icon=":material/arrow_forward:")
+        if tile.empty:
+            box.caption("No finished run yet: train one on its page.")
+            continue
+        box.caption(tile.metric)
+        box.markdown(tile.headline())
+        figures.show(tile.figure, f"home.tile.{row}.{tile.study}", "headline", where=box, export=False, scale=False)
 
 st.subheader("Device")
-st.markdown(f"Models run on **{devices.describe(device())}**. Switch to CPU in the sidebar to compare speeds.")
+dev = device()
+st.markdown(f"Models run on **{devices.describe(dev)}**." + ("" if dev.type == "cpu" else
+            " Force CPU in the sidebar to compare speeds with the CPU."))
 
-st.subheader("Pretrained weights")
-st.caption("packaged: inside an installed package · cached: in the torch hub cache or $TLDASH_WEIGHTS_DIR · "
-           "downloadable: fetchable now · missing: see `python -m core.weights fetch NAME`")
-weights_table = pd.DataFrame(weights.catalogue()).drop(columns=["path"])
-st.dataframe(weights_table, hide_index=True, width="stretch")
-
-st.subheader("Datasets present")
-st.dataframe(pd.DataFrame(catalogue.listing()), hide_index=True, width="stretch")
+with st.expander("What each page compares, and why"):
+    st.dataframe(STUDIES, hide_index=True, width="stretch")
+with st.expander("Pretrained weights"):
+    st.caption("packaged: inside an installed package · cached: in the torch hub cache or $TLDASH_WEIGHTS_DIR · "
+               "downloadable: fetchable now · missing: see `python -m core.weights fetch NAME`")
+    st.dataframe(pd.DataFrame(weights.catalogue()).drop(columns=["path"]), hide_index=True, width="stretch")
+with st.expander("Datasets present"):
+    st.dataframe(pd.DataFrame(catalogue.listing()), hide_index=True, width="stretch")

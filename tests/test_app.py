@@ -35,6 +35,11 @@ def test_home_lists_pages_weights_and_datasets():
     states = dict(zip(catalogue["name"], catalogue["state"], strict=True))
     assert states["efficientnet_lite0_imagenet"] == "packaged" and states["vgg16_imagenet"] == "missing"
     assert "lfw_subset" in set(datasets["name"])
+    assert [e.label for e in at.expander] == ["What each page compares, and why", "Pretrained weights",
+                                               "Datasets present"]  # the tables are folded under the results
+    assert at.subheader[0].value == "Results so far"
+    device = next(m.value for m in at.markdown if m.value.startswith("Models run on"))
+    assert "cpu" in device and "CPU in the sidebar" not in device  # no advice to switch to where it already is
 
 
 def test_try_image_classifies_a_sample_with_two_variants():

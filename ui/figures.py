@@ -14,11 +14,12 @@ from ui import sidebar
 PRESENT_COLUMNS = 6  # a projected table keeps its first columns, on one line each
 
 
-def show(fig: go.Figure, key: str, stem: str, where=None, export: bool = True, **chart):
+def show(fig: go.Figure, key: str, stem: str, where=None, export: bool = True, scale: bool = True, **chart):
     """Draw the figure in `where` (the page, a column or a container) with its export buttons; stem names the
-    files; chart goes to st.plotly_chart (on_select, selection_mode). Returns plotly_chart's event."""
+    files; scale: larger fonts in presentation mode (not for thumbnails); chart goes to st.plotly_chart (on_select,
+    selection_mode). Returns plotly_chart's event."""
     where = where if where is not None else st
-    shown = plots.presenting(fig) if sidebar.presenting() else fig
+    shown = plots.presenting(fig) if scale and sidebar.presenting() else fig
     event = where.plotly_chart(shown, width="stretch", key=key, **chart)
     if export and where is st:
         export_buttons(shown, stem, f"{key}.export")
