@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from core import devices, plots, registry, tasks
+from core import devices, plots, registry, tasks, timing
 from core.models.mtcnn_batched import DEFAULT_THRESHOLDS
 from core.predictors import Detections, TopK, Value
 from core.weights import WeightsUnavailable
@@ -46,19 +46,22 @@ with controls:
         right.info("Only one variant of this task is available now; fine-tuned variants appear here once trained.")
 
 dev = device()
-st.caption(f"Running on {devices.describe(dev)}")
+try:
+    speed = cache.timings(tuple(chosen), str(dev), image_key, (loaded.image,))
+except WeightsUnavailable as exc:
+    st.error(str(exc))
+    st.stop()
+st.caption(f"Running on {devices.describe(dev)} · ms / image: the median of {timing.ROUNDS} runs on this image, "
+           "the variants interleaved after a warm-up, with the range")
 for i, (col, name) in enumerate(zip(st.columns(len(chosen)), chosen, strict=True)):
     with col:
         st.subheader(name)
         st.caption(registry.variant(name).description)
-        try:
-            with st.spinner(f"Running {name}…"):
-                timed = cache.predict(name, str(dev), image_key, (loaded.image,))
-        except WeightsUnavailable as exc:
-            st.error(str(exc))
-            continue
-        st.metric("ms / image", f"{timed.ms_per_image:.1f}")
-        out = timed.outputs[0]
+        with st.spinner(f"Running {name}…"):
+            out = cache.predict(name, str(dev), image_key, (loaded.image,))[0]
+        t = speed[name]
+        st.metric("ms / image", f"{t.median_ms:,.1f}", help=str(t))
+        st.caption(f"range {t.low_ms:,.1f}–{t.high_ms:,.1f} ms over {t.rounds} runs")
         if isinstance(out, TopK):
             figures.show(plots.topk_figure(out, name=name), f"try.fig.{i}", "top_classes")
         elif isinstance(out, Detections):

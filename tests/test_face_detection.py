@@ -44,6 +44,8 @@ def test_comparison_json_has_the_design_shape_and_a_ci(tmp_path):
     (cmp,) = result["comparisons"]
     assert cmp["a"] == name and cmp["test"] == "paired bootstrap" and cmp["ci95"][0] <= cmp["delta"] <= cmp["ci95"][1]
     assert result["variants"]["mtcnn/pretrained"]["real_photo_recall"] == 1.0
+    for variant, (low, high) in result["ms_range"].items():  # speed: interleaved rounds, the median within its range
+        assert 0 < low <= result["variants"][variant]["ms_per_image"] <= high
     json.dumps(result)
 
 

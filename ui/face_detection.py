@@ -34,6 +34,13 @@ def variant_run(name: str, device_name: str) -> fd.VariantRun:
     return fd.run_variant(name, images, devices.pick_device(force_cpu=device_name == "cpu"))
 
 
+@st.cache_resource(max_entries=8, show_spinner="Timing the variants side by side (interleaved rounds)…")
+def timings(names: tuple[str, ...], device_name: str) -> dict:
+    """The chosen variants timed together on the same images: a new choice is timed anew, all of it."""
+    images, _ = test_split()
+    return fd.time_variants(list(names), images, devices.pick_device(force_cpu=device_name == "cpu"))
+
+
 @st.cache_resource(max_entries=32, show_spinner="Running the variants on this image…")
 def image_cascade(name: str, device_name: str, image_key: str, _image: Image.Image) -> mtcnn_batched.Cascade:
     return fd.run_variant(name, [_image], devices.pick_device(force_cpu=device_name == "cpu")).cascades[0]

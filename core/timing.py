@@ -1,0 +1,49 @@
+"""Honest speed comparisons: every variant timed on the same inputs, warmed up, in interleaved rounds (A B C, then
+B C A, ...), so that a busy moment on a shared machine falls on all of them alike; reported as the median with the
+range, never as one number measured once."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from core import devices
+
+ROUNDS = 5
+
+
+@dataclass(frozen=True)
+class Timing:
+    median_ms: float  # per item (image), the median over rounds
+    low_ms: float
+    high_ms: float
+    rounds: int
+
+    def __str__(self) -> str:
+        return f"{self.median_ms:,.1f} ms (range {self.low_ms:,.1f}–{self.high_ms:,.1f}, {self.rounds} interleaved rounds)"
+
+
+def interleaved(calls: dict[str, Callable[[], object]], items: int = 1, rounds: int = ROUNDS, warmup: int = 1,
+                device: torch.device | None = None) -> dict[str, Timing]:
+    """Time each call `rounds` times, rotating which goes first each round, after `warmup` untimed calls of each;
+    items: how many images one call handles (times are per item). On a GPU each call is synchronised."""
+    if rounds < 1 or items < 1:
+        raise ValueError(f"rounds and items must be at least 1 (got {rounds}, {items})")
+    dev = device or torch.device("cpu")
+    names = list(calls)
+    for _ in range(warmup):
+        for name in names:
+            calls[name]()
+    times: dict[str, list[float]] = {n: [] for n in names}
+    for r in range(rounds):
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            devices.synchronize(dev)
+            start = time.perf_counter()
+            calls[name]()
+            devices.synchronize(dev)
+            times[name].append((time.perf_counter() - start) * 1000 / items)
+    return {n: Timing(statistics.median(t), min(t), max(t), rounds) for n, t in times.items()}
