@@ -21,7 +21,7 @@ if choice.data is not None:
     counts = choice.data.class_counts()
     figures.note(f"**{choice.dataset}** · {len(choice.data.images):,} images · splits {choice.data.counts()} · "
                "classes " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
-result, runs, names = view.compared_runs(PREFIX, TASK, choice, "a minute")
+result, runs, names = view.compared_runs(PREFIX, TASK, choice)
 
 classes = result.extra["classes"]
 view.metrics_section(PREFIX, result, runs, names, [*tasks.get(TASK).metrics, *[f"acc/{c}" for c in classes]],

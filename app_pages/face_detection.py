@@ -35,9 +35,9 @@ chosen = st.multiselect("Variants", names, default=names[:3], key="detect.varian
 with st.expander("Fine-tune a new variant on the cartoon training split"):
     left, right = st.columns(2)
     busy = jobs.current(ui_fd.PREFIX) is not None
-    if left.button("PNet only, as in the study (about 15 s on 2 CPU cores)", disabled=busy, key="detect.train.p"):
+    if left.button("PNet only, as in the study" + ui_fd.estimate(("pnet",)), disabled=busy, key="detect.train.p"):
         ui_fd.start_training(["pnet"])
-    if right.button("All stages (about 80 s)", disabled=busy, key="detect.train.all"):
+    if right.button("All stages" + ui_fd.estimate(("pnet", "rnet", "onet")), disabled=busy, key="detect.train.all"):
         ui_fd.start_training(["pnet", "rnet", "onet"])
     ui_fd.training_status()
     for message in st.session_state.pop(f"{ui_fd.PREFIX}.failed", []):

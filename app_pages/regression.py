@@ -34,7 +34,7 @@ if choice.data is not None:
     t = choice.data.targets
     figures.note(f"**{choice.dataset}** · {len(t):,} images · splits {choice.data.counts()} · "
                f"{choice.data.target_name} from {t.min():.2f} to {t.max():.2f}, mean {t.mean():.2f}")
-result, runs, names = view.compared_runs(PREFIX, TASK, choice, "three minutes")
+result, runs, names = view.compared_runs(PREFIX, TASK, choice)
 
 view.metrics_section(PREFIX, result, runs, names, list(tasks.get(TASK).metrics),
                     "Pearson's r and Spearman's ρ between predicted and actual; MAE in the target's units.",

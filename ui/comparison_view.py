@@ -48,8 +48,7 @@ def comparison(run_ids: tuple[str, ...], task: str, dataset: str, runs_dir: str,
     return result, by_variant, tables.short_names(by_variant)
 
 
-def compared_runs(prefix: str, task: str, choice: training.Choice, minutes: str
-                  ) -> tuple[Comparison, dict[str, Run], dict[str, str]]:
+def compared_runs(prefix: str, task: str, choice: training.Choice) -> tuple[Comparison, dict[str, Run], dict[str, str]]:
     """Training buttons, the live view, the runs picked for comparison and their Comparison; the page stops
     here with a hint when there is nothing to compare yet."""
     with figures.controls("Training, the runs compared and the baseline"):
@@ -69,8 +68,8 @@ def compared_runs(prefix: str, task: str, choice: training.Choice, minutes: str
         st.info("Pick the runs to compare above: runs finished elsewhere join only when picked.")
         st.stop()
     if not runs:
-        st.info(f"No finished runs on this dataset yet: train one with the buttons above (the default three take "
-                f"about {minutes} on 2 CPU cores), or run `python -m core.experiments {task}`.")
+        st.info(f"No finished runs on this dataset yet: train one with the buttons above (their labels give this "
+                f"machine's past times once it has any), or run `python -m core.experiments {task}`.")
         st.stop()
     try:
         return comparison(tuple(r.id for r in runs), task, choice.dataset, str(RunStore().folder), baseline)

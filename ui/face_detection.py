@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import sys
+import time
 
 import numpy as np
 import streamlit as st
@@ -13,6 +14,7 @@ from core import devices, plots, registry
 from core.experiments import face_detection as fd
 from core.models import mtcnn_batched
 from core.predictors import Detections
+from core.train import estimates
 from core.train import mtcnn as mtcnn_train
 from core.train.runstore import RunStore
 from ui import figures, jobs
@@ -63,6 +65,12 @@ def start_training(stages: list[str]) -> None:
     jobs.start(PREFIX, [sys.executable, "-m", "core.train.mtcnn", "--run", run_id], [run_id])
 
 
+def estimate(stages: tuple[str, ...]) -> str:
+    """" (about 50 s here, from 2 past runs)" for a button, or "" when this machine has not run that config."""
+    past = estimates.past_seconds("face_detection", mtcnn_train.MTCNNConfig(stages=stages).to_dict())
+    return "" if past is None else f" ({estimates.words(past[0])} here, from {past[1]} past run{'s' * (past[1] > 1)})"
+
+
 def kept_checkpoint(run_ids: list[str]) -> bool:
     """Whether any of these (stopped) runs wrote a checkpoint, and so is a variant."""
     store = RunStore()
@@ -82,16 +90,19 @@ def training_status() -> None:
     run = job.runs()[0]
     history, phase = run.history, run.metrics.get("phase")
     stages = ", ".join(run.config.get("stages", []))
+    past = estimates.past_seconds("face_detection", run.config)
+    left = "" if past is None else (f" · {estimates.words(past[0] - (time.time() - run.created))} left by past runs"
+                                    if past[0] > time.time() - run.created else " · taking longer than past runs")
     if st.session_state.get(f"{PREFIX}.stopping"):
         st.info("Stopping: the run keeps its last checkpoint…")
     elif phase:
-        st.info(f"Fine-tuning {stages}: {phase['name']}…")
+        st.info(f"Fine-tuning {stages}: {estimates.phase_words(phase)}…{left}")
     elif history:
         last = history[-1]
         st.info(f"Fine-tuning {stages}: {last['phase']} epoch {last['epoch'] + 1}, loss {last['train_loss']:.3f}, "
-                f"face/background accuracy {last['val']['face_accuracy']:.1%}")
+                f"face/background accuracy {last['val']['face_accuracy']:.1%}{left}")
     else:
-        st.info(f"Fine-tuning {stages}: starting…")
+        st.info(f"Fine-tuning {stages}: starting the training process…")
     jobs.stop_button(PREFIX)
 
 

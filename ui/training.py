@@ -12,8 +12,8 @@ from core.data import catalogue
 from core.data.types import DataError, LabelledImages
 from core.experiments import transfer as tx
 from core.models import backbones
+from core.train import estimates, transfer
 from core.train import strategies as strat
-from core.train import transfer
 from core.train.loop import AUGMENTATIONS, TrainConfig, check_dataset
 from core.train.runstore import Run, RunStore
 from core.train.strategies import StrategyConfig
@@ -148,18 +148,32 @@ def _progress(run: Run, runs: list[Run], task: str, prefix: str) -> None:
     headline = tasks.get(task).headline
     strategy, epochs = run.config.get("strategy", "?"), int(run.config.get("epochs", 1))
     nth = f"{[r.id for r in runs].index(run.id) + 1} of {len(runs)}"
+    left = estimates.remaining(history, epochs)
     if phase:
-        text = f"Training **{strategy}** ({nth}): {phase['name']}…"
+        text = f"Training **{strategy}** ({nth}): {estimates.phase_words(phase)}…"
+        done = phase["done"] / phase["total"] if phase.get("total") else len(history) / max(epochs, 1)
     else:
         text = (f"Training **{strategy}** ({nth}): epoch {len(history)} of {epochs} done" +
-                (f", validation {headline} {history[-1]['val'][headline]:.3f}" if history else ""))
-    st.progress(len(history) / max(epochs, 1), text=text)
+                (f", validation {headline} {history[-1]['val'][headline]:.3f}" if history else "") +
+                (f" · {estimates.words(left)} left for this run" if left else ""))
+        done = len(history) / max(epochs, 1)
+    st.progress(min(done, 1.0), text=text)
     if history:
         frame = tx.history_frame({strategy: history})
         left, right = st.columns(2)
         figures.show(plots.learning_curves_figure(frame, "loss"), f"{prefix}.live.loss", "live-loss", where=left)
         figures.show(plots.learning_curves_figure(frame, headline), f"{prefix}.live.metric", f"live-{headline}",
                      where=right)
+
+
+def estimate(choice: Choice, strategies: list[str]) -> str:
+    """" (about 70 s here)": this machine's past runs of these settings, or "" when it has none of one of them."""
+    if choice.data is None:
+        return ""
+    experiment = "classification" if choice.data.classes else "regression"
+    seconds = estimates.total([estimates.past_seconds(experiment, transfer.run_config(
+        choice.dataset, choice.data, choice.config.with_strategy(s))) for s in strategies])
+    return "" if seconds is None else f" ({estimates.words(seconds)} here)"
 
 
 def controls(prefix: str, choice: Choice) -> None:
@@ -170,13 +184,14 @@ def controls(prefix: str, choice: Choice) -> None:
     busy = jobs.current(prefix) is not None
     force_cpu = bool(st.session_state.get(FORCE_CPU))
     left, right = st.columns(2)
-    if left.button(f"Train **{choice.config.strategy.name}**", key=f"{prefix}.train", disabled=busy,
+    pretrained = backbones.available(choice.config.backbone)
+    trio = list(tx.DEFAULT_STRATEGIES) if pretrained else ["scratch"]
+    one, three = estimate(choice, [choice.config.strategy.name]), estimate(choice, trio)
+    if left.button(f"Train **{choice.config.strategy.name}**{one}", key=f"{prefix}.train", disabled=busy,
                    type="primary", icon=":material/play_arrow:"):
         start(prefix, choice.dataset, choice.config, [choice.config.strategy.name], force_cpu)
         st.rerun()
-    pretrained = backbones.available(choice.config.backbone)
-    trio = list(tx.DEFAULT_STRATEGIES) if pretrained else ["scratch"]
-    if right.button(f"Train {' · '.join(trio)} with these settings", key=f"{prefix}.train3", disabled=busy,
+    if right.button(f"Train {' · '.join(trio)} with these settings{three}", key=f"{prefix}.train3", disabled=busy,
                     icon=":material/playlist_play:"):
         start(prefix, choice.dataset, choice.config, trio, force_cpu)
         st.rerun()
