@@ -71,6 +71,18 @@ def test_frozen_training_caches_features_and_leaves_the_backbone_alone():
     assert np.allclose(tested.outputs.sum(1), 1, atol=1e-5) and np.array_equal(tested.targets, data.targets[tested.index])
 
 
+def test_computing_frozen_features_reports_its_progress(monkeypatch):
+    from core.train import loop
+
+    monkeypatch.setattr(loop, "FEATURE_REPORT_EVERY", 1)
+    data = tiny()
+    events = list(fit(data, TrainConfig(strategy=StrategyConfig("frozen"), epochs=1, image_size=32, batch_size=4)))
+    phases = [e for e in events if isinstance(e, loop.Phase)]
+    done = [p.done for p in phases]
+    assert len(phases) >= 3 and done[0] == 0 and done == sorted(done) and 0 < done[-1] <= phases[0].total
+    assert isinstance(events[len(phases)], loop.EpochEnd)  # every report comes before the first epoch
+
+
 def test_finetuning_changes_the_backbone_and_augmentation_runs():
     model, _ = backbones.build("mobilenet_v2", 3)
     before = model.blocks[3].conv[0][0].weight.clone()

@@ -179,6 +179,23 @@ def _outputs(forward: nn.Module, batches: Iterator[tuple[torch.Tensor, torch.Ten
     return torch.cat(outs), torch.cat(targets)
 
 
+FEATURE_REPORT_EVERY = 4  # batches between two progress reports while a frozen backbone's features are computed
+
+
+def _reported_outputs(forward: nn.Module, batches: Iterator[tuple[torch.Tensor, torch.Tensor]], device: torch.device,
+                      fast: bool, phase: Phase) -> Iterator[Phase]:
+    """_outputs over a pass, reporting the phase's progress every few batches; returns (outputs, targets, phase)."""
+    outs, targets = [], []
+    for n, (x, y) in enumerate(batches, start=1):
+        with torch.no_grad(), torch.autocast(device.type, dtype=torch.float16, enabled=fast):
+            outs.append(forward(x).float().cpu())
+        targets.append(y)
+        phase = Phase(phase.name, phase.done + len(y), phase.total)
+        if n % FEATURE_REPORT_EVERY == 0:
+            yield phase
+    return torch.cat(outs), torch.cat(targets), phase
+
+
 def fit(data: LabelledImages, cfg: TrainConfig, device: torch.device | None = None,
         model: backbones.TransferModel | None = None, objective: objectives.Objective | None = None
         ) -> Iterator[Event]:
@@ -211,10 +228,14 @@ def fit(data: LabelledImages, cfg: TrainConfig, device: torch.device | None = No
 
     test_loader = loader(test_idx, train=False, keep=False)
     if cached:  # the backbone never changes: its features once, then the head alone trains
-        yield Phase("computing the frozen backbone's features", 0, len(train_idx) + len(val_idx))
+        phase = Phase("computing the frozen backbone's features", 0, len(train_idx) + len(val_idx))
+        yield phase
         model.eval()
-        feats = {name: _outputs(model.features, batches.images(loader(idx, False, False)), device, fast)
-                 for name, idx in (("train", train_idx), ("val", val_idx))}
+        feats = {}
+        for name, idx in (("train", train_idx), ("val", val_idx)):
+            outputs, targets, phase = yield from _reported_outputs(
+                model.features, batches.images(loader(idx, False, False)), device, fast, phase)
+            feats[name] = (outputs, targets)
         train_loader = streams.tensor_loader(*feats["train"], cfg.batch_size, True, cfg.seed, sampler)
         val_batches = lambda: batches.tensors(streams.tensor_loader(*feats["val"], 256, False, 0))
         train_batches = lambda: batches.tensors(train_loader)

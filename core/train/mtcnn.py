@@ -137,6 +137,9 @@ def fit_stage(net: nn.Module, stage: str, train: ms.StageSamples, val: ms.StageS
                        losses={"class": class_loss, "box": box_loss})
 
 
+MINING_CHUNK = 8  # images mined between two progress reports
+
+
 @torch.no_grad()
 def hard_negatives(pnet: nn.Module, samples: list[DetectionSample], device: torch.device,
                    per_image: int = HARD_NEGATIVES_PER_IMAGE) -> ms.StageSamples:
@@ -234,8 +237,11 @@ def _stages(cfg: MTCNNConfig, nets: MTCNN, train: list[DetectionSample], val: li
         val_samples = ms.mine(val, stage, 2, seed=cfg.seed + 100 + k)
         yield from fit_stage(net, stage, train_samples, val_samples, cfg, device, epochs)
         if stage == "pnet" and cfg.hard_negatives:
-            yield Phase("mining PNet's hard negatives", 0, min(len(train), HARD_NEGATIVE_IMAGES))
-            hard = hard_negatives(net, train[:HARD_NEGATIVE_IMAGES], device)
+            pool, parts = train[:HARD_NEGATIVE_IMAGES], []
+            for i in range(0, len(pool), MINING_CHUNK):  # in chunks, so the page can show how far it got
+                yield Phase("mining PNet's hard negatives", i, len(pool))
+                parts.append(hard_negatives(net, pool[i:i + MINING_CHUNK], device))
+            hard = ms.concat(parts) if parts else hard_negatives(net, [], device)
             yield from fit_stage(net, stage, ms.concat([train_samples, hard]), val_samples, cfg, device, epochs=1,
                                  first_epoch=epochs)
     # scored after training, so that training starts at once and a stopped run skips it
