@@ -160,6 +160,35 @@ def test_datasets_page_takes_a_zip_and_reports_its_problems(tmp_path, monkeypatc
     assert not (tmp_path / "evil.txt").exists()
 
 
+def test_datasets_page_answers_a_reupload_a_foreign_zip_and_a_delete(tmp_path, monkeypatch):
+    import io
+    import zipfile
+
+    from core.data import catalogue
+    from tests import data_fixtures as fx
+
+    user = tmp_path / "user_data"
+    monkeypatch.setenv(catalogue.USER_DIR_ENV, str(user))
+    zipped = fx.zip_of(fx.yolo(tmp_path / "src"))
+    at = run_page("app_pages/datasets.py")
+    at.file_uploader(key="data.upload").upload("street.zip", zipped, "application/zip").run()
+    at.file_uploader(key="data.upload").upload("street.zip", zipped, "application/zip").run()
+    assert any("added before, as **user/street**" in i.value for i in at.info)
+    assert not any(s.value.startswith("Added") for s in at.success)
+    assert sorted(p.name for p in user.iterdir()) == ["street"]  # no duplicate
+    notes = io.BytesIO()
+    with zipfile.ZipFile(notes, "w") as z:
+        z.writestr("notes/readme.md", "# not a dataset")
+    at.file_uploader(key="data.upload").upload("notes.zip", notes.getvalue(), "application/zip").run()
+    assert "nothing was kept" in at.error[0].value  # one answer, the latest: no earlier success or notice under it
+    assert not any(s.value.startswith("Added") for s in at.success) and not at.info
+    assert sorted(p.name for p in user.iterdir()) == ["street"]  # the foreign zip left nothing behind
+    at.selectbox(key="data.preview").set_value("user/street").run()
+    at.button(key="data.delete").click().run()
+    assert not at.exception and any("Deleted **user/street**" in s.value for s in at.success)
+    assert not any(user.iterdir()) and "user/street" not in set(at.dataframe[0].value["name"])
+
+
 def test_datasets_page_refuses_a_file_that_is_not_a_zip():
     at = run_page("app_pages/datasets.py")
     at.file_uploader(key="data.upload").upload("photo.zip", b"\xff\xd8\xff not a zip", "application/zip").run()

@@ -191,3 +191,10 @@ def test_a_csv_cell_that_is_not_a_number_is_named_by_line_and_column():
     pairs = pd.read_csv(io.StringIO("label,distance\n1,0.2\nyes,0.4\n"))
     with pytest.raises(ValueError, match=r"line 3 \(data row 2\), column label: 'yes' is not a number"):
         reports.verification_report(pairs)
+
+
+def test_a_bootstrap_p_value_is_never_zero_only_below_its_resolution():
+    a = np.linspace(0.5, 1.0, 50)
+    r = paired.paired_bootstrap(lambda c: float(np.average(a + 1, weights=c)), lambda c: float(np.average(a, weights=c)),
+                                50, "mean", n_boot=199)
+    assert r.delta == pytest.approx(1.0) and r.p_value == pytest.approx(2 / 200)  # every resample favours a

@@ -7,8 +7,10 @@ statistics and problems.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import os
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from core.data import cartoon_attributes, domains, fashion_mnist, formats
+from core.data import archive, cartoon_attributes, domains, fashion_mnist, formats
 from core.data.archive import dataset_root
 from core.data.types import DataError, Dataset, DetectionSet, LabelledImages, VerificationSet
 
@@ -186,6 +188,46 @@ def _numbers(fields: list[str]) -> bool:
     except ValueError:
         return False
     return True
+
+
+SOURCE_HASH = ".source-sha256"  # in a user folder: the hash of the zip it came from, to spot a re-upload
+
+
+@dataclass(frozen=True)
+class Added:
+    name: str  # "user/FOLDER"
+    format: str
+    problems: list[str]
+    again: bool = False  # the same zip was added before: nothing new was written
+
+
+def add_zip(source: bytes, filename: str) -> Added:
+    """A user's zip as a dataset folder: the same bytes added before give the existing folder back; a zip whose
+    content is no recognised format is removed again and refused (DataError), leaving nothing on disk."""
+    digest = hashlib.sha256(source).hexdigest()
+    root = user_dir()
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []:
+        mark = folder / SOURCE_HASH
+        if mark.is_file() and mark.read_text().strip() == digest:
+            fmt, _ = detect_format(dataset_root(folder))
+            return Added(f"user/{folder.name}", fmt, [], again=True)
+    result = archive.extract_zip(source, root, filename)
+    try:
+        fmt, _ = detect_format(result.root)
+    except DataError as exc:
+        shutil.rmtree(result.folder, ignore_errors=True)
+        raise DataError(f"{filename}: {exc}; nothing was kept") from None
+    (result.folder / SOURCE_HASH).write_text(digest)
+    return Added(f"user/{result.folder.name}", fmt, [str(p) for p in result.problems])
+
+
+def remove_user(name: str) -> None:
+    """Delete a user's dataset folder ("user/FOLDER") with its files; built-in sets cannot be removed."""
+    folder = user_dir() / name.removeprefix("user/")
+    if not name.startswith("user/") or folder.parent.resolve() != user_dir().resolve() or not folder.is_dir():
+        raise DataError(f"{name} is not a dataset a user brought")
+    shutil.rmtree(folder)
+    _load_cached.cache_clear()
 
 
 def user_entries() -> dict[str, Entry]:

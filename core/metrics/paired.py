@@ -42,7 +42,8 @@ def paired_bootstrap(metric_a: Callable[[np.ndarray], float], metric_b: Callable
 
     metric_x(counts) gets (n,) int counts, how often each unit was drawn, and returns the metric
     on that resample (the observed value uses all ones). The p-value is the two-sided bootstrap
-    p of "no difference": twice the smaller share of resampled deltas on either side of 0.
+    p of "no difference": twice the smaller share of resampled deltas on either side of 0, counted as
+    (k + 1) / (B + 1) so that it is never 0.
     """
     if n < 2:
         raise ValueError(f"need at least 2 paired samples for a bootstrap, got {n}")
@@ -55,7 +56,9 @@ def paired_bootstrap(metric_a: Callable[[np.ndarray], float], metric_b: Callable
         deltas[i] = metric_a(counts) - metric_b(counts)
     deltas = deltas[np.isfinite(deltas)]
     lo, hi = np.percentile(deltas, [2.5, 97.5])
-    p = min(1.0, 2 * min((deltas <= 0).mean(), (deltas >= 0).mean()))
+    # (k + 1) / (B + 1), not k / B: a bootstrap cannot show p = 0, only that p is below its resolution
+    # (Davison & Hinkley 1997, eq. 4.11)
+    p = min(1.0, 2 * (min((deltas <= 0).sum(), (deltas >= 0).sum()) + 1) / (len(deltas) + 1))
     return Paired(name, float(a), float(b), float(a - b), (float(lo), float(hi)), float(p), "paired bootstrap")
 
 
