@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from core import plots, tasks, weights
+from core import plots, tasks, timing, weights
 from core.data import catalogue
 from core.experiments import face_verification as fv
 from core.experiments import tables
@@ -62,6 +62,7 @@ names = {v.name: fv.label(v) for v in variants}
 if mode == "all pairs":
     images, people = ui_fv.test_people(dataset, data_source)
     result, results = fv.all_pairs(variants, embedded, people, distance, dataset, dev)
+    timing.into(result.variants, result.extra, ui_fv.timings(tuple(embedded), dev, dataset, mode, data_source))
     figures.table(tables.metric_table(result, metrics, names), width="stretch")
     figures.explain(f"{len(images):,} images of the test people: {result.extra['pairs']:,} pairs, counted in blocks. "
                "The pairs share images, so no per-pair test: use test pairs for ΔAUC with DeLong's CI.")
@@ -70,10 +71,12 @@ if mode == "all pairs":
 
 ps = ui_fv.pair_set(dataset, data_source)
 result = fv.compare(variants, embedded, ps, distance, dev)
+timing.into(result.variants, result.extra, ui_fv.timings(tuple(embedded), dev, dataset, mode, data_source))
 figures.table(tables.metric_table(result, metrics, names), width="stretch")
 figures.explain(f"{len(ps.same)} test pairs ({int(ps.same.sum())} same person) · distance: "
            f"{verification.DISTANCES[distance]} · EER_distance: the threshold where false accepts equal false "
-           f"rejects · no_face: images where dlib found no face and embedded the whole image")
+           f"rejects · no_face: images where dlib found no face and embedded the whole image · ms_per_image: the "
+           f"median of {timing.ROUNDS} interleaved rounds over the same first {fv.TIMED_IMAGES} images, after a warm-up")
 if result.comparisons:
     st.markdown("**ΔAUC against the pretrained embedding** (DeLong's test on the same pairs)")
     figures.table(tables.comparisons_table(result.comparisons, names), width="stretch")

@@ -55,7 +55,10 @@ figures.explain(f"{result.extra['images']} test images, {result.extra['objects']
            "best-F1 score, IoU 0.5. Why ours and ultralytics' differ on the same predictions: both match greedily "
            "in descending score, but COCO rules (ours) read precision at 101 recall points and keep at most 100 "
            "detections per image, while ultralytics integrates the interpolated curve by the trapezoid rule and "
-           "reads P and R at the score that maximises a smoothed mean F1.")
+           "reads P and R at the score that maximises a smoothed mean F1. ms/image: the median of "
+           f"{od.timing.ROUNDS} rounds over the first {od.TIMED_IMAGES} test images, the checkpoints interleaved after "
+           "a warm-up (ranges: " + "; ".join(f"{n.split('/')[-1]} {lo:,.0f}–{hi:,.0f}" for n, (lo, hi) in
+                                              result.extra.get("ms_range", {}).items()) + ").")
 if result.comparisons:
     figures.table(tables.comparisons_table(result.comparisons), width="stretch")
 

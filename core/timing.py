@@ -47,3 +47,10 @@ def interleaved(calls: dict[str, Callable[[], object]], items: int = 1, rounds: 
             devices.synchronize(dev)
             times[name].append((time.perf_counter() - start) * 1000 / items)
     return {n: Timing(statistics.median(t), min(t), max(t), rounds) for n, t in times.items()}
+
+
+def into(variants: dict[str, dict[str, float]], extra: dict, timings: dict[str, Timing]) -> None:
+    """Put interleaved timings into a Comparison's metrics (ms_per_image: the median) and extra (ms_range)."""
+    for name, t in timings.items():
+        variants[name]["ms_per_image"] = t.median_ms
+    extra["ms_range"] = {n: [t.low_ms, t.high_ms] for n, t in timings.items()}

@@ -155,6 +155,12 @@ def test_a_fine_tuned_run_becomes_a_variant_and_is_compared_by_delong(tmp_path):
     same = ps.same
     d = np.array(out["distances"][pretrained.name])
     assert out["variants"][pretrained.name]["AUC"] == pytest.approx(roc_auc_score(same, -d))
+    speed = fv.time_variants([pretrained, tuned], ps.images, torch.device("cpu"), rounds=2)
+    from core import timing
+
+    timing.into(result.variants, result.extra, speed)
+    for name, t in speed.items():  # the same images, interleaved: the table shows the median within its range
+        assert t.rounds == 2 and result.extra["ms_range"][name][0] <= result.variants[name]["ms_per_image"] <= t.high_ms
 
 
 def test_penultimate_phase_one_without_classifier_layers_is_refused_with_the_reason():

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -185,6 +186,8 @@ def test_the_page_shows_the_study_table_curves_and_both_detections(trained, monk
     study = at.dataframe[0].value
     assert list(study["start"]) == ["scratch", "scratch", "pretrained", "pretrained"]
     assert {"AP50", "ultralytics AP50", "val AP50 (ultralytics)"} <= set(study.columns)
+    assert all(re.fullmatch(r"[\d,]+\.\d", v) for v in study["ms/image"])  # timed, formatted: "64.6", not 64.6437
+    assert all(re.fullmatch(r"\d\.\d{3}|–", v) for v in study["AP50"])
     assert [m.value.split(" · ")[0] for m in at.markdown if " box(es) at score" in m.value] == \
         ["**pretrained**", "**scratch**"]
     at.select_slider(key="yolo.epoch").set_value(1).run()

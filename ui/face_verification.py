@@ -45,6 +45,13 @@ def embedded(variant: str, device_name: str, dataset: str, mode: str, source: st
     return fv.embed(registry.variant(variant), images, devices.pick_device(force_cpu=device_name == "cpu"))
 
 
+@st.cache_resource(max_entries=8, show_spinner="Timing the variants side by side (interleaved rounds)…")
+def timings(names: tuple[str, ...], device_name: str, dataset: str, mode: str, source: str) -> dict:
+    images = test_people(dataset, source)[0] if mode == "all pairs" else pair_set(dataset, source).images
+    return fv.time_variants([registry.variant(n) for n in names], images,
+                            devices.pick_device(force_cpu=device_name == "cpu"))
+
+
 def variants_for(dataset: str, backbone: str, tap: str, distance: str, with_reference: bool) -> list[registry.Variant]:
     """The pretrained embedding, the fine-tuned runs of that backbone and tap, and dlib's reference."""
     found = [registry.BUILTIN[f"{backbone}/imagenet-{tap}"]]

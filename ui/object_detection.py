@@ -77,12 +77,15 @@ def study_table(result: Comparison) -> pd.DataFrame:
         for which in ("best", "last"):
             m = result.variants[pick[which]]
             rows.append({"start": pick["start"], "checkpoint": f"{which} (epoch {m['epoch']})",
-                         **{k: m[k] for k in ("P", "R", "F1", "AP50", "AP50-95")},
-                         "ultralytics P": m["ultralytics_P"], "ultralytics R": m["ultralytics_R"],
-                         "ultralytics AP50": m["ultralytics_AP50"], "ultralytics AP50-95": m["ultralytics_AP50-95"],
-                         "val AP50 (ultralytics)": m["val_AP50"], "ms/image": m["ms_per_image"],
-                         "train images/s": m["train_images_per_s"]})
-    return pd.DataFrame(rows).round(3)
+                         **{k: tables.number(m[k]) for k in ("P", "R", "F1", "AP50", "AP50-95")},
+                         "ultralytics P": tables.number(m["ultralytics_P"]),
+                         "ultralytics R": tables.number(m["ultralytics_R"]),
+                         "ultralytics AP50": tables.number(m["ultralytics_AP50"]),
+                         "ultralytics AP50-95": tables.number(m["ultralytics_AP50-95"]),
+                         "val AP50 (ultralytics)": tables.number(m["val_AP50"]),
+                         "ms/image": tables.number(m["ms_per_image"], "ms_per_image"),
+                         "train images/s": tables.number(m["train_images_per_s"], "ms_per_image")})
+    return pd.DataFrame(rows)
 
 
 def start_training(dataset: str, settings: str, force_cpu: bool) -> None:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from core import devices, predictors, registry, tasks
+from core import devices, predictors, registry, tasks, timing
 from core.data import catalogue
 from core.data.types import ImageRef, VerificationSet, open_image
 from core.experiments.comparison import Comparison
@@ -71,6 +71,18 @@ def embed(variant: registry.Variant, images: list[ImageRef], device: torch.devic
     start = time.perf_counter()
     out = predictor.embed([open_image(ref) for ref in images])
     return Embedded(out.vectors, out.found, 1000 * (time.perf_counter() - start) / max(len(images), 1))
+
+
+TIMED_IMAGES = 16  # ms_per_image: interleaved rounds over the first images (core.timing)
+
+
+def time_variants(variants: list[registry.Variant], images: list[ImageRef], device: torch.device,
+                  rounds: int = timing.ROUNDS) -> dict[str, timing.Timing]:
+    """Each variant embedding the same first TIMED_IMAGES images, warmed up, in interleaved rounds."""
+    opened = [open_image(ref) for ref in images[:TIMED_IMAGES]]
+    models = {v.name: predictors.build(v, device) for v in variants}
+    return timing.interleaved({n: (lambda m=m: m.embed(opened)) for n, m in models.items()}, items=len(opened),
+                              rounds=rounds, device=device)
 
 
 @dataclass(frozen=True)
@@ -195,5 +207,7 @@ def default_comparison(task: tasks.Task, dataset: str | None = None, store: RunS
     if registry.availability(registry.DLIB_REFERENCE).ok:
         variants.append(registry.DLIB_REFERENCE)
     embedded = {v.name: embed(v, ps.images, device) for v in variants}
-    return compare(variants, embedded, ps, "euclidean", device.type)
+    result = compare(variants, embedded, ps, "euclidean", device.type)
+    timing.into(result.variants, result.extra, time_variants(variants, ps.images, device))
+    return result
 

@@ -14,13 +14,12 @@ fitness as ultralytics defines it (0.1 AP50 + 0.9 AP50-95 on the val split).
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import torch
 
-from core import devices, registry, tasks
+from core import devices, registry, tasks, timing
 from core.data import yolo_layout
 from core.data.types import DetectionSet, open_image
 from core.experiments import face_detection
@@ -34,7 +33,7 @@ from core.train.runstore import Run, RunStore
 
 DATASET = trainer.DEFAULT_DATASET
 IOU = 0.5  # AP50's, and the IoU of the PR curves and the cross-family table
-TIMED_IMAGES = 16
+TIMED_IMAGES = 8  # ms_per_image: interleaved rounds over the first test images
 MTCNN_VARIANTS = ("mtcnn/pretrained",)
 
 
@@ -147,16 +146,15 @@ def checkpoint_found(c: Checkpoint, data: DetectionSet, device: torch.device) ->
     return trainer.predict_split(c.path, data, "test", int(c.run.config["image_size"]), device)
 
 
-def ms_per_image(c: Checkpoint, samples: list, device: torch.device) -> float:
-    """One timed pass over the first test images (after one warm-up image), at the floor score."""
-    detector = yolo.Detector.from_checkpoint(c.path, int(c.run.config["image_size"]), device)
+def time_checkpoints(chosen: dict[str, Checkpoint], samples: list, device: torch.device,
+                     rounds: int = timing.ROUNDS) -> dict[str, timing.Timing]:
+    """The chosen checkpoints timed together on the first test images at the floor score: warmed up,
+    interleaved rounds, median and range (core.timing)."""
     images = [open_image(s.image) for s in samples[:TIMED_IMAGES]]
-    detector.find(images[:1])
-    devices.synchronize(device)
-    start = time.perf_counter()
-    detector.find(images)
-    devices.synchronize(device)
-    return (time.perf_counter() - start) * 1000 / max(len(images), 1)
+    detectors = {n: yolo.Detector.from_checkpoint(c.path, int(c.run.config["image_size"]), device)
+                 for n, c in chosen.items()}
+    return timing.interleaved({n: (lambda d=d: d.find(images)) for n, d in detectors.items()}, items=len(images),
+                              rounds=rounds, device=device)
 
 
 def study(runs: list[Run], dataset: str = DATASET, device: torch.device | None = None, n_boot: int = paired.N_BOOT,
@@ -165,7 +163,7 @@ def study(runs: list[Run], dataset: str = DATASET, device: torch.device | None =
     at the last and at the best checkpoint, by paired bootstrap over images."""
     device = device or devices.pick_device()
     data, samples = test_split(dataset)
-    variants, scored, rows, picks = {}, {}, [], []
+    variants, scored, rows, picks, timed_ones = {}, {}, [], [], {}
     for run in runs:
         chosen = best_and_last(run)
         for c in checkpoints(run):
@@ -175,11 +173,15 @@ def study(runs: list[Run], dataset: str = DATASET, device: torch.device | None =
                          "epoch": c.epoch, **{f"val_{k}": v for k, v in c.val.items()}, **s.metrics})
             if c in chosen.values():
                 scored[s.name] = s
+                timed_ones[s.name] = c
                 variants[s.name] = {**s.metrics, "val_AP50": c.val.get("AP50", float("nan")), "epoch": c.epoch,
-                                    "ms_per_image": ms_per_image(c, samples, device) if timed else float("nan"),
+                                    "ms_per_image": float("nan"),
                                     "train_images_per_s": float(run.metrics.get("train_images_per_s", float("nan")))}
         picks.append({"variant": registry.yolo_variant(run).name, "start": run.config.get("start"),
                       **{k: f"{registry.yolo_variant(run).name}@{c.label.replace(' ', '')}" for k, c in chosen.items()}})
+    speeds = time_checkpoints(timed_ones, samples, device) if timed and timed_ones else {}
+    for name, t in speeds.items():
+        variants[name]["ms_per_image"] = t.median_ms
     comparisons = []
     for pick in picks[1:]:
         for which in ("last", "best")[:1 + (pick["best"] != pick["last"] or picks[0]["best"] != picks[0]["last"])]:
@@ -188,6 +190,7 @@ def study(runs: list[Run], dataset: str = DATASET, device: torch.device | None =
                                                                           "AP50", n_boot=n_boot)))
     extra = {"images": len(samples), "objects": int(sum(len(s.boxes) for s in samples)), "classes": data.classes,
              "checkpoints": picks, "per_checkpoint": rows, "iou_threshold": IOU,
+             "ms_range": {n: [t.low_ms, t.high_ms] for n, t in speeds.items()},
              "settings": {r.id: r.config for r in runs}}
     return Comparison("object_detection", f"{dataset}/test", device.type, variants, comparisons, extra), scored
 
