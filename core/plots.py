@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import atexit
 import os
 import re
 import shutil
@@ -28,8 +27,7 @@ VARIANT_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c56
                    "#bcbd22", "#393b79", "#637939", "#843c39")  # no grey: grey is for reference lines
 MATCH_COLOURS = {"TP": "#2ca02c", "FP": "#d62728", "FN": "#ff7f0e"}
 EXPORT_FORMATS = ("png", "svg")
-_export_lock = threading.Lock()
-_export_server = False
+EXPORT_TIMEOUT_S = 60
 
 
 _RUN_TAIL = re.compile(r"[-…(][0-9a-f]*([0-9a-f]{4})\)?\s*(@.*)?$")
@@ -285,23 +283,37 @@ def export_available() -> bool:
     return any(shutil.which(b) for b in ("chromium", "chromium-browser", "google-chrome", "chrome"))
 
 
+class ExportError(RuntimeError):
+    """A figure could not be turned into a file; the message says why."""
+
+
 def export(fig: go.Figure, fmt: str, width: int = 1000, height: int = 600, scale: float = 2.0) -> bytes:
     """PNG or SVG bytes through kaleido, which drives an installed Chrome/Chromium (BROWSER_PATH to choose one).
-    A figure that sets its own height (a table: its rows) keeps it, so the file has no empty space under it."""
-    global _export_server
+    A figure that sets its own height (a table: its rows) keeps it, so the file has no empty space under it.
+
+    Each export starts its own browser (about 2 s): kaleido's long-lived server waits forever for an answer when its
+    browser failed to start, so it is not used. A browser that has not answered in EXPORT_TIMEOUT_S is given up on
+    with ExportError."""
     if fmt not in EXPORT_FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; choose from {list(EXPORT_FORMATS)}")
-    import kaleido
+    answer: dict[str, object] = {}
 
-    with _export_lock:
-        if not _export_server:
-            kaleido.start_sync_server(silence_warnings=True)
-            atexit.register(kaleido.stop_sync_server, silence_warnings=True)
-            _export_server = True
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="The kopts argument is ignored")  # plotly's, harmless
-            return fig.to_image(format=fmt, width=width, height=fig.layout.height or height,
-                                scale=scale if fmt == "png" else 1)
+    def convert() -> None:
+        try:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="The kopts argument is ignored")  # plotly's, harmless
+                answer["bytes"] = fig.to_image(format=fmt, width=width, height=fig.layout.height or height,
+                                               scale=scale if fmt == "png" else 1)
+        except Exception as exc:  # noqa: BLE001 - reported to the caller below
+            answer["error"] = exc
+
+    worker = threading.Thread(target=convert, daemon=True, name=f"export-{fmt}")
+    worker.start()
+    worker.join(EXPORT_TIMEOUT_S)
+    if "bytes" in answer:
+        return answer["bytes"]  # type: ignore[return-value]
+    reason = answer.get("error") or f"the browser did not answer within {EXPORT_TIMEOUT_S} s"
+    raise ExportError(f"Could not export the figure as {fmt.upper()}: {reason}")
 
 
 def checkpoint_curves_figure(epochs: pd.DataFrame, kept: pd.DataFrame, metric: str = "AP50") -> go.Figure:

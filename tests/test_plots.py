@@ -2,6 +2,7 @@ import io
 import shutil
 
 import numpy as np
+import plotly.graph_objects as go
 import pandas as pd
 import pytest
 from PIL import Image
@@ -83,6 +84,26 @@ def test_figures_export_to_png_and_svg():
     assert b"<svg" in plots.export(fig, "svg")[:200]
     with pytest.raises(ValueError, match="unknown export format"):
         plots.export(fig, "gif")
+
+
+def test_an_export_whose_browser_hangs_or_fails_ends_with_a_message(monkeypatch):
+    """A browser that never answers (kaleido's own server waits forever then) and one that fails: ExportError
+    naming the format and the reason, after EXPORT_TIMEOUT_S at most, instead of a download that never comes."""
+    import threading
+
+    fig = go.Figure(go.Scatter(x=[0, 1], y=[0, 1]))
+    never = threading.Event()
+    monkeypatch.setattr(plots, "EXPORT_TIMEOUT_S", 0.2)
+    monkeypatch.setattr(go.Figure, "to_image", lambda self, **kw: never.wait())
+    with pytest.raises(plots.ExportError, match="PNG: the browser did not answer within 0.2 s"):
+        plots.export(fig, "png")
+
+    def broken(self, **kw):
+        raise RuntimeError("Chromium exited at start")
+    monkeypatch.setattr(go.Figure, "to_image", broken)
+    with pytest.raises(plots.ExportError, match="SVG: Chromium exited at start"):
+        plots.export(fig, "svg")
+    never.set()
 
 
 def test_f1_figure_marks_the_best_threshold():
