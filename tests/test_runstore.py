@@ -36,6 +36,7 @@ def test_a_run_goes_from_queued_to_running_to_done_with_its_events_and_checkpoin
         assert store.get(run_id).metrics["phase"]["name"] == "reading the data"
         rec.event(_epoch(0))
         rec.checkpoint({"w": torch.ones(3)}, "epoch 1")
+        rec.event(Phase("scoring the validation split"))  # a last phase after the last epoch ends with the run
         rec.note(seconds=1.5)
     run = store.get(run_id)
     assert run.status == "done" and run.checkpoint_label == "epoch 1" and "phase" not in run.metrics

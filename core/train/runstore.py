@@ -287,6 +287,7 @@ class RunStore:
         except BaseException as exc:
             self._set(run_id, status="failed", message=str(exc) or type(exc).__name__)
             raise
+        recorder.summary.pop("phase", None)  # a finished run is in no phase
         self._set(run_id, status="done", metrics=json.dumps(recorder.metrics))
 
 
