@@ -19,20 +19,20 @@ figures.intro("The same architecture trained twice on the same split with the sa
             "(scratch) and started from pretrained weights. Every few epochs a checkpoint is kept; each is scored "
             "on the test split by this project's metrics and by ultralytics' own code on the same predictions.")
 
-sets = ui_od.detection_sets()
-dataset = st.selectbox("Detection set", sets, index=sets.index(od.DATASET) if od.DATASET in sets else 0,
-                       key="yolo.dataset", **KEEP, help="Bring a YOLO folder or zip (data.yaml, images/, labels/) or a COCO "
-                                                "json on the Datasets page.")
-found = od.runs_on(dataset)
-ui_od.training_panel(dataset, expanded=not all(found.values()), force_cpu=device().type == "cpu")
+with figures.controls("Detection set, training and the runs compared"):
+    sets = ui_od.detection_sets()
+    dataset = st.selectbox("Detection set", sets, index=sets.index(od.DATASET) if od.DATASET in sets else 0,
+                           key="yolo.dataset", **KEEP, help="Bring a YOLO folder or zip (data.yaml, images/, labels/) or a COCO "
+                                                    "json on the Datasets page.")
+    found = od.runs_on(dataset)
+    ui_od.training_panel(dataset, expanded=not all(found.values()), force_cpu=device().type == "cpu")
+    picked = {}
+    for col, start in zip(st.columns(2), trainer.STARTS, strict=True) if all(found.values()) else ():
+        options = {registry.yolo_variant(r).name: r for r in found[start]}
+        picked[start] = options[col.selectbox(f"{start} run", list(options), key=f"yolo.run.{start}", **KEEP)]
 if not all(found.values()):
-    st.info(f"{dataset} needs a finished run of each start: train both above.")
+    st.info(f"{dataset} needs a finished run of each start: train both (under *Train both starts*).")
     st.stop()
-
-picked = {}
-for col, start in zip(st.columns(2), trainer.STARTS, strict=True):
-    options = {registry.yolo_variant(r).name: r for r in found[start]}
-    picked[start] = options[col.selectbox(f"{start} run", list(options), key=f"yolo.run.{start}", **KEEP)]
 runs = [picked[s] for s in trainer.STARTS]
 differ = [k for k in ("epochs", "image_size", "fraction", "lr", "batch_size", "seed")
           if runs[0].config.get(k) != runs[1].config.get(k)]

@@ -9,41 +9,43 @@ from core.weights import WeightsUnavailable
 from ui import cache, explain_view, figures
 from ui.image_input import pick_image
 from ui.settings import KEEP
-from ui.sidebar import device
+from ui.sidebar import device, presenting
 
 FACE_IOU = 0.3
 
 st.title("Try your image")
 figures.intro("Run two variants of one task on the same photo and compare their outputs and speed.")
 
-picked = pick_image("try")
-if picked is None:
-    st.stop()
-loaded, image_key = picked.loaded, picked.key
-
-preview, controls = st.columns([1, 3])
-preview.image(loaded.image, width="stretch")
-with controls:
-    # a face embedding says nothing about one image: the verification page compares two
-    runnable = {t.name: t.title for t in tasks.TASKS.values() if t.predictor and t.predictor != "embedder"}
-    task = st.selectbox("Task", list(runnable), format_func=runnable.get, key="try.task", **KEEP)
-    variants = registry.for_task(task)
-    ready = [v.name for v in variants if registry.availability(v).ok]
-    missing = [v for v in variants if not registry.availability(v).ok]
-    if missing:
-        with st.expander(f"{len(missing)} variant(s) of this task need weights that are not on this machine"):
-            for v in missing:
-                st.markdown(f"- **{v.name}**: {registry.availability(v).message}")
-    if not ready:
-        st.info("No variant of this task can run here yet: " + ("see the weights above." if missing else
-                "its variants are trained runs; train one on the task's page."))
+with figures.controls("Image, task and variants"):
+    picked = pick_image("try")
+    if picked is None:
         st.stop()
-    left, right = st.columns(2)
-    chosen = [left.selectbox("Variant A", ready, index=0, key="try.a", **KEEP)]
-    if len(ready) > 1:
-        chosen.append(right.selectbox("Variant B", ready, index=1, key="try.b", **KEEP))
-    else:
-        right.info("Only one variant of this task is available now; fine-tuned variants appear here once trained.")
+    loaded, image_key = picked.loaded, picked.key
+
+    preview, setup = st.columns([1, 3])
+    if not presenting():
+        preview.image(loaded.image, width="stretch")
+    with setup:
+        # a face embedding says nothing about one image: the verification page compares two
+        runnable = {t.name: t.title for t in tasks.TASKS.values() if t.predictor and t.predictor != "embedder"}
+        task = st.selectbox("Task", list(runnable), format_func=runnable.get, key="try.task", **KEEP)
+        variants = registry.for_task(task)
+        ready = [v.name for v in variants if registry.availability(v).ok]
+        missing = [v for v in variants if not registry.availability(v).ok]
+        if missing:
+            with figures.section(f"{len(missing)} variant(s) of this task need weights that are not on this machine"):
+                for v in missing:
+                    st.markdown(f"- **{v.name}**: {registry.availability(v).message}")
+        if not ready:
+            st.info("No variant of this task can run here yet: " + ("see the weights above." if missing else
+                    "its variants are trained runs; train one on the task's page."))
+            st.stop()
+        left, right = st.columns(2)
+        chosen = [left.selectbox("Variant A", ready, index=0, key="try.a", **KEEP)]
+        if len(ready) > 1:
+            chosen.append(right.selectbox("Variant B", ready, index=1, key="try.b", **KEEP))
+        else:
+            right.info("Only one variant of this task is available now; fine-tuned variants appear here once trained.")
 
 dev = device()
 try:
@@ -53,7 +55,10 @@ except WeightsUnavailable as exc:
     st.stop()
 st.caption(f"Running on {devices.describe(dev)} · ms / image: the median of {timing.ROUNDS} runs on this image, "
            "the variants interleaved after a warm-up, with the range")
-for i, (col, name) in enumerate(zip(st.columns(len(chosen)), chosen, strict=True)):
+columns = st.columns([1] + [2] * len(chosen)) if presenting() else st.columns(len(chosen))
+if presenting():  # the picker is folded away: the image stays in view beside the results
+    columns.pop(0).image(loaded.image, width="stretch", caption=loaded.name)
+for i, (col, name) in enumerate(zip(columns, chosen, strict=True)):
     with col:
         st.subheader(name)
         st.caption(registry.variant(name).description)

@@ -66,6 +66,13 @@ def test_try_image_lists_missing_weights_with_their_message():
     at = run_page("app_pages/try_image.py")
     missing = [m.value for m in at.markdown if "resnet18/imagenet" in m.value]
     assert missing and "resnet18-f37072fd.pth" in missing[0]
+    at.session_state["app.presentation"] = True  # picker and choices fold into one expander, results come first
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert [e.label for e in at.expander][:2] == ["What this page shows", "Image, task and variants"]
+    assert [m.label for m in at.metric] == ["ms / image", "ms / image"]
+    assert at.get("image")[0].proto.imgs[0].caption == "astronaut"  # the photo stays in view beside them
+    assert any("resnet18-f37072fd.pth" in m.value for m in at.markdown)  # missing weights still said, unnested
 
 
 @pytest.mark.parametrize("name", sorted(BAD_UPLOADS))

@@ -192,6 +192,11 @@ def test_the_page_shows_the_study_table_curves_and_both_detections(trained, monk
         ["**pretrained**", "**scratch**"]
     at.select_slider(key="yolo.epoch").set_value(1).run()
     assert not at.exception and any("epoch 1 ·" in m.value for m in at.markdown)
+    at.session_state["app.presentation"] = True  # the setup folds into one expander; the study table stays
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "Detection set, training and the runs compared" in [e.label for e in at.expander]
+    assert list(at.table[0].value.columns[:2]) == ["start", "checkpoint"]
 
 
 def test_checkpoints_are_kept_every_k_epochs_and_at_the_last_and_configs_check_themselves():

@@ -60,6 +60,16 @@ def controls(label: str):
     return st.expander(label, icon=":material/tune:") if sidebar.presenting() else st.container()
 
 
+def section(label: str, expanded: bool = False):
+    """A foldable part of a page's setup (a training panel): an expander normally; in presentation mode it already
+    sits inside controls() (expanders do not nest), so a bordered box under its label."""
+    if sidebar.presenting():
+        box = st.container(border=True)
+        box.markdown(f"**{label}**")
+        return box
+    return st.expander(label, expanded=expanded)
+
+
 def note(text: str) -> None:
     """A side fact (a dataset's size and splits): a caption normally, left out in presentation mode."""
     if not sidebar.presenting():

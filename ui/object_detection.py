@@ -116,7 +116,7 @@ def training_status() -> None:
 
 def training_panel(dataset: str, expanded: bool, force_cpu: bool) -> None:
     """The settings of both starts, the two train buttons, the live status and how the last job ended."""
-    with st.expander("Train both starts", expanded=expanded):
+    with figures.section("Train both starts", expanded=expanded):
         source = yolo.pretrained_source()
         q, f = trainer.QUICK, trainer.FULL
         st.markdown(f"Pretrained start: **{source}** ({yolo.architecture(source).removesuffix('.yaml')}); scratch: "
