@@ -31,22 +31,23 @@ names = ["mtcnn/pretrained", *fd.finetuned_variants()]
 if st.session_state.get(ui_fd.NEW_VARIANTS):
     st.session_state["detect.variants"] = [*st.session_state.get("detect.variants", []),
                                            *st.session_state.pop(ui_fd.NEW_VARIANTS)]
-chosen = st.multiselect("Variants", names, default=names[:3], key="detect.variants", **KEEP)
-with st.expander("Fine-tune a new variant on the cartoon training split"):
-    left, right = st.columns(2)
-    busy = jobs.current(ui_fd.PREFIX) is not None
-    if left.button("PNet only, as in the study" + ui_fd.estimate(("pnet",)), disabled=busy, key="detect.train.p"):
-        ui_fd.start_training(["pnet"])
-    if right.button("All stages" + ui_fd.estimate(("pnet", "rnet", "onet")), disabled=busy, key="detect.train.all"):
-        ui_fd.start_training(["pnet", "rnet", "onet"])
-    ui_fd.training_status()
-    for message in st.session_state.pop(f"{ui_fd.PREFIX}.failed", []):
-        st.error(f"The fine-tuning did not finish: {message}")
-    stopped = st.session_state.pop(f"{ui_fd.PREFIX}.stopped", [])
-    if stopped and ui_fd.kept_checkpoint(stopped):
-        st.success("Stopped. The run keeps the stages it trained up to its last epoch, as a variant (selected).")
-    elif stopped:
-        st.info("Stopped before its first epoch ended: no checkpoint was written, so there is no new variant.")
+with figures.controls("Variants and fine-tuning"):
+    chosen = st.multiselect("Variants", names, default=names[:3], key="detect.variants", **KEEP)
+    with figures.section("Fine-tune a new variant on the cartoon training split"):
+        left, right = st.columns(2)
+        busy = jobs.current(ui_fd.PREFIX) is not None
+        if left.button("PNet only, as in the study" + ui_fd.estimate(("pnet",)), disabled=busy, key="detect.train.p"):
+            ui_fd.start_training(["pnet"])
+        if right.button("All stages" + ui_fd.estimate(("pnet", "rnet", "onet")), disabled=busy, key="detect.train.all"):
+            ui_fd.start_training(["pnet", "rnet", "onet"])
+        ui_fd.training_status()
+        for message in st.session_state.pop(f"{ui_fd.PREFIX}.failed", []):
+            st.error(f"The fine-tuning did not finish: {message}")
+        stopped = st.session_state.pop(f"{ui_fd.PREFIX}.stopped", [])
+        if stopped and ui_fd.kept_checkpoint(stopped):
+            st.success("Stopped. The run keeps the stages it trained up to its last epoch, as a variant (selected).")
+        elif stopped:
+            st.info("Stopped before its first epoch ended: no checkpoint was written, so there is no new variant.")
 if not chosen:
     st.info("Choose at least one variant; fine-tuned ones appear here once a run has finished.")
     st.stop()

@@ -39,13 +39,13 @@ source = weights.source(embeddings.source(backbone, tap))
 if weights.state(source.name) == weights.State.MISSING:
     st.warning(weights.unavailable_message(source.name), icon=":material/cloud_off:")
     st.stop()
-with st.expander("Fine-tune this backbone on the training people of this set (on the cartoon set, about a minute "
-                 "a run on 2 CPU cores)"):
+with st.expander("Fine-tune this backbone on the training people of this set"):
     recipes = st.multiselect("Runs", list(trainer.RECIPES), default=list(trainer.RECIPES), key="verify.recipes", **KEEP,
                              format_func=lambda r: f"{r}: {trainer.RECIPES[r][2]}")
     epochs = st.slider("Epochs (phase 2: the first 2 train the classifier layers only)", 3, 20, 8, key="verify.epochs", **KEEP)
     busy = jobs.current(ui_fv.PREFIX) is not None
-    if st.button("Start", disabled=busy or not recipes, type="primary", key="verify.train"):
+    label = "Start" + ui_fv.estimate(dataset, backbone, tap, distance, recipes, epochs)
+    if st.button(label, disabled=busy or not recipes, type="primary", key="verify.train"):
         ui_fv.start_training(dataset, backbone, tap, distance, recipes, epochs, bool(st.session_state.get(FORCE_CPU)))
         st.rerun()
     ui_fv.training_status()

@@ -1,7 +1,5 @@
 """Run-time estimates from past runs of the same config (core.train.estimates)."""
 
-import time
-
 import pytest
 
 from core.train import estimates
@@ -10,16 +8,17 @@ from core.train.runstore import RunStore
 CFG = {"stages": ["pnet"], "epochs": 8, "seed": 0}
 
 
-def _run(store: RunStore, config: dict, seconds: float, ok: bool = True) -> str:
+def _run(store: RunStore, config: dict, seconds: float, ok: bool = True, waited: float = 600) -> str:
     run_id = store.create("face_detection", "mtcnn/pretrained", "face_detection", config)
-    with store._db() as con:  # a run that took `seconds` from start to end
-        con.execute("UPDATE runs SET created = ? WHERE id = ?", (time.time() - seconds, run_id))
     try:
         with store.recording(run_id):
             if not ok:
                 raise RuntimeError("failed")
     except RuntimeError:
         pass
+    with store._db() as con:  # a run that waited `waited` s in the queue, then took `seconds` from start to end
+        con.execute("UPDATE runs SET started = updated - ?, created = updated - ? WHERE id = ?",
+                    (seconds, seconds + waited, run_id))
     return run_id
 
 
@@ -31,8 +30,9 @@ def test_the_median_of_past_runs_of_the_same_config(tmp_path):
     _run(store, {**CFG, "seed": 3}, 60)  # the seed does not change the work
     _run(store, {**CFG, "stages": ["pnet", "rnet", "onet"]}, 300)  # another config
     _run(store, CFG, 500, ok=False)  # a failed run says nothing of how long one takes
+    _run(store, CFG, 55, waited=3000)  # the time it waited behind others is not its own
     median, count = estimates.past_seconds("face_detection", CFG, store)
-    assert count == 4 and median == pytest.approx(55, abs=1.5)
+    assert count == 5 and median == pytest.approx(55, abs=1.5)
     assert estimates.total([(10.0, 1), (20.0, 2)]) == 30 and estimates.total([(10.0, 1), None]) is None
 
 
@@ -51,3 +51,23 @@ def test_the_face_detection_buttons_quote_this_machines_past_runs(tmp_path, monk
     _run(RunStore(tmp_path), {**mtcnn.MTCNNConfig(stages=("pnet",)).to_dict(), "strategy": "finetuned-pnet"}, 52)
     assert ui_fd.estimate(("pnet",)) == " (about 52 s here, from 1 past run)"
     assert ui_fd.estimate(("pnet", "rnet", "onet")) == ""
+
+
+def test_the_face_verification_start_button_sums_the_chosen_recipes_past_runs(tmp_path, monkeypatch):
+    from core.train import verification as trainer
+    from ui import face_verification as ui_fv
+
+    monkeypatch.setenv("TLDASH_RUNS_DIR", str(tmp_path))
+    args = ("cartoon_faces/verification", "efficientnet_lite0", "output", "euclidean")
+    assert ui_fv.estimate(*args, ["phase1", "phase2"], 8) == ""  # never run here: no promise
+    store = RunStore(tmp_path)
+    for (cfg, emb), seconds in zip(ui_fv._recipes(*args[1:], ["phase1", "phase2"], 8), (50, 100), strict=True):
+        run_id = store.create(trainer.TASK, cfg.backbone, trainer.TASK, trainer.run_config(args[0], cfg, emb))
+        with store.recording(run_id):
+            pass
+        with store._db() as con:
+            con.execute("UPDATE runs SET started = updated - ? WHERE id = ?", (seconds, run_id))
+    assert ui_fv.estimate(*args, ["phase1", "phase2"], 8) == " (about 2 min here)"
+    assert ui_fv.estimate(*args, ["phase1"], 8) == " (about 50 s here)"
+    assert ui_fv.estimate(*args, ["phase1", "metric"], 8) == ""  # one of them never ran: no sum
+    assert ui_fv.estimate(*args, ["phase1"], 12) == ""  # other epochs, other work

@@ -16,6 +16,7 @@ from core.data.identities import person_of
 from core.data.types import open_image
 from core.experiments import face_verification as fv
 from core.metrics import verification
+from core.train import estimates
 from core.train import verification as trainer
 from core.train.runstore import RunStore
 from ui import cache, jobs
@@ -61,10 +62,22 @@ def variants_for(dataset: str, backbone: str, tap: str, distance: str, with_refe
     return found
 
 
+def _recipes(backbone: str, tap: str, distance: str, recipes: list[str], epochs: int) -> list:
+    base = dataclasses.replace(trainer.quick_config(backbone), epochs=epochs)
+    return [trainer.recipe(base, trainer.EmbedConfig(tap, distance), name) for name in recipes]
+
+
+def estimate(dataset: str, backbone: str, tap: str, distance: str, recipes: list[str], epochs: int) -> str:
+    """" (about 4 min here)" for the Start button: these runs' past durations on this machine, or "" when any of
+    them has not run here yet."""
+    seconds = estimates.total([estimates.past_seconds(trainer.TASK, trainer.run_config(dataset, cfg, emb))
+                               for cfg, emb in _recipes(backbone, tap, distance, recipes, epochs)])
+    return "" if seconds is None or not recipes else f" ({estimates.words(seconds)} here)"
+
+
 def start_training(dataset: str, backbone: str, tap: str, distance: str, recipes: list[str], epochs: int,
                    force_cpu: bool) -> None:
-    base = dataclasses.replace(trainer.quick_config(backbone), epochs=epochs)
-    runs = [trainer.recipe(base, trainer.EmbedConfig(tap, distance), name) for name in recipes]
+    runs = _recipes(backbone, tap, distance, recipes, epochs)
     jobs.queue_and_start(PREFIX, lambda: trainer.queue(dataset, runs, RunStore()), "core.train.verification",
                          force_cpu)
 

@@ -53,9 +53,9 @@ CREATE TABLE IF NOT EXISTS runs (
 """
 # Added after the first release: opened stores gain them (ALTER TABLE) the first time.
 _COLUMNS = {"pid": "INTEGER", "host": "TEXT NOT NULL DEFAULT ''", "pid_started": "REAL",
-            "checkpoint_label": "TEXT NOT NULL DEFAULT ''", "checkpoint_bytes": "INTEGER"}
+            "checkpoint_label": "TEXT NOT NULL DEFAULT ''", "checkpoint_bytes": "INTEGER", "started": "REAL"}
 _FIELDS = ("id, created, updated, experiment, base_variant, task, config, status, metrics, checkpoint, message, pid, "
-           "checkpoint_label, checkpoint_bytes")
+           "checkpoint_label, checkpoint_bytes, started")
 
 
 class RunStoreError(OSError):
@@ -78,6 +78,12 @@ class Run:
     pid: int | None = None
     checkpoint_label: str = ""  # "epoch 3" (or "pnet epoch 2"): what the last checkpoint holds
     checkpoint_bytes: int | None = None
+    started: float | None = None  # when its process took it (a queued run waits from created to started)
+
+    @property
+    def seconds(self) -> float:
+        """Wall time from its start to its last update (its end, once finished); queueing not counted."""
+        return self.updated - (self.started or self.created)
 
     @property
     def history(self) -> list[dict]:
@@ -277,7 +283,8 @@ class RunStore:
         """The lifecycle of one run in this process: running, events, checkpoints, then done / stopped / failed.
         KeyboardInterrupt (SIGTERM through stop_on_sigterm, Ctrl-C) ends it stopped; any other exception failed."""
         pid = os.getpid()
-        self._set(run_id, status="running", pid=pid, pid_started=_process_started(pid), host=socket.gethostname())
+        self._set(run_id, status="running", pid=pid, pid_started=_process_started(pid), host=socket.gethostname(),
+                  started=time.time())
         recorder = Recorder(self, run_id)
         try:
             yield recorder
