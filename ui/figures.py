@@ -84,11 +84,11 @@ def intro(text: str) -> None:
         st.markdown(text)
 
 
-def explain(text: str, where=None) -> None:
+def explain(text: str, where=None, label: str = "About this") -> None:
     """An explanation under a result: a caption normally; folded into an expander in presentation mode, so that
     the result keeps the screen."""
     where = where if where is not None else st
     if sidebar.presenting():
-        where.expander("About this", icon=":material/info:").caption(text)
+        where.expander(label, icon=":material/info:").caption(text)
     else:
         where.caption(text)
