@@ -63,16 +63,9 @@ result, scored = fd.compare(runs, truth, thresholds, iou, paired.N_BOOT_LIVE, fo
 rescoring_ms = (time.perf_counter() - start) * 1000
 
 figures.table(tables.metric_table(result, list(tasks.get("face_detection").metrics)), width="stretch")
-figures.explain(label="About these numbers", text=f"{len(images)} test images, {sum(len(t) for t in truth)} faces · AP: COCO 101-point at IoU {iou:.2f}; "
-           f"AP_VOC: all-point; best_F1 at its score threshold · ms_per_image: median of {fd.timing.ROUNDS} "
-           f"interleaved passes over the first {fd.TIMED_IMAGES} test images at MTCNN's default thresholds, after a "
-           "warm-up (range: " + "; ".join(f"{n} {t.low_ms:,.0f}–{t.high_ms:,.0f}" for n, t in speed.items())
-           + f") · re-scored from the cache in {rescoring_ms:.0f} ms on {devices.describe(dev)}")
-figures.explain(label="What fine-tuning forgets", text="What fine-tuning forgets: real_photo_recall is the share of the faces the pretrained model finds in "
-           "astronaut, grace_hopper and zidane (default thresholds "
-           f"{', '.join(map(str, mtcnn_batched.DEFAULT_THRESHOLDS))}; IoU 0.5) that the variant still finds; "
-           "lfw_patch_AUC: real faces against background patches (scikit-image's lfw_subset), scored by the cascade's "
-           "three networks.")
+figures.explain(ui_fd.numbers_note(len(images), truth, iou, speed, rescoring_ms, devices.describe(dev)),
+                label="About these numbers")
+figures.explain(ui_fd.FORGETTING_NOTE, label="What fine-tuning forgets")
 if result.comparisons:
     st.markdown(f"**Against {chosen[0]}** (paired bootstrap over images)")
     figures.table(tables.comparisons_table(result.comparisons), width="stretch")

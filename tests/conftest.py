@@ -21,3 +21,7 @@ def isolated_env(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     monkeypatch.delenv("TLDASH_FORCE_CPU", raising=False)
     return tmp_path
+
+
+# the real-browser fixtures (a served app and Chromium, one of each per test module that uses them)
+from tests.browser import browser, page, runs_dir, server  # noqa: E402, F401

@@ -2,8 +2,8 @@ import io
 import shutil
 
 import numpy as np
-import plotly.graph_objects as go
 import pandas as pd
+import plotly.graph_objects as go
 import pytest
 from PIL import Image
 

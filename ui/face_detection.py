@@ -123,3 +123,17 @@ def enlarge(index: int, variant: str, scored: fd.Scored, iou: float) -> None:
     st.caption(f"{variant} · test image {index} · green TP, red FP, orange dashed FN")
 
 
+def numbers_note(images: int, truth: list, iou: float, speed: dict, rescoring_ms: float, device: str) -> str:
+    """What the face-detection table's numbers are, and how the speeds were measured."""
+    return (f"{images} test images, {sum(len(t) for t in truth)} faces · AP: COCO 101-point at IoU {iou:.2f}; "
+            f"AP_VOC: all-point; best_F1 at its score threshold · ms_per_image: median of {fd.timing.ROUNDS} "
+            f"interleaved passes over the first {fd.TIMED_IMAGES} test images at MTCNN's default thresholds, after "
+            "a warm-up (range: " + "; ".join(f"{n} {t.low_ms:,.0f}–{t.high_ms:,.0f}" for n, t in speed.items())
+            + f") · re-scored from the cache in {rescoring_ms:.0f} ms on {device}")
+
+
+FORGETTING_NOTE = (
+    "What fine-tuning forgets: real_photo_recall is the share of the faces the pretrained model finds in astronaut, "
+    f"grace_hopper and zidane (default thresholds {', '.join(map(str, mtcnn_batched.DEFAULT_THRESHOLDS))}; IoU 0.5) "
+    "that the variant still finds; lfw_patch_AUC: real faces against background patches (scikit-image's "
+    "lfw_subset), scored by the cascade's three networks.")

@@ -21,8 +21,8 @@ def _norm(value: object) -> object:
 
 
 def past_seconds(experiment: str, config: Mapping, store: RunStore | None = None) -> tuple[float, int] | None:
-    """(median wall seconds from start to end, waiting in a queue not counted, how many runs) of the finished runs of this experiment with this
-    config; None when there is none to go by."""
+    """(median wall seconds from start to end, time waiting in a queue left out, how many runs) of the finished
+    runs of this experiment with this config; None when there is none to go by."""
     runs = [r for r in (store or RunStore()).list("done") if r.experiment == experiment and _same(r, config)]
     if not runs:
         return None

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import sqlite3
@@ -35,6 +36,7 @@ RUNS_DIR_ENV = "TLDASH_RUNS_DIR"
 STATUSES = ("queued", "running", "done", "failed", "stopped")
 DAMAGED = "damaged"  # not stored: a finished run whose checkpoint file no longer reads
 LIVE = ("queued", "running")
+NAME_MAX, NOTE_MAX = 80, 2000  # characters kept of a run's name (and each tag), and of its note
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -53,9 +55,11 @@ CREATE TABLE IF NOT EXISTS runs (
 """
 # Added after the first release: opened stores gain them (ALTER TABLE) the first time.
 _COLUMNS = {"pid": "INTEGER", "host": "TEXT NOT NULL DEFAULT ''", "pid_started": "REAL",
-            "checkpoint_label": "TEXT NOT NULL DEFAULT ''", "checkpoint_bytes": "INTEGER", "started": "REAL"}
+            "checkpoint_label": "TEXT NOT NULL DEFAULT ''", "checkpoint_bytes": "INTEGER", "started": "REAL",
+            "name": "TEXT NOT NULL DEFAULT ''", "tags": "TEXT NOT NULL DEFAULT '[]'", "note": "TEXT NOT NULL DEFAULT ''",
+            "pinned": "INTEGER NOT NULL DEFAULT 0"}
 _FIELDS = ("id, created, updated, experiment, base_variant, task, config, status, metrics, checkpoint, message, pid, "
-           "checkpoint_label, checkpoint_bytes, started")
+           "checkpoint_label, checkpoint_bytes, started, name, tags, note, pinned")
 
 
 class RunStoreError(OSError):
@@ -79,6 +83,15 @@ class Run:
     checkpoint_label: str = ""  # "epoch 3" (or "pnet epoch 2"): what the last checkpoint holds
     checkpoint_bytes: int | None = None
     started: float | None = None  # when its process took it (a queued run waits from created to started)
+    name: str = ""  # the user's name for it ("" until renamed)
+    tags: tuple[str, ...] = ()
+    note: str = ""
+    pinned: bool = False  # the baseline its study's page compares against
+
+    @property
+    def title(self) -> str:
+        """Its name, or its id until it has one."""
+        return self.name or self.id
 
     @property
     def seconds(self) -> float:
@@ -248,6 +261,63 @@ class RunStore:
             raise KeyError(f"no run {run_id!r} in {self.path}")
         return rows[0]
 
+    def label(self, run_id: str, *, name: str | None = None, tags: list[str] | None = None,
+              note: str | None = None) -> Run:
+        """Rename, tag or annotate a run (any status); the run as it now stands."""
+        run = self.get(run_id)
+        values: dict[str, object] = {}
+        if name is not None:
+            values["name"] = " ".join(name.split())[:NAME_MAX]
+        if tags is not None:
+            clean = [" ".join(t.split())[:NAME_MAX] for t in tags]
+            values["tags"] = json.dumps(sorted({t for t in clean if t}))
+        if note is not None:
+            values["note"] = note.strip()[:NOTE_MAX]
+        if values:  # not an update of the run itself: `updated` (its end, for a finished run) stays
+            with self._db() as con:
+                con.execute(f"UPDATE runs SET {', '.join(f'{k} = ?' for k in values)} WHERE id = ?",
+                            (*values.values(), run.id))
+        return self.get(run_id)
+
+    def pin(self, run_id: str, pinned: bool = True) -> Run:
+        """Make a run its study's baseline (the one before it is unpinned), or unpin it."""
+        run = self.get(run_id)
+        with self._db() as con:
+            if pinned:
+                con.execute("UPDATE runs SET pinned = 0 WHERE experiment = ? AND pinned = 1", (run.experiment,))
+            con.execute("UPDATE runs SET pinned = ? WHERE id = ?", (int(pinned), run_id))
+        return self.get(run_id)
+
+    def pinned(self, experiment: str) -> Run | None:
+        """The baseline pinned for this study, if any."""
+        return next((r for r in self._select("WHERE experiment = ? AND pinned = 1", (experiment,))), None)
+
+    def files(self, run_id: str) -> list[Path]:
+        """Every file the run wrote: its checkpoint, the checkpoints it kept, the arrays beside them."""
+        base = self.checkpoint_path(run_id)
+        found = [p for p in base.parent.glob(f"{run_id}.*") if p.is_file()]
+        kept = base.with_suffix("")
+        if kept.is_dir():
+            found += sorted(p for p in kept.rglob("*") if p.is_file())
+        run = self.get(run_id)
+        extra = [Path(run.checkpoint)] if run.checkpoint and Path(run.checkpoint).is_file() else []
+        return sorted(set(found + extra))
+
+    def delete(self, run_id: str) -> list[Path]:
+        """Remove a run and its files; a queued or running run must be stopped first. The files removed."""
+        run = self.get(run_id)
+        if run.status in LIVE:
+            raise RunStoreError(f"run {run_id} is {run.status}: stop it before deleting it")
+        removed = self.files(run_id)
+        for path in removed:
+            path.unlink(missing_ok=True)
+        kept = self.checkpoint_path(run_id).with_suffix("")
+        if kept.is_dir():
+            shutil.rmtree(kept, ignore_errors=True)
+        with self._db() as con:
+            con.execute("DELETE FROM runs WHERE id = ?", (run_id,))
+        return removed
+
     def list(self, status: str | None = None) -> list[Run]:
         """Every run, oldest first, or those with this status (DAMAGED included)."""
         runs = self._select("", ())
@@ -259,7 +329,8 @@ class RunStore:
         with self._db() as con:
             self._reap(con)
             rows = con.execute(f"SELECT {_FIELDS} FROM runs {where} ORDER BY created", params).fetchall()
-        return [self._checked(Run(*r[:6], json.loads(r[6]), r[7], json.loads(r[8]), *r[9:])) for r in rows]
+        return [self._checked(Run(*r[:6], json.loads(r[6]), r[7], json.loads(r[8]), *r[9:16], tuple(json.loads(r[16])),
+                                  r[17], bool(r[18]))) for r in rows]
 
     @staticmethod
     def _checked(run: Run) -> Run:

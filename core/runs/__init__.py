@@ -1,0 +1,93 @@
+"""Every run of every study in one place: a row per run for the Runs page and `python -m core.runs`, and the
+labels a user gives them (name, tags, note, the pinned baseline). Rows are read from what the runs recorded;
+nothing is run again, so listing stays cheap."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from core.train.runstore import Run, RunStore
+
+# The study each experiment belongs to, as the pages title them; and its headline: (label, how to read it).
+STUDY_TITLES = {
+    "face_detection": "Face detection",
+    "face_verification": "Face verification",
+    "object_detection": "Object detection (YOLO)",
+    "classification": "Transfer: classification",
+    "regression": "Transfer: regression",
+}
+COLUMNS = ("id", "name", "status", "study", "dataset", "backbone", "strategy", "epochs", "headline", "value",
+           "seconds", "created", "tags", "note", "pinned", "message")
+
+
+@dataclass(frozen=True)
+class Row:
+    """One run as the list shows it."""
+    id: str
+    name: str
+    status: str
+    study: str
+    dataset: str
+    backbone: str
+    strategy: str
+    epochs: str  # "3 of 8": epochs done of those asked for
+    headline: str  # what `value` is: "test mCA", "validation AUC" ("" when the study has none)
+    value: float | None
+    seconds: float
+    created: str  # local time, "2026-11-24 00:42"
+    tags: tuple[str, ...]
+    note: str
+    pinned: bool
+    message: str
+
+    def as_dict(self) -> dict:
+        return {c: (list(getattr(self, c)) if c == "tags" else getattr(self, c)) for c in COLUMNS}
+
+
+def _headline(run: Run) -> tuple[str, float | None]:
+    from core.experiments import headlines  # the same numbers as the home page's tiles
+
+    study = next((s for s in headlines.STUDIES if s.experiment == run.experiment), None)
+    if study is None:
+        return "", None
+    if run.status != "done":  # a run that did not finish has no test numbers; its last validation says something
+        return study.metric, None
+    try:
+        value = study.value(run)
+    except (OSError, ValueError, KeyError):
+        value = None
+    return study.metric, None if value is None else float(value)
+
+
+def row(run: Run) -> Row:
+    metric, value = _headline(run)
+    cfg = run.config
+    asked = cfg.get("epochs")
+    done = len(run.history)
+    return Row(
+        id=run.id, name=run.name, status=run.status, study=STUDY_TITLES.get(run.experiment, run.experiment),
+        dataset=str(cfg.get("dataset", "")), backbone=str(cfg.get("architecture") or cfg.get("backbone")
+                                                           or run.base_variant),
+        strategy=str(cfg.get("label") or cfg.get("strategy") or cfg.get("start") or ""),
+        epochs=f"{done} of {asked}" if isinstance(asked, int) and run.experiment != "face_detection" else str(done),
+        headline=metric, value=value, seconds=round(run.seconds, 1),
+        created=time.strftime("%Y-%m-%d %H:%M", time.localtime(run.created)), tags=run.tags, note=run.note,
+        pinned=run.pinned, message=run.message)
+
+
+def rows(store: RunStore | None = None) -> list[Row]:
+    """Every run, newest first."""
+    return [row(r) for r in reversed((store or RunStore()).list())]
+
+
+def find(store: RunStore, ref: str) -> Run:
+    """A run by its id, a unique prefix or suffix of it, or its name (KeyError saying what matched)."""
+    runs = store.list()
+    exact = [r for r in runs if ref in (r.id, r.name)]
+    hits = exact or [r for r in runs if r.id.startswith(ref) or r.id.endswith(ref)]
+    if len(hits) == 1:
+        return hits[0]
+    if not hits:
+        raise KeyError(f"no run {ref!r} in {store.path}; `python -m core.runs list` shows them")
+    raise KeyError(f"{ref!r} matches {len(hits)} runs ({', '.join(r.id for r in hits[:5])}); give more of the id")

@@ -1,0 +1,119 @@
+"""`python -m core.runs list|show|rename|tag|note|pin|unpin|delete|export`: the Runs page from a shell.
+
+  list [--status S] [--study TEXT] [--json]   every run, newest first
+  show RUN [--json]                           one run: its row, config and last epoch
+  rename RUN NAME · tag RUN TAG… · note RUN TEXT · pin RUN · unpin RUN
+  delete RUN [--yes]                          the run and its files (a running run must be stopped first)
+  export RUN… [--out PATH] [--html] [--checkpoint]   a zip bundle, or (--html) the one-page report
+
+RUN is an id, a unique part of one (its start or its last 6 characters), or a name. Runs live in $TLDASH_RUNS_DIR
+(default ./runs)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from core import runs as catalogue
+from core.runs import export
+from core.train.runstore import RunStore, RunStoreError
+
+
+def _table(rows: list[catalogue.Row]) -> str:
+    head = ("id", "name", "status", "study", "strategy", "epochs", "value", "seconds", "created")
+    lines = [head]
+    for r in rows:
+        value = "–" if r.value is None else f"{r.value:.3f}"
+        lines.append((r.id, r.name or "–", r.status + (" (pinned)" if r.pinned else ""), r.study, r.strategy,
+                      r.epochs, value, f"{r.seconds:,.0f}", r.created))
+    widths = [max(len(str(line[i])) for line in lines) for i in range(len(head))]
+    return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m core.runs", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("list")
+    p.add_argument("--status")
+    p.add_argument("--study", help="part of the study's title or experiment name")
+    p.add_argument("--json", action="store_true")
+    p = sub.add_parser("show")
+    p.add_argument("run")
+    p.add_argument("--json", action="store_true")
+    p = sub.add_parser("rename")
+    p.add_argument("run")
+    p.add_argument("name")
+    p = sub.add_parser("tag")
+    p.add_argument("run")
+    p.add_argument("tags", nargs="*", help="the run's tags, all of them (none: no tags)")
+    p = sub.add_parser("note")
+    p.add_argument("run")
+    p.add_argument("text")
+    for name in ("pin", "unpin"):
+        sub.add_parser(name).add_argument("run")
+    p = sub.add_parser("delete")
+    p.add_argument("run")
+    p.add_argument("--yes", action="store_true", help="do not ask")
+    p = sub.add_parser("export")
+    p.add_argument("runs", nargs="+")
+    p.add_argument("--out", type=Path)
+    p.add_argument("--html", action="store_true", help="the one-page report instead of the zip bundle")
+    p.add_argument("--checkpoint", action="store_true", help="put the checkpoint files in the bundle")
+    args = parser.parse_args(argv)
+    store = RunStore()
+    try:
+        return _run(args, store)
+    except (KeyError, RunStoreError, export.ExportError, OSError) as exc:
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+        print(f"error: {message}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace, store: RunStore) -> int:
+    if args.command == "list":
+        rows = catalogue.rows(store)
+        if args.status:
+            rows = [r for r in rows if r.status == args.status]
+        if args.study:
+            rows = [r for r in rows if args.study.lower() in r.study.lower()]
+        print(json.dumps([r.as_dict() for r in rows], indent=2) if args.json else _table(rows))
+        return 0
+    run = catalogue.find(store, args.run if args.command != "export" else args.runs[0])
+    if args.command == "show":
+        shown = {**catalogue.row(run).as_dict(), "config": run.config,
+                 "last_epoch": run.history[-1] if run.history else None, "files": [str(p) for p in store.files(run.id)]}
+        print(json.dumps(shown, indent=2) if args.json else
+              "\n".join(f"{k}: {json.dumps(v) if isinstance(v, dict | list) else v}" for k, v in shown.items()))
+    elif args.command == "rename":
+        print(f"{run.id} is now named {store.label(run.id, name=args.name).name!r}")
+    elif args.command == "tag":
+        print(f"{run.id} tags: {', '.join(store.label(run.id, tags=args.tags).tags) or 'none'}")
+    elif args.command == "note":
+        store.label(run.id, note=args.text)
+        print(f"{run.id}: note saved")
+    elif args.command in ("pin", "unpin"):
+        store.pin(run.id, args.command == "pin")
+        print(f"{run.id} {'is now' if args.command == 'pin' else 'is no longer'} the baseline of {run.experiment}")
+    elif args.command == "delete":
+        if not args.yes and input(f"Delete run {run.id} and its files? [y/N] ").strip().lower() != "y":
+            print("kept")
+            return 1
+        removed = store.delete(run.id)
+        print(f"deleted {run.id} and {len(removed)} file(s)")
+    elif args.command == "export":
+        runs = [catalogue.find(store, ref) for ref in args.runs]
+        stem = runs[0].id if len(runs) == 1 else f"{len(runs)}-runs"
+        if args.html:
+            out = args.out or Path(f"{stem}.html")
+            out.write_text(export.report_html(runs), encoding="utf-8")
+        else:
+            out = args.out or Path(f"{stem}.zip")
+            out.write_bytes(export.bundle(runs, store, checkpoint=args.checkpoint))
+        print(f"wrote {out} ({out.stat().st_size:,} bytes)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

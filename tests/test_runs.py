@@ -1,0 +1,141 @@
+"""The runs lab's core: every run listed with its headline, labels (name, tags, note, pinned baseline), delete
+with files, export as a bundle and a one-page report, and the `python -m core.runs` CLI."""
+
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from core import runs as catalogue
+from core.runs import export
+from core.train.events import EpochEnd
+from core.train.runstore import RunStore, RunStoreError
+
+ROOT = Path(__file__).resolve().parents[1]
+LABELS = ["Sneaker", "Sandal", "Ankle boot"]
+
+
+def _classification_run(store: RunStore, strategy: str, wrong_every: int, epochs: int = 2) -> str:
+    """A finished classification run with real stored test outputs: every `wrong_every`-th image misclassified."""
+    index = np.arange(30)
+    targets = index % 3
+    predicted = np.where(index % wrong_every == 0, (targets + 1) % 3, targets)
+    outputs = np.full((30, 3), 0.05)
+    outputs[index, predicted] = 0.9
+    config = {"dataset": "fashion_mnist_imbalanced3", "backbone": "mobilenet_v2", "strategy": strategy,
+              "epochs": epochs, "lr": 1e-3, "labels": LABELS}
+    run_id = store.create("classification", "mobilenet_v2", "classification", config)
+    with store.recording(run_id) as rec:
+        for e in range(epochs):
+            rec.event(EpochEnd(e, 1.0 - 0.1 * e, 0.9 - 0.1 * e, {"mCA": 0.5 + 0.1 * e}, 2.0, trainable=10))
+        rec.checkpoint({"w": torch.ones(2)}, f"epoch {epochs}")
+        rec.arrays(".npz", index=index, targets=targets, outputs=outputs)
+    return run_id
+
+
+def test_every_run_is_listed_with_its_study_headline_and_its_own_duration(tmp_path):
+    store = RunStore(tmp_path)
+    good = _classification_run(store, "finetune", wrong_every=5)
+    failed = store.create("regression", "resnet18", "regression", {"dataset": "cartoon_faces/fatness", "epochs": 4,
+                                                                      "strategy": "frozen"})
+    with pytest.raises(RuntimeError), store.recording(failed):
+        raise RuntimeError("out of memory")
+    queued = store.create("classification", "mobilenet_v2", "classification", {"strategy": "scratch", "epochs": 3})
+    with store._db() as con:  # the good run waited 500 s in the queue before its 40 s of work
+        con.execute("UPDATE runs SET created = updated - 540, started = updated - 40 WHERE id = ?", (good,))
+    rows = {r.id: r for r in catalogue.rows(store)}
+    assert list(rows) == [queued, failed, good]  # newest first
+    g = rows[good]
+    assert (g.status, g.study, g.dataset, g.backbone, g.strategy, g.epochs) == \
+        ("done", "Transfer: classification", "fashion_mnist_imbalanced3", "mobilenet_v2", "finetune", "2 of 2")
+    assert g.headline == "test mCA" and g.value == pytest.approx(0.8)  # 6 of 30 wrong, 2 per class of 10
+    assert g.seconds == pytest.approx(40, abs=0.5)
+    assert rows[failed].status == "failed" and rows[failed].message == "out of memory" and rows[failed].value is None
+    assert rows[queued].status == "queued" and rows[queued].epochs == "0 of 3"
+
+
+def test_names_tags_notes_and_one_pinned_baseline_per_study(tmp_path):
+    store = RunStore(tmp_path)
+    a, b = _classification_run(store, "scratch", 3), _classification_run(store, "finetune", 5)
+    before = store.get(a).seconds
+    run = store.label(a, name="  scratch   baseline ", tags=["talk", "talk", " slides ", ""], note="for the demo")
+    assert (run.name, run.tags, run.note, run.title) == ("scratch baseline", ("slides", "talk"), "for the demo",
+                                                         "scratch baseline")
+    assert store.get(a).seconds == before  # a label is not an update of the run: its duration stays
+    assert catalogue.find(store, "scratch baseline").id == a and catalogue.find(store, b[-6:]).id == b
+    store.pin(a)
+    store.pin(b)  # the study's baseline moves: one pinned run per study
+    assert store.pinned("classification").id == b and not store.get(a).pinned
+    store.pin(b, False)
+    assert store.pinned("classification") is None
+    with pytest.raises(KeyError, match="matches 2 runs"):
+        catalogue.find(store, a[:8])
+
+
+def test_delete_removes_the_run_and_its_files_but_not_a_running_one(tmp_path):
+    store = RunStore(tmp_path)
+    gone, kept = _classification_run(store, "scratch", 3), _classification_run(store, "finetune", 5)
+    files = store.files(gone)
+    assert {p.suffix for p in files} == {".pt", ".npz"}
+    assert store.delete(gone) == files and not any(p.exists() for p in files)
+    assert [r.id for r in store.list()] == [kept] and all(p.exists() for p in store.files(kept))
+    live = store.create("classification", "mobilenet_v2", "classification", {})
+    with pytest.raises(RunStoreError, match="is queued: stop it before deleting it"):
+        store.delete(live)
+
+
+def test_a_bundle_holds_config_environment_metrics_events_report_and_asked_for_checkpoint(tmp_path):
+    store = RunStore(tmp_path)
+    a, b = _classification_run(store, "scratch", 3, epochs=3), _classification_run(store, "finetune", 5)
+    runs = [store.get(a), store.get(b)]
+    with zipfile.ZipFile(__import__("io").BytesIO(export.bundle(runs[:1], store, checkpoint=True,
+                                                                figures=False))) as z:
+        names = set(z.namelist())
+        assert {"run/config.json", "run/metrics.csv", "run/events.json", "environment.json", "report.html",
+                f"run/checkpoint/{a}.pt", f"run/checkpoint/{a}.npz"} <= names
+        assert json.loads(z.read("run/config.json"))["config"]["strategy"] == "scratch"
+        csv = z.read("run/metrics.csv").decode().splitlines()
+        assert csv[0].startswith("epoch,") and "val/mCA" in csv[0] and len(csv) == 4
+        env = json.loads(z.read("environment.json"))
+        assert env["packages"]["torch"] == torch.__version__.split("+")[0] and "cpu" in env["device"]
+    page = export.report_html(runs)
+    assert 'src="http' not in page and len(page) > 3_000_000  # plotly.js inside the file: no network needed
+    assert '<tr class="differs"><th>epochs</th>' in page and '<tr class="differs"><th>strategy</th>' in page
+    assert '<tr><th>lr</th>' in page  # the same in both: not highlighted
+    Path(store.get(b).checkpoint).unlink()
+    with pytest.raises(export.ExportError, match=f"run {b} lacks {b}.pt"):
+        export.bundle(runs, store, checkpoint=True, figures=False)
+    assert export.bundle(runs, store, figures=False)[:2] == b"PK"  # without checkpoints it still exports
+
+
+def _cli(*args: str, env_dir: Path, stdin: str = "") -> subprocess.CompletedProcess:
+    env = {**os.environ, "TLDASH_RUNS_DIR": str(env_dir)}
+    return subprocess.run([sys.executable, "-m", "core.runs", *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, input=stdin, timeout=120)
+
+
+def test_the_cli_lists_shows_labels_exports_and_deletes_with_clear_errors(tmp_path):
+    store = RunStore(tmp_path / "runs")
+    a, b = _classification_run(store, "scratch", 3), _classification_run(store, "finetune", 5)
+    listed = json.loads(_cli("list", "--json", env_dir=store.folder).stdout)
+    assert [r["id"] for r in listed] == [b, a] and listed[0]["headline"] == "test mCA"
+    assert _cli("rename", a[-6:], "baseline", env_dir=store.folder).returncode == 0
+    shown = json.loads(_cli("show", "baseline", "--json", env_dir=store.folder).stdout)
+    assert shown["id"] == a and shown["config"]["strategy"] == "scratch" and len(shown["files"]) == 2
+    out = tmp_path / "report.html"
+    done = _cli("export", a, b, "--html", "--out", str(out), env_dir=store.folder)
+    assert done.returncode == 0 and "2 runs compared" in out.read_text()
+    missing = _cli("show", "nope", env_dir=store.folder)
+    assert missing.returncode == 2 and "no run 'nope'" in missing.stderr and "Traceback" not in missing.stderr
+    Path(store.get(b).checkpoint).unlink()
+    refused = _cli("export", b, "--checkpoint", "--out", str(tmp_path / "b.zip"), env_dir=store.folder)
+    assert refused.returncode == 2 and f"lacks {b}.pt" in refused.stderr and not (tmp_path / "b.zip").exists()
+    assert _cli("delete", a, env_dir=store.folder, stdin="n\n").returncode == 1 and store.get(a)
+    assert _cli("delete", a, "--yes", env_dir=store.folder).returncode == 0
+    assert [r.id for r in store.list()] == [b]
