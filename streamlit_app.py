@@ -16,6 +16,7 @@ PAGES = [
     st.Page("app_pages/regression.py", title="Transfer: regression", icon=":material/scatter_plot:"),
     st.Page("app_pages/feature_extraction.py", title="Feature extraction", icon=":material/layers:"),
     st.Page("app_pages/score.py", title="Score your predictions", icon=":material/analytics:"),
+    st.Page("app_pages/runs.py", title="Runs", icon=":material/history:"),
     st.Page("app_pages/datasets.py", title="Datasets", icon=":material/dataset:"),
 ]
 

@@ -97,3 +97,34 @@ def test_two_sessions_follow_and_stop_only_their_own_runs(server, browser):
     b.screenshot(path=ARTIFACTS / "two-sessions-b.png", full_page=True)
 
 
+
+
+def test_the_runs_page_compares_picked_rows_and_a_link_reopens_the_comparison(server, browser, runs_dir):
+    from playwright.sync_api import expect
+
+    from core.train.runstore import RunStore
+    from tests.test_runs import _classification_run
+
+    store = RunStore(runs_dir)
+    a, b = _classification_run(store, "scratch", 3), _classification_run(store, "finetune", 5)
+    pg = _new_page(browser)
+    pg.goto(f"{server}/runs")
+    expect(pg.get_by_text("the baseline its study's page compares against", exact=False)).to_be_visible()
+    grid = pg.locator("[data-testid=stDataFrame]").first
+    grid.hover()
+    for row in range(2):  # the two newest rows: the runs just made (the canvas grid: click its checkboxes)
+        box = grid.bounding_box()
+        pg.mouse.click(box["x"] + 16, box["y"] + 35 * (row + 1) + 17)
+        pg.wait_for_timeout(500)
+    expect(pg.get_by_text("2 runs compared")).to_be_visible()
+    expect(pg.get_by_text("Settings and results")).to_be_visible()
+    with pg.expect_download() as info:
+        pg.get_by_role("button", name="Report (HTML)").click()
+    assert info.value.suggested_filename == "2-runs.html"
+    assert "2 runs compared" in open(info.value.path(), encoding="utf-8").read()
+    link = pg.url
+    assert a in link and b in link  # the picked runs are in the URL
+    other = _new_page(browser)  # a second tab opened from the link: the same comparison
+    other.goto(link)
+    expect(other.get_by_text("2 runs compared")).to_be_visible()
+    other.screenshot(path=ARTIFACTS / "runs.png", full_page=True)

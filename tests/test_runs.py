@@ -139,3 +139,51 @@ def test_the_cli_lists_shows_labels_exports_and_deletes_with_clear_errors(tmp_pa
     assert _cli("delete", a, env_dir=store.folder, stdin="n\n").returncode == 1 and store.get(a)
     assert _cli("delete", a, "--yes", env_dir=store.folder).returncode == 0
     assert [r.id for r in store.list()] == [b]
+
+
+def test_the_runs_page_lists_labels_pins_compares_and_deletes(tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    store = RunStore(tmp_path / "runs")
+    monkeypatch.setenv("TLDASH_RUNS_DIR", str(store.folder))
+    a, b = _classification_run(store, "scratch", 3), _classification_run(store, "finetune", 5, epochs=3)
+    failed = store.create("regression", "resnet18", "regression", {"dataset": "cartoon_faces/fatness", "epochs": 4})
+    with pytest.raises(RuntimeError), store.recording(failed):
+        raise RuntimeError("CUDA out of memory")
+    at = AppTest.from_file(str(ROOT / "app_pages/runs.py"), default_timeout=60).run()
+    assert not at.exception, [e.value for e in at.exception]
+    table = at.dataframe[0].value
+    assert list(table["id"]) == [failed, b, a] and list(table["status"]) == ["failed", "done", "done"]
+    assert table["headline"].iloc[1] == "test mCA 0.800" and table["epochs"].iloc[1] == "3 of 3"
+    at.multiselect(key="runs.status").set_value(["failed"]).run()
+    assert list(at.dataframe[0].value["id"]) == [failed]
+    at.multiselect(key="runs.status").set_value([]).run()
+    at.multiselect(key="runs.compare").set_value([a]).run()  # one run: its labels, pin, delete, export
+    at.text_input[1].set_value("scratch baseline")
+    at.button[0].click().run()  # the form's Save
+    assert store.get(a).name == "scratch baseline" and not at.exception
+    next(bt for bt in at.button if bt.label.startswith("Pin as")).click().run()
+    assert store.pinned("classification").id == a and at.dataframe[0].value["run"].iloc[2] == "★ scratch baseline"
+    at.multiselect(key="runs.compare").set_value([a, b]).run()  # two: curves overlaid, settings side by side
+    assert not at.exception, [e.value for e in at.exception]
+    settings = at.dataframe[1].value
+    order = list(settings.index)  # the fields that differ come first
+    assert max(order.index("strategy"), order.index("epochs"), order.index("headline")) < order.index("study")
+    assert settings.loc["headline"].tolist() == ["test mCA 0.667", "test mCA 0.800"]
+    assert settings.loc["strategy"].tolist() == ["scratch", "finetune"]
+    assert at.get("plotly_chart")
+    at.selectbox(key="runs.manage").set_value(b).run()
+    next(bt for bt in at.button if bt.label == "Delete for good").click().run()
+    assert [r.id for r in store.list()] == [a, failed] and at.multiselect(key="runs.compare").value == [a]
+
+
+def test_more_than_three_runs_get_parallel_coordinates_of_what_differs_to_the_headline(tmp_path):
+    from ui import runs_view
+
+    store = RunStore(tmp_path)
+    runs = [store.get(_classification_run(store, s, w, epochs=e))
+            for s, w, e in (("scratch", 3, 2), ("frozen", 4, 2), ("finetune", 5, 3), ("finetune", 6, 3))]
+    dims = runs_view.parallel_figure(runs).data[0].dimensions
+    assert [d.label for d in dims] == ["strategy", "epochs", "headline"]  # lr and labels are the same: not axes
+    assert list(dims[0].ticktext) == ["finetune", "frozen", "scratch"] and list(dims[0].values) == [2, 1, 0, 0]
+    assert list(dims[1].values) == [2, 2, 3, 3] and dims[2].values[2] == pytest.approx(0.8)

@@ -23,14 +23,14 @@ def pick_runs(prefix: str, task: str, dataset: str) -> list[Run]:
     runs = tx.runs_on(dataset, task)
     key = f"{prefix}.runs.{dataset}"
     ids = [r.id for r in runs]
-    if key not in st.session_state:
+    by_id = {r.id: r for r in runs}
+    if key not in st.session_state:  # the newest of each strategy and backbone, and the pinned baseline
         newest = {(r.config.get("strategy"), r.config.get("backbone")): r.id for r in runs}
-        st.session_state[key] = [i for i in ids if i in set(newest.values())]
+        st.session_state[key] = [i for i in ids if i in set(newest.values()) or by_id[i].pinned]
     if not runs:
         return []
     own = [i for i in st.session_state.pop(f"{prefix}.new", []) if i in ids]
     st.session_state[key] = [i for i in ids if i in st.session_state[key] or i in own]
-    by_id = {r.id: r for r in runs}
     chosen = st.multiselect("Variants to compare", ids, key=key, **KEEP, format_func=lambda i: tables.run_label(by_id[i]))
     return [by_id[i] for i in chosen]
 
@@ -56,11 +56,13 @@ def compared_runs(prefix: str, task: str, choice: training.Choice) -> tuple[Comp
         runs = pick_runs(prefix, task, choice.dataset)
         if runs:
             by_id = {r.id: r for r in runs}
-            default = next((r.id for r in runs if r.config.get("strategy") == "scratch"), runs[0].id)
+            default = next((r.id for r in runs if r.pinned), None) or \
+                next((r.id for r in runs if r.config.get("strategy") == "scratch"), runs[0].id)
             key = f"{prefix}.baseline"
             if st.session_state.get(key) not in by_id:
                 st.session_state.pop(key, None)  # the baseline left the comparison: back to scratch (or the first)
-            baseline = st.selectbox("Baseline: the others are tested against it", list(by_id),
+            baseline = st.selectbox("Baseline: the others are tested against it (the pinned run when picked; pin one "
+                                    "on the Runs page)", list(by_id),
                                     index=list(by_id).index(default), key=key, **KEEP,
                                     format_func=lambda i: tables.run_label(by_id[i]), disabled=len(runs) < 2)
     training.live(prefix, task)

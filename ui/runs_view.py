@@ -1,0 +1,188 @@
+"""The Runs page's parts: the table of every run, what can be done to one run (rename, tag, note, pin, delete,
+export) and the comparison of several (curves overlaid, configs side by side, parallel coordinates)."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from core import plots
+from core import runs as catalogue
+from core.runs import export
+from core.train.runstore import LIVE, Run, RunStore, RunStoreError
+from ui import figures
+from ui.settings import KEEP
+
+COMPARE = "runs.compare"  # the runs picked: a query parameter, so that a link reopens the same comparison
+TABLE = "runs.table"
+NOTICE = "runs.notice"
+PARALLEL_FIELDS = 6  # config axes at most, the first that differ: more become unreadable
+
+
+def frame(rows: list[catalogue.Row]) -> pd.DataFrame:
+    """The rows as the table shows them: numbers formatted, the pinned baseline starred."""
+    return pd.DataFrame({
+        "run": [("★ " if r.pinned else "") + (r.name or r.id) for r in rows],
+        "status": [r.status for r in rows], "study": [r.study for r in rows], "strategy": [r.strategy for r in rows],
+        "headline": [f"{r.headline} {r.value:.3f}" if r.value is not None else "–" for r in rows],
+        "epochs": [r.epochs for r in rows], "duration": [_duration(r.seconds) for r in rows],
+        "created": [r.created for r in rows], "dataset": [r.dataset for r in rows],
+        "backbone": [r.backbone for r in rows], "tags": [", ".join(r.tags) for r in rows], "id": [r.id for r in rows]})
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:,.0f} s" if seconds < 120 else f"{seconds / 60:,.1f} min"
+
+
+def picked_from_table(ids: list[str]) -> None:
+    """The table's row selection becomes the runs compared (a callback, before the picker is drawn)."""
+    selection = st.session_state[TABLE].selection.rows
+    st.session_state[COMPARE] = [ids[i] for i in selection if i < len(ids)]
+
+
+def manage(run: Run, store: RunStore) -> None:
+    """Rename, tag, annotate, pin, delete and export one run."""
+    st.markdown(f"**{run.title}** · {run.status}" + (f" · {run.message}" if run.message else ""))
+    known = sorted({t for r in store.list() for t in r.tags})
+    with st.form(f"runs.label.{run.id}", border=False):
+        left, right = st.columns(2)
+        name = left.text_input("Name", run.name, placeholder=run.id, max_chars=80)
+        tags = right.multiselect("Tags", sorted({*known, *run.tags}), default=list(run.tags), accept_new_options=True)
+        note = st.text_area("Note", run.note, height=80, max_chars=2000)
+        if st.form_submit_button("Save", icon=":material/save:"):
+            store.label(run.id, name=name, tags=tags, note=note)
+            st.toast(f"Saved {name or run.id}")
+            st.rerun()
+    study = catalogue.STUDY_TITLES.get(run.experiment, run.experiment)
+    left, middle, right = st.columns(3)
+    if left.button(f"Unpin as {study}'s baseline" if run.pinned else f"Pin as {study}'s baseline",
+                   icon=":material/push_pin:", key=f"runs.pin.{run.id}"):
+        store.pin(run.id, not run.pinned)
+        st.rerun()
+    with middle.popover("Delete…", icon=":material/delete:", disabled=run.status in LIVE,
+                        help="A queued or running run is stopped first, on its page" if run.status in LIVE else None):
+        files = store.files(run.id)
+        st.warning(f"Delete run {run.id} and its {len(files)} file(s)? This cannot be undone.")
+        st.button("Delete for good", type="primary", key=f"runs.delete.{run.id}", on_click=_delete,
+                  args=(run.id, store))
+    right.caption(f"Checkpoint: {run.checkpoint_label or 'none'}")
+
+
+def _delete(run_id: str, store: RunStore) -> None:
+    """The delete button's callback: it runs before the pickers are drawn, so they can lose the run."""
+    try:
+        removed = store.delete(run_id)
+    except RunStoreError as exc:
+        st.session_state[NOTICE] = ("error", str(exc))
+        return
+    st.session_state[COMPARE] = [i for i in st.session_state.get(COMPARE, []) if i != run_id]
+    st.session_state.pop("runs.manage", None)
+    st.session_state[NOTICE] = ("success", f"Deleted run {run_id} and {len(removed)} file(s).")
+
+
+def notice() -> None:
+    """What the last delete did, once."""
+    kind, text = st.session_state.pop(NOTICE, (None, ""))
+    if kind:
+        getattr(st, kind)(text)
+
+
+def exports(runs: list[Run], store: RunStore) -> None:
+    """The bundle (with the checkpoints when asked) and the one-page report of these runs."""
+    stem = runs[0].id if len(runs) == 1 else f"{len(runs)}-runs"
+    with_checkpoint = st.checkbox("Bundle with the checkpoint files", key="runs.export.checkpoint")
+    gone = {r.id: export.missing_files(r) for r in runs} if with_checkpoint else {}
+    if any(gone.values()):
+        st.error("The checkpoints cannot be bundled: " + "; ".join(
+            f"run {k} lacks {', '.join(p.rsplit('/', 1)[-1] for p in v)}" for k, v in gone.items() if v))
+    with st.container(horizontal=True):
+        st.download_button("Bundle (zip)", lambda: export.bundle(runs, store, checkpoint=with_checkpoint),
+                           f"{stem}.zip", "application/zip", icon=":material/folder_zip:",
+                           disabled=any(gone.values()), key="runs.export.zip")
+        st.download_button("Report (HTML)", lambda: export.report_html(runs).encode(), f"{stem}.html", "text/html",
+                           icon=":material/description:", key="runs.export.html",
+                           help="One page, interactive figures, no network needed to view it")
+
+
+def metric_names(runs: list[Run]) -> list[str]:
+    return ["loss", *sorted({k for r in runs for h in r.history for k in (h.get("val") or {})})]
+
+
+def compare(runs: list[Run]) -> None:
+    """Curves overlaid (against epoch or time), the configs side by side with differences marked, and parallel
+    coordinates of config against the headline when more than three runs are picked."""
+    left, right = st.columns(2)
+    names = metric_names(runs)
+    metric = left.selectbox("Curve", names, key="runs.metric", **KEEP)
+    against = right.radio("Against", ["epoch", "seconds"], horizontal=True, key="runs.against", **KEEP,
+                          format_func={"epoch": "epoch", "seconds": "wall-clock seconds"}.get)
+    figures.show(export.curves_figure(runs, metric, against), "runs.curves", f"runs-{metric}")
+    st.subheader("Settings and results")
+    table, differ = config_frame(runs)
+    st.dataframe(table.style.apply(lambda row: ["background-color: #fff3c4" if row.name in differ else ""] * len(row),
+                                   axis=1), width="stretch")
+    figures.explain("Highlighted: the fields that differ between these runs. Headline: each study's number as on "
+                    "the home page (test split for the transfer studies, validation for the others).")
+    if len(runs) > 3:
+        figures.show(parallel_figure(runs), "runs.parallel", "runs-parallel")
+
+
+def config_frame(runs: list[Run]) -> tuple[pd.DataFrame, set[str]]:
+    """Fields × runs: the headline and the last epoch's validation numbers, then every config field (those that
+    differ first); and the set of fields that differ."""
+    rows = {r.title: catalogue.row(r) for r in runs}
+    table: dict[str, dict[str, str]] = {}
+    for r in runs:
+        row = rows[r.title]
+        col = {"study": row.study, "status": row.status,
+               "headline": f"{row.headline} {row.value:.3f}" if row.value is not None else "–",
+               "duration": _duration(row.seconds)}
+        last = r.history[-1]["val"] if r.history else {}
+        col |= {f"val {k} (last epoch)": f"{v:.3f}" if isinstance(v, float) else str(v) for k, v in last.items()}
+        col |= {k: json.dumps(v) if isinstance(v, list | dict) else str(v) for k, v in r.config.items()
+                if not isinstance(v, dict)}
+        table[r.title] = col
+    frame = pd.DataFrame(table).fillna("–")
+    differ = {k for k in frame.index if frame.loc[k].nunique() > 1}
+    order = [k for k in frame.index if k in differ] + [k for k in frame.index if k not in differ]
+    return frame.loc[order], differ
+
+
+def parallel_figure(runs: list[Run]) -> go.Figure:
+    """One line per run through the config fields that differ (numbers as they are, words as codes) to its
+    headline number."""
+    rows = [catalogue.row(r) for r in runs]
+    nested = {k for r in runs for k, v in r.config.items() if isinstance(v, dict | list)}
+    fields = [k for k in dict.fromkeys(k for r in runs for k in r.config if k not in nested)
+              if len({json.dumps(r.config.get(k)) for r in runs}) > 1][:PARALLEL_FIELDS]
+    dims = []
+    for k in fields:
+        values = [r.config.get(k) for r in runs]
+        if all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+            dims.append(dict(label=k, values=values))
+        else:
+            words = sorted({str(v) for v in values})
+            dims.append(dict(label=k, values=[words.index(str(v)) for v in values], tickvals=list(range(len(words))),
+                             ticktext=words))
+    headline = [r.value if r.value is not None else float("nan") for r in rows]
+    dims.append(dict(label="headline", values=headline))
+    fig = go.Figure(go.Parcoords(dimensions=dims, line=dict(color=list(range(len(runs))), colorscale=[
+        [i / max(len(runs) - 1, 1), plots.colour_of(f"{r.experiment}/{r.id}")] for i, r in enumerate(runs)])))
+    fig.update_layout(height=420, margin=dict(l=60, r=60, t=60, b=30))
+    return fig
+
+
+@st.fragment(run_every=3)
+def live(store: RunStore) -> None:
+    """Queued and running runs, refreshed every few seconds while there are any."""
+    active = [r for r in store.list() if r.status in LIVE]
+    if not active:
+        return
+    st.subheader("In progress")
+    for r in active:
+        phase = r.metrics.get("phase") or {}
+        st.markdown(f"**{r.title}** · {catalogue.STUDY_TITLES.get(r.experiment, r.experiment)} · {r.status} · "
+                    f"epoch {len(r.history)}" + (f" · {phase.get('name')}" if phase else ""))
