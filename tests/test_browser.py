@@ -4,6 +4,7 @@ and sessions."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from tests.browser import ARTIFACTS, NO_CHROMIUM, _choose, _new_page, _smallest, _upload_text_then_photo
 
@@ -121,7 +122,7 @@ def test_the_runs_page_compares_picked_rows_and_a_link_reopens_the_comparison(se
     with pg.expect_download() as info:
         pg.get_by_role("button", name="Report (HTML)").click()
     assert info.value.suggested_filename == "2-runs.html"
-    assert "2 runs compared" in open(info.value.path(), encoding="utf-8").read()
+    assert "2 runs compared" in Path(info.value.path()).read_text(encoding="utf-8")
     link = pg.url
     assert a in link and b in link  # the picked runs are in the URL
     other = _new_page(browser)  # a second tab opened from the link: the same comparison
