@@ -63,9 +63,10 @@ def test_score_page_downloads_a_png_for_slides(server, page):
 
 
 def test_two_sessions_follow_and_stop_only_their_own_runs(server, browser):
-    """A trains a frozen run; B, at the same time, queues scratch · frozen · finetune and stops them. Neither
-    sees the other's progress, B's Stop leaves A's run alone, and A's finished run does not join B's comparison
-    unless B picks it."""
+    """A trains a frozen run; B, at the same time, queues scratch · frozen · finetune: they wait in line behind A's
+    (one run at a time), start when it ends, and B stops them (the two not started are removed). Neither sees the
+    other's progress, B's Stop leaves A's run alone, and A's finished run does not join B's comparison unless B
+    picks it."""
     from playwright.sync_api import expect
 
     a, b = _new_page(browser), _new_page(browser)
@@ -79,11 +80,13 @@ def test_two_sessions_follow_and_stop_only_their_own_runs(server, browser):
     _smallest(a, "Image size (px)", "32")
     a.get_by_role("button", name="Train frozen").click()
     b.get_by_role("button", name="Train scratch · frozen · finetune with these settings").click()
-    expect(b.get_by_text(re.compile(r"Training scratch \(1 of 3\)"))).to_be_visible()
-    expect(a.get_by_text(re.compile(r"Training frozen \(1 of 1\)|Test split"))).to_be_visible()
+    expect(a.get_by_text(re.compile(r"Training frozen \(1 of 1\)|Test split"))).to_be_visible()  # A was first
+    expect(b.get_by_text("Waiting in the queue: 1st in line", exact=False)).to_be_visible()  # one run at a time
     expect(a.get_by_text(re.compile(r"of 3\)"))).to_have_count(0)  # B's job is not A's
+    expect(b.get_by_text(re.compile(r"Training scratch \(1 of 3\)"))).to_be_visible()  # A's run ended: B's turn
     b.get_by_role("button", name="Stop").click()
-    expect(b.get_by_text(re.compile(r"Stopped: 3 run\(s\)"))).to_be_visible()
+    expect(b.get_by_text(re.compile(r"Stopped: 1 run\(s\)"))).to_be_visible()
+    expect(b.get_by_text("Removed 2 queued run(s) that had not started.")).to_be_visible()
     expect(a.get_by_text(re.compile(r"Test split · \d+ images"))).to_be_visible()  # A's run finished
     expect(a.locator("[data-testid=stDataFrame]").first).to_be_visible()
     expect(a.get_by_text("Confusion matrices")).to_be_visible()

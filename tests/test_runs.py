@@ -187,3 +187,19 @@ def test_more_than_three_runs_get_parallel_coordinates_of_what_differs_to_the_he
     assert [d.label for d in dims] == ["strategy", "epochs", "headline"]  # lr and labels are the same: not axes
     assert list(dims[0].ticktext) == ["finetune", "frozen", "scratch"] and list(dims[0].values) == [2, 1, 0, 0]
     assert list(dims[1].values) == [2, 2, 3, 3] and dims[2].values[2] == pytest.approx(0.8)
+
+
+def test_the_runs_page_shows_the_queue_in_order_with_each_place(tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    store = RunStore(tmp_path / "runs")
+    monkeypatch.setenv("TLDASH_RUNS_DIR", str(store.folder))
+    first, second = (store.create("classification", "mobilenet_v2", "classification", {"epochs": 2}) for _ in range(2))
+    store.assign([first, second], os.getpid())  # a live process has taken them on
+    assert store.claim(first, 1) == 0 and store.claim(second, 1) == 1
+    store._set(second, metrics=json.dumps({"queue": {"place": 1, "limit": 1}}))
+    at = AppTest.from_file(str(ROOT / "app_pages/runs.py"), default_timeout=60).run()
+    assert not at.exception, [e.value for e in at.exception]
+    lines = [m.value for m in at.markdown if "Transfer: classification ·" in m.value]
+    assert lines == [f"**{first}** · Transfer: classification · epoch 0", f"**{second}** · Transfer: classification · "
+                                                                           "waiting, 1st in line"]

@@ -181,3 +181,44 @@ def test_a_new_store_opened_by_several_threads_at_once_is_set_up_once(tmp_path):
             t.join()
         assert len(RunStore(tmp_path / f"s{k}").list()) == 4  # every opener's run is there
     assert errors == []
+
+
+def test_runs_wait_their_turn_in_creation_order_up_to_the_limit(tmp_path):
+    store = RunStore(tmp_path)
+    first, second, third = (store.create("classification", "mobilenet_v2", "classification", {}) for _ in range(3))
+    store.assign([first, second, third], os.getpid())
+    assert store.claim(first, limit=1) == 0 and store.get(first).status == "running"
+    assert (store.claim(third, limit=1), store.claim(second, limit=1)) == (2, 1)  # one at a time: both wait
+    assert store.claim(second, limit=2) == 0  # a limit of two lets the next in line start beside it
+    assert [r.id for r in store.queue_line()] == [third]
+
+
+def _waiting_child(run_id: str, env: dict) -> subprocess.Popen:
+    script = ("import sys; from core.train.runstore import RunStore, stop_on_sigterm\n"
+              "stop_on_sigterm(); s = RunStore()\n"
+              f"with s.recording({run_id!r}):\n    pass\n")
+    return subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, env=env, stderr=subprocess.PIPE)
+
+
+def test_a_page_started_run_waits_for_a_slot_shows_its_place_and_is_removed_when_stopped(isolated_env):
+    """Processes a page starts (TLDASH_JOB set) wait while another run trains; their place is in their metrics.
+    A waiting run that is stopped leaves no row behind; the others start, in order, as slots free up."""
+    store = RunStore()
+    busy, later, dropped = (store.create("classification", "mobilenet_v2", "classification", {}) for _ in range(3))
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TLDASH_JOB": "1", "TLDASH_MAX_RUNNING": "1"}
+    with store.recording(busy):  # this process trains: the slot is taken
+        procs = [_waiting_child(later, env), _waiting_child(dropped, env)]
+        for p, run_id in zip(procs, (later, dropped), strict=True):
+            store.assign([run_id], p.pid)
+        deadline = time.time() + 60
+        while time.time() < deadline and [store.get(i).metrics.get("queue", {}).get("place")
+                                          for i in (later, dropped)] != [1, 2]:
+            time.sleep(0.2)
+        assert [store.get(i).metrics["queue"]["place"] for i in (later, dropped)] == [1, 2]
+        assert store.get(later).status == "queued"
+        procs[1].send_signal(signal.SIGTERM)  # Stop on the second in line
+        assert procs[1].wait(60) != 0
+        assert dropped not in {r.id for r in store.list()}
+    assert procs[0].wait(60) == 0, procs[0].stderr.read().decode()  # the slot freed: the first in line ran
+    run = store.get(later)
+    assert run.status == "done" and "queue" not in run.metrics

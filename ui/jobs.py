@@ -19,7 +19,7 @@ from pathlib import Path
 import streamlit as st
 
 from core.data.types import DataError
-from core.train.runstore import LIVE, Run, RunStore, RunStoreError
+from core.train.runstore import JOB_ENV, LIVE, Run, RunStore, RunStoreError
 
 
 @dataclass(frozen=True)
@@ -30,8 +30,18 @@ class Job:
     started: float
 
     def runs(self, store: RunStore | None = None) -> list[Run]:
+        """Its runs still in the store (a run stopped while queued is removed)."""
         store = store or RunStore()
-        return [store.get(i) for i in self.run_ids]
+        found = []
+        for i in self.run_ids:
+            with contextlib.suppress(KeyError):
+                found.append(store.get(i))
+        return found
+
+    def removed(self, store: RunStore | None = None) -> list[str]:
+        """Its runs stopped before they started, and so removed."""
+        kept = {r.id for r in self.runs(store)}
+        return [i for i in self.run_ids if i not in kept]
 
 
 def _key(prefix: str) -> str:
@@ -45,7 +55,8 @@ def launch(cmd: list[str], run_ids: list[str], store: RunStore | None = None) ->
     log = store.folder / "logs" / f"job-{run_ids[0]}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "a") as out:  # the child keeps its own copy of the descriptor
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                                env={**os.environ, JOB_ENV: "1"})  # its runs wait for a slot (runstore.claim)
     store.assign(run_ids, proc.pid)
     return Job(proc.pid, tuple(run_ids), str(log), time.time())
 
@@ -103,6 +114,7 @@ class Ended:
     done: list[str]  # run ids
     stopped: list[str]
     failed: list[str]  # one message per failed run
+    removed: list[str] = ()  # run ids stopped while queued: never started, so removed from the store
 
 
 def settle(prefix: str) -> Ended | None:
@@ -118,7 +130,8 @@ def settle(prefix: str) -> Ended | None:
     failed = [f"{r.id}: {r.message}" for r in runs if r.status == "failed"]
     if not failed and any(r.status in LIVE for r in runs):
         failed = [last_error(job.log) or f"the training process {job.pid} ended before its runs started"]
-    return Ended([r.id for r in runs if r.status == "done"], [r.id for r in runs if r.status == "stopped"], failed)
+    return Ended([r.id for r in runs if r.status == "done"], [r.id for r in runs if r.status == "stopped"], failed,
+                 job.removed())
 
 
 def follow(prefix: str, on_end: Callable[[Ended], None]) -> Job | None:
@@ -132,9 +145,37 @@ def follow(prefix: str, on_end: Callable[[Ended], None]) -> Job | None:
     if ended is not None:
         st.session_state[f"{prefix}.failed"] = ended.failed
         st.session_state[f"{prefix}.stopped"] = ended.stopped
+        st.session_state[f"{prefix}.removed"] = list(ended.removed)
         on_end(ended)
         st.rerun(scope="app")
+    message = waiting(prefix, job)
+    if message:  # the live views have nothing to show yet: the place in line, and Stop
+        st.info(message, icon=":material/schedule:")
+        stop_button(prefix)
+        return None
     return job
+
+
+def ordinal(n: int) -> str:
+    return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
+
+
+def waiting(prefix: str, job: Job) -> str:
+    """While the job's next run waits for a slot: its place in line, in words; else ""."""
+    runs = job.runs()
+    if not runs:  # stopped while queued: its runs are gone, its process is ending
+        return "Stopped before it started: its queued runs are removed."
+    if any(r.status == "running" for r in runs) or st.session_state.get(f"{prefix}.stopping"):
+        return ""
+    first = next((r for r in runs if r.status == "queued"), None)
+    queue = (first.metrics.get("queue") or {}) if first is not None else {}
+    if not queue:
+        return ""
+    limit = int(queue.get("limit", 1))
+    return (f"Waiting in the queue: {ordinal(int(queue['place']))} in line, {limit} run{'s' * (limit > 1)} at a "
+            "time on this machine. It starts by itself, even if this tab is closed; the Runs page shows the "
+            "queue. Stop removes it.")
+
 
 
 def running_run(job: Job) -> tuple[Run, str]:

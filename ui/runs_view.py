@@ -12,8 +12,8 @@ import streamlit as st
 from core import plots
 from core import runs as catalogue
 from core.runs import export
-from core.train.runstore import LIVE, Run, RunStore, RunStoreError
-from ui import figures
+from core.train.runstore import LIVE, MAX_RUNNING_ENV, Run, RunStore, RunStoreError, max_running
+from ui import figures, jobs
 from ui.settings import KEEP
 
 COMPARE = "runs.compare"  # the runs picked: a query parameter, so that a link reopens the same comparison
@@ -183,6 +183,10 @@ def live(store: RunStore) -> None:
         return
     st.subheader("In progress")
     for r in active:
-        phase = r.metrics.get("phase") or {}
-        st.markdown(f"**{r.title}** · {catalogue.STUDY_TITLES.get(r.experiment, r.experiment)} · {r.status} · "
-                    f"epoch {len(r.history)}" + (f" · {phase.get('name')}" if phase else ""))
+        phase, queue = r.metrics.get("phase") or {}, r.metrics.get("queue") or {}
+        where = (f"waiting, {jobs.ordinal(int(queue['place']))} in line" if r.status == "queued" and queue else
+                 f"epoch {len(r.history)}" + (f" · {phase.get('name')}" if phase else "") if r.status == "running"
+                 else "queued")
+        st.markdown(f"**{r.title}** · {catalogue.STUDY_TITLES.get(r.experiment, r.experiment)} · {where}")
+    st.caption(f"{max_running()} run(s) train at a time here (${MAX_RUNNING_ENV}); the others wait in the order "
+               "they were started. Stop a run on the page that started it.")

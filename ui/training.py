@@ -198,6 +198,9 @@ def controls(prefix: str, choice: Choice) -> None:
     for message in st.session_state.pop(f"{prefix}.failed", []):
         st.error(f"A run did not finish: {message}", icon=":material/error:")
     stopped = st.session_state.pop(f"{prefix}.stopped", [])
+    removed = st.session_state.pop(f"{prefix}.removed", [])
     if stopped:
         st.success(f"Stopped: {len(stopped)} run(s) ({', '.join(stopped)}); a stopped run that finished an epoch is "
                    "kept as a variant at that epoch.", icon=":material/stop_circle:")
+    if removed:
+        st.success(f"Removed {len(removed)} queued run(s) that had not started.", icon=":material/playlist_remove:")

@@ -109,6 +109,20 @@ def stored_fields(config_class: type, config: dict) -> dict:
     return {k: v for k, v in config.items() if k in known}
 
 
+MAX_RUNNING_ENV = "TLDASH_MAX_RUNNING"
+JOB_ENV = "TLDASH_JOB"  # set in the processes pages start: their runs wait their turn
+
+
+def max_running() -> int:
+    """How many runs may train at once: $TLDASH_MAX_RUNNING, else one per GPU, else one on the CPU."""
+    if os.environ.get(MAX_RUNNING_ENV, "").strip():
+        value = int(os.environ[MAX_RUNNING_ENV])
+        if value < 1:
+            raise ValueError(f"${MAX_RUNNING_ENV} must be 1 or more, not {value}")
+        return value
+    return max(torch.cuda.device_count(), 1)
+
+
 def default_dir() -> Path:
     return Path(os.environ.get(RUNS_DIR_ENV, "runs"))
 
@@ -349,13 +363,58 @@ class RunStore:
                 con.execute("UPDATE runs SET status = 'failed', message = ?, updated = ? WHERE id = ?",
                             (f"process {pid} ended without finishing", time.time(), run_id))
 
+    def claim(self, run_id: str, limit: int) -> int:
+        """Take a slot for a queued run: 0 when it may start now (fewer than `limit` runs are running and it is
+        the first in line), else its place in the queue (1: next). Runs wait in the order they were created; only
+        runs a process has taken on (assign), and this one, are in line. Atomic across processes."""
+        with self._db() as con:
+            con.execute("BEGIN IMMEDIATE")
+            self._reap(con)
+            running = con.execute("SELECT COUNT(*) FROM runs WHERE status = 'running'").fetchone()[0]
+            line = [r[0] for r in con.execute("SELECT id FROM runs WHERE status = 'queued' AND (pid IS NOT NULL "
+                                               "OR id = ?) ORDER BY created, id", (run_id,))]
+            place = line.index(run_id) + 1 if run_id in line else 1
+            if running < limit and place == 1:
+                now = time.time()
+                con.execute("UPDATE runs SET status = 'running', started = ?, updated = ? WHERE id = ?",
+                            (now, now, run_id))
+                return 0
+            return place
+
+    def queue_line(self) -> list[Run]:
+        """The runs waiting for a slot, first in line first."""
+        return sorted((r for r in self.list("queued") if r.pid is not None), key=lambda r: (r.created, r.id))
+
+    def wait_for_slot(self, run_id: str, limit: int | None = None, poll: float = 1.0) -> None:
+        """Block until this run may start (see claim); its place in line is kept in its metrics meanwhile.
+        KeyboardInterrupt (Stop) while waiting removes the run: it never started."""
+        limit = limit or max_running()
+        shown = None
+        try:
+            while place := self.claim(run_id, limit):
+                if place != shown:
+                    self._set(run_id, metrics=json.dumps({"queue": {"place": place, "limit": limit}}))
+                    shown = place
+                time.sleep(poll)
+        except KeyboardInterrupt:
+            self.discard(run_id)
+            raise
+
+    def discard(self, run_id: str) -> None:
+        """Remove a run that never started (stopped while queued): no row, no files."""
+        with self._db() as con:
+            con.execute("DELETE FROM runs WHERE id = ? AND status = 'queued'", (run_id,))
+
     @contextmanager
     def recording(self, run_id: str) -> Iterator[Recorder]:
         """The lifecycle of one run in this process: running, events, checkpoints, then done / stopped / failed.
-        KeyboardInterrupt (SIGTERM through stop_on_sigterm, Ctrl-C) ends it stopped; any other exception failed."""
+        KeyboardInterrupt (SIGTERM through stop_on_sigterm, Ctrl-C) ends it stopped; any other exception failed.
+        A run a page queued (its process assigned) first waits for a slot (wait_for_slot)."""
         pid = os.getpid()
+        if os.environ.get(JOB_ENV) and self.get(run_id).status == "queued":
+            self.wait_for_slot(run_id)
         self._set(run_id, status="running", pid=pid, pid_started=_process_started(pid), host=socket.gethostname(),
-                  started=time.time())
+                  started=time.time(), metrics="{}")
         recorder = Recorder(self, run_id)
         try:
             yield recorder
@@ -438,15 +497,15 @@ def atomic_write(path: Path, write: object) -> None:
 def carry_out(run_ids: list[str], store: RunStore, train_one: Callable[[Run], Iterator[object]]
               ) -> Iterator[tuple[Run, object]]:
     """Queued runs in order, each by train_one(run) with its stored config; when one is stopped, the runs after it
-    are marked stopped before they start."""
+    are removed before they start."""
     for k, run_id in enumerate(run_ids):
         run = store.get(run_id)
         try:
             for event in train_one(run):
                 yield run, event
         except KeyboardInterrupt:
-            for later in run_ids[k + 1:]:
-                store.update(later, status="stopped", message="stopped before it started")
+            for later in run_ids[k + 1:]:  # never started: removed, as a stopped queued run is
+                store.discard(later)
             raise
 
 
