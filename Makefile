@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 8501
 
-.PHONY: run test bench lint debian clean assets
+.PHONY: run test bench lint debian clean assets prepare
 
 NODE_STAMP := node_modules/.package-lock.json
 
@@ -20,8 +20,15 @@ $(STAMP): requirements.txt requirements-nodeps.txt
 $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 
+# The first run also starts training each study's default variant in the background (python -m core.runs prepare):
+# the pages fill as the runs finish. TLDASH_PREPARE=0 skips it.
 run: $(STAMP) debian
+	@[ "$${TLDASH_PREPARE:-1}" = 0 ] || $(BIN)/python -m core.runs prepare --background
 	$(BIN)/streamlit run streamlit_app.py --server.headless true --server.port $(PORT)
+
+# The same in the foreground, with progress: about 11 minutes on 2 CPU cores from nothing, instant when done.
+prepare: $(STAMP)
+	$(BIN)/python -m core.runs prepare
 
 # Debian packages, installed when this runs as root with apt: Chromium for the real-browser tests and figure
 # export (Playwright drives it; no browser download), and the full Fashion-MNIST (70,000 images).

@@ -8,7 +8,7 @@ from core import devices, weights
 from core.data import catalogue
 from core.experiments import headlines
 from core.train.runstore import RunStore
-from ui import figures
+from ui import figures, runs_view
 from ui.sidebar import device
 
 STUDIES = pd.DataFrame([
@@ -53,6 +53,7 @@ def tiles(runs_dir: str) -> list[headlines.Tile]:
     return headlines.tiles(RunStore(runs_dir))
 
 
+runs_view.live(RunStore())  # what is training or waiting now (a fresh install prepares its defaults)
 st.subheader("Results so far")
 for row in range(0, len(headlines.STUDIES), 3):
     for col, tile in zip(st.columns(3), tiles(str(RunStore().folder))[row:row + 3], strict=False):

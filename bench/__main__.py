@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from bench import data, face_detection, features, latency, metrics, transfer, verification, yolo
+from bench import data, face_detection, features, latency, metrics, prepare, transfer, verification, yolo
 from core import devices
 from core.models import mtcnn_batched
 
@@ -106,6 +106,7 @@ def markdown(results: dict) -> str:
                      f"{c['image_size']} px, {c['epochs']} epochs | {e['seconds']:.0f} | {' | '.join(cells)} |")
     lines += yolo_markdown(results.get("yolo"))
     lines += features_markdown(results.get("features"))
+    lines += prepare.markdown(results.get("prepare"))
     return "\n".join(lines) + "\n"
 
 
@@ -208,8 +209,14 @@ def _features(targets: list[torch.device]) -> dict:
     return {"features": features.run(targets)}
 
 
+def _prepare(targets: list[torch.device]) -> dict:
+    print("make prepare from an empty runs folder (about 12 minutes on 2 CPU cores) …", file=sys.stderr)
+    return {"prepare": prepare.run()}
+
+
 SECTIONS = {"inference": _inference, "evaluation": _evaluation, "training": _training, "experiments": _experiments,
-            "detection": _detection, "features": _features}
+            "detection": _detection, "features": _features,
+            "prepare": _prepare}
 
 
 def main(argv: list[str] | None = None) -> int:

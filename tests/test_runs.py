@@ -203,3 +203,28 @@ def test_the_runs_page_shows_the_queue_in_order_with_each_place(tmp_path, monkey
     lines = [m.value for m in at.markdown if "Transfer: classification ·" in m.value]
     assert lines == [f"**{first}** · Transfer: classification · epoch 0", f"**{second}** · Transfer: classification · "
                                                                            "waiting, 1st in line"]
+
+
+def test_prepare_queues_each_studys_default_once_and_knows_what_is_done(tmp_path):
+    from core.runs import prepare
+
+    store = RunStore(tmp_path)
+    queued = prepare.queue_missing(store)
+    assert [item.experiment for item, _ in queued] == ["face_detection", "classification", "face_verification",
+                                                        "regression", "object_detection"]
+    assert [len(ids) for _, ids in queued] == [1, 1, 1, 1, 2]  # YOLO's page compares two starts
+    assert prepare.queue_missing(store) == []  # queued already: nothing twice
+    runs = {r.experiment: r for r in store.list()}
+    assert runs["classification"].config["strategy"] == "finetune" and runs["face_detection"].config["stages"] == \
+        ["pnet"]
+    fresh = RunStore(tmp_path / "other")
+    (item, ids), = prepare.queue_missing(fresh, only=["classification"])
+    with fresh.recording(ids[0]):  # done: prepared, though other settings would not be
+        pass
+    assert prepare.prepared(item, fresh)
+    with fresh._db() as con:
+        con.execute("UPDATE runs SET config = json_set(config, '$.epochs', 99)")
+    assert not prepare.prepared(item, fresh)
+    home = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60).run()  # the home page shows it too
+    assert not home.exception and home.subheader[0].value == "In progress"
+    assert any(m.value.endswith("waiting, 1st in line") for m in home.markdown)

@@ -5,6 +5,7 @@
   rename RUN NAME · tag RUN TAG… · note RUN TEXT · pin RUN · unpin RUN
   delete RUN [--yes]                          the run and its files (a running run must be stopped first)
   export RUN… [--out PATH] [--html] [--checkpoint]   a zip bundle, or (--html) the one-page report
+  prepare [--background]                      train each study's default variant that this machine lacks
 
 RUN is an id, a unique part of one (its start or its last 6 characters), or a name. Runs live in $TLDASH_RUNS_DIR
 (default ./runs)."""
@@ -61,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path)
     p.add_argument("--html", action="store_true", help="the one-page report instead of the zip bundle")
     p.add_argument("--checkpoint", action="store_true", help="put the checkpoint files in the bundle")
+    p = sub.add_parser("prepare")
+    p.add_argument("--background", action="store_true", help="start the training and return")
     args = parser.parse_args(argv)
     store = RunStore()
     try:
@@ -80,6 +83,19 @@ def _run(args: argparse.Namespace, store: RunStore) -> int:
             rows = [r for r in rows if args.study.lower() in r.study.lower()]
         print(json.dumps([r.as_dict() for r in rows], indent=2) if args.json else _table(rows))
         return 0
+    if args.command == "prepare":
+        from core.runs import prepare
+
+        started = prepare.start(store)
+        if not started:
+            print("prepared already: every study's default variant is done, queued or running here")
+            return 0
+        for item, ids, pid in started:
+            print(f"{item.study}: queued {len(ids)} run(s) {', '.join(ids)} (process {pid})")
+        if args.background:
+            print("training in the background, one run at a time; the Home and Runs pages show the progress")
+            return 0
+        return 0 if prepare.wait(started, store) else 1
     run = catalogue.find(store, args.run if args.command != "export" else args.runs[0])
     if args.command == "show":
         shown = {**catalogue.row(run).as_dict(), "config": run.config,
