@@ -203,6 +203,9 @@ def test_the_runs_page_shows_the_queue_in_order_with_each_place(tmp_path, monkey
     lines = [m.value for m in at.markdown if "Transfer: classification ·" in m.value]
     assert lines == [f"**{first}** · Transfer: classification · epoch 0", f"**{second}** · Transfer: classification · "
                                                                            "waiting, 1st in line"]
+    home = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60).run()  # the home page shows it too
+    assert not home.exception and home.subheader[0].value == "In progress"
+    assert any(m.value.endswith("waiting, 1st in line") for m in home.markdown)
 
 
 def test_prepare_queues_each_studys_default_once_and_knows_what_is_done(tmp_path):
@@ -225,6 +228,3 @@ def test_prepare_queues_each_studys_default_once_and_knows_what_is_done(tmp_path
     with fresh._db() as con:
         con.execute("UPDATE runs SET config = json_set(config, '$.epochs', 99)")
     assert not prepare.prepared(item, fresh)
-    home = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60).run()  # the home page shows it too
-    assert not home.exception and home.subheader[0].value == "In progress"
-    assert any(m.value.endswith("waiting, 1st in line") for m in home.markdown)
