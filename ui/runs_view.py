@@ -29,6 +29,7 @@ def frame(rows: list[catalogue.Row]) -> pd.DataFrame:
         "status": [r.status for r in rows], "study": [r.study for r in rows], "strategy": [r.strategy for r in rows],
         "headline": [f"{r.headline} {r.value:.3f}" if r.value is not None else "–" for r in rows],
         "epochs": [r.epochs for r in rows], "duration": [_duration(r.seconds) for r in rows],
+        "processes": [r.processes for r in rows],
         "created": [r.created for r in rows], "dataset": [r.dataset for r in rows],
         "backbone": [r.backbone for r in rows], "tags": [", ".join(r.tags) for r in rows], "id": [r.id for r in rows]})
 
@@ -139,7 +140,7 @@ def config_frame(runs: list[Run]) -> tuple[pd.DataFrame, set[str]]:
         row = rows[r.title]
         col = {"study": row.study, "status": row.status,
                "headline": f"{row.headline} {row.value:.3f}" if row.value is not None else "–",
-               "duration": _duration(row.seconds)}
+               "duration": _duration(row.seconds), "processes": str(row.processes)}
         last = r.history[-1]["val"] if r.history else {}
         col |= {f"val {k} (last epoch)": f"{v:.3f}" if isinstance(v, float) else str(v) for k, v in last.items()}
         col |= {k: json.dumps(v) if isinstance(v, list | dict) else str(v) for k, v in r.config.items()

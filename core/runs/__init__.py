@@ -18,7 +18,7 @@ STUDY_TITLES = {
     "regression": "Transfer: regression",
 }
 COLUMNS = ("id", "name", "status", "study", "dataset", "backbone", "strategy", "epochs", "headline", "value",
-           "seconds", "created", "tags", "note", "pinned", "message")
+           "seconds", "created", "tags", "note", "pinned", "message", "processes")
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,7 @@ class Row:
     note: str
     pinned: bool
     message: str
+    processes: int = 1  # the world size of a distributed (torchrun) run
 
     def as_dict(self) -> dict:
         return {c: (list(getattr(self, c)) if c == "tags" else getattr(self, c)) for c in COLUMNS}
@@ -73,7 +74,7 @@ def row(run: Run) -> Row:
         epochs=f"{done} of {asked}" if isinstance(asked, int) and run.experiment != "face_detection" else str(done),
         headline=metric, value=value, seconds=round(run.seconds, 1),
         created=time.strftime("%Y-%m-%d %H:%M", time.localtime(run.created)), tags=run.tags, note=run.note,
-        pinned=run.pinned, message=run.message)
+        pinned=run.pinned, message=run.message, processes=int(run.metrics.get("world_size") or 1))
 
 
 def rows(store: RunStore | None = None) -> list[Row]:

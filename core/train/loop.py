@@ -21,7 +21,7 @@ from torchvision.transforms import v2 as T
 
 from core.data.types import LabelledImages
 from core.models import backbones
-from core.train import objectives, streams
+from core.train import distributed, objectives, streams
 from core.train.events import EpochEnd, Phase
 from core.train.runstore import stored_fields
 from core.train.strategies import StrategyConfig, apply, count_trainable, set_train_mode
@@ -209,6 +209,11 @@ def fit(data: LabelledImages, cfg: TrainConfig, device: torch.device | None = No
     train_idx, val_idx, test_idx = split_indices(data, cfg.seed)
     objective = (objective or objectives.for_data(data, train_idx, cfg.class_weighted)).to(device)
     sampler = objective.sampler(data.targets[train_idx], cfg.batch_size, cfg.seed)
+    if sampler is not None and distributed.world() > 1:
+        raise ValueError("this objective draws its own batches (people per batch), which do not yet split across "
+                         "processes: train it in one process")
+    step_batch = distributed.per_process_batch(cfg.batch_size)  # this process's share of each step
+    shares = []  # the distributed samplers of the training passes, told the epoch each time
     if model is None:
         model, _ = backbones.build(cfg.backbone, objective.outputs, cfg.head, pretrained=cfg.strategy.pretrained)
     prep = backbones.preprocess(cfg.backbone)
@@ -223,8 +228,13 @@ def fit(data: LabelledImages, cfg: TrainConfig, device: torch.device | None = No
         workers = streams.workers_for(len(idx), cfg.image_size, cfg.workers)
         stream = streams.ImageStream(data.images, data.targets, idx, cfg.image_size, augment if train else None,
                                      keep=keep and workers == 0 and streams.fits_in_memory(len(idx), cfg.image_size))
-        batch = cfg.batch_size if train else streams.eval_batch(cfg.batch_size, cfg.image_size)
-        return streams.image_loader(stream, batch, train, cfg.seed, device, workers, sampler if train else None)
+        batch = step_batch if train else streams.eval_batch(cfg.batch_size, cfg.image_size)
+        return streams.image_loader(stream, batch, train, cfg.seed, device, workers,
+                                    (sampler or _share(stream)) if train else None)
+
+    def _share(dataset: object) -> torch.utils.data.Sampler:
+        shares.append(distributed.train_sampler(dataset, cfg.seed))  # type: ignore[arg-type]
+        return shares[-1]
 
     test_loader = loader(test_idx, train=False, keep=False)
     if cached:  # the backbone never changes: its features once, then the head alone trains
@@ -236,7 +246,8 @@ def fit(data: LabelledImages, cfg: TrainConfig, device: torch.device | None = No
             outputs, targets, phase = yield from _reported_outputs(
                 model.features, batches.images(loader(idx, False, False)), device, fast, phase)
             feats[name] = (outputs, targets)
-        train_loader = streams.tensor_loader(*feats["train"], cfg.batch_size, True, cfg.seed, sampler)
+        train_loader = streams.tensor_loader(*feats["train"], step_batch, True, cfg.seed,
+                                             sampler or _share(feats["train"][0]))
         val_batches = lambda: batches.tensors(streams.tensor_loader(*feats["val"], 256, False, 0))
         train_batches = lambda: batches.tensors(train_loader)
         forward: nn.Module = model.head
@@ -245,21 +256,24 @@ def fit(data: LabelledImages, cfg: TrainConfig, device: torch.device | None = No
         train_batches, val_batches = (lambda: batches.images(train_loader)), (lambda: batches.images(val_loader))
         forward = model
     scaler = torch.amp.GradScaler("cuda", enabled=fast)
-    optimiser, opened = None, None
+    optimiser, opened, step = None, None, forward
     for epoch in range(cfg.epochs):
         start = time.perf_counter()
+        for share in shares:
+            share.set_epoch(epoch)
         groups = apply(model, cfg.strategy, epoch)
         blocks = tuple(g["block"] for g in groups)
         if blocks != opened:  # a new optimiser only when the trainable set changes, so Adam keeps its moments
             optimiser = (torch.optim.Adam(groups) if cfg.optimizer == "adam" else
                          torch.optim.SGD(groups, momentum=0.9))
             opened = blocks
+            step = distributed.wrap(forward, device)  # DDP syncs what is trainable now
         set_train_mode(model, cfg.strategy, epoch)
         total, seen, correct = 0.0, 0, None
         for x, target in train_batches():
             target = target.to(device, non_blocking=True)
             with torch.autocast(device.type, dtype=torch.float16, enabled=fast):
-                out = forward(x)
+                out = step(x)
                 loss = objective.loss(out, target)
             optimiser.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
@@ -270,6 +284,8 @@ def fit(data: LabelledImages, cfg: TrainConfig, device: torch.device | None = No
             right = objective.correct(out, target)
             if right is not None:
                 correct = right if correct is None else correct + right
+        total, seen, correct = distributed.total(total, seen, float(correct) if correct is not None else -1.0)
+        correct = None if correct < 0 else correct
         model.eval()
         val_loss, scores = objective.evaluate(*_outputs(forward, val_batches(), device, fast))
         yield EpochEnd(epoch, objective.train_loss_units(total / seen), val_loss, scores, time.perf_counter() - start,

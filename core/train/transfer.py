@@ -25,7 +25,7 @@ from core import devices
 from core.data import catalogue
 from core.data.types import LabelledImages
 from core.models import backbones
-from core.train import cli, objectives
+from core.train import cli, distributed, objectives
 from core.train.events import EpochEnd, Finished, Phase
 from core.train.loop import AUGMENTATIONS, Predictions, TrainConfig, check_dataset, fit, split_indices
 from core.train.runstore import Run, RunStore, carry_out
@@ -68,11 +68,21 @@ def train(dataset: str, cfg: TrainConfig, store: RunStore | None = None, device:
     as it ends. run_id: a queued run to carry out (its own config is not re-read: pass config_of(run))."""
     store = store or RunStore()
     device = device or devices.pick_device()
+    if not distributed.is_main():  # torchrun's other processes train their share; rank 0 records
+        data = _checked(dataset, cfg)
+        objective = objectives.for_data(data, split_indices(data, cfg.seed)[0], cfg.class_weighted)
+        torch.manual_seed(cfg.seed)  # the new head starts the same for a seed (and on every process)
+        model, _ = backbones.build(cfg.backbone, objective.outputs, cfg.head, pretrained=cfg.strategy.pretrained)
+        for _ in fit(data, cfg, device, model, objective):
+            pass
+        return
     run_id = run_id or queue(dataset, [cfg], store)[0]
     with store.recording(run_id) as rec:
+        rec.note(world_size=distributed.world())
         yield Phase("reading the data")
         data = _checked(dataset, cfg)
         objective = objectives.for_data(data, split_indices(data, cfg.seed)[0], cfg.class_weighted)
+        torch.manual_seed(cfg.seed)  # the new head starts the same for a seed (and on every process)
         model, _ = backbones.build(cfg.backbone, objective.outputs, cfg.head, pretrained=cfg.strategy.pretrained)
         for event in fit(data, cfg, device, model, objective):
             if isinstance(event, Predictions):
@@ -137,7 +147,7 @@ def configs(args: argparse.Namespace) -> list[TrainConfig]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    device = devices.pick_device(force_cpu=args.cpu)
+    device = distributed.init(devices.pick_device(force_cpu=args.cpu))  # under torchrun: joins the group
 
     def events() -> Iterator[tuple[dict, Event]]:
         if args.runs:
@@ -149,7 +159,10 @@ def main(argv: list[str] | None = None) -> int:
             for event in train(args.dataset, cfg, device=device):
                 if not isinstance(event, Predictions):
                     yield {"strategy": cfg.strategy.name}, event
-    return cli.print_events(events)
+    try:
+        return cli.print_events(events)
+    finally:
+        distributed.close()
 
 
 if __name__ == "__main__":

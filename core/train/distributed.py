@@ -1,0 +1,76 @@
+"""Training on several processes (torchrun): DistributedDataParallel over gloo on the CPU, nccl on GPUs.
+
+`torchrun --nproc_per_node=N -m core.train.transfer ...` starts N copies of a trainer; each joins the process
+group here, reads its share of every training epoch (a DistributedSampler), and DDP averages the gradients, so
+the N processes together take the steps one process takes with the whole batch. Only rank 0 writes to the run
+store and the checkpoints. Without torchrun (WORLD_SIZE unset) everything here is a no-op."""
+
+from __future__ import annotations
+
+import os
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.utils.data import Dataset, DistributedSampler
+
+
+def world() -> int:
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+
+def rank() -> int:
+    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+
+
+def is_main() -> bool:
+    return rank() == 0
+
+
+def init(device: torch.device) -> torch.device:
+    """Join the process group when started by torchrun (gloo on the CPU, nccl on CUDA, one GPU per process by
+    LOCAL_RANK); the device this process trains on."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or dist.is_initialized():
+        return device
+    if device.type == "cuda":
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        torch.cuda.set_device(local)
+        device = torch.device("cuda", local)
+    dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return device
+
+
+def close() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def per_process_batch(batch_size: int) -> int:
+    """Each process's share of a step's batch (the batch must divide evenly)."""
+    n = world()
+    if batch_size % n:
+        raise ValueError(f"batch size {batch_size} does not divide among {n} processes: choose a multiple of {n}")
+    return batch_size // n
+
+
+def train_sampler(dataset: Dataset, seed: int) -> DistributedSampler:
+    """This process's share of each epoch's shuffled order (one process: the whole order). The same seed gives the
+    same order whatever the number of processes: step k reads the same images in total."""
+    return DistributedSampler(dataset, num_replicas=world(), rank=rank(), shuffle=True, seed=seed, drop_last=False)
+
+
+def wrap(module: nn.Module, device: torch.device) -> nn.Module:
+    """DDP around the module when distributed (built again whenever the trainable set changes: DDP only syncs
+    the parameters that were trainable when it was built)."""
+    if world() == 1:
+        return module
+    return nn.parallel.DistributedDataParallel(module, device_ids=[device.index] if device.type == "cuda" else None)
+
+
+def total(*values: float) -> list[float]:
+    """Sums over the processes (a training loss and its sample count)."""
+    if world() == 1:
+        return list(values)
+    t = torch.tensor(values, dtype=torch.float64)
+    dist.all_reduce(t)
+    return t.tolist()
