@@ -57,7 +57,7 @@ def manage(run: Run, store: RunStore) -> None:
             store.label(run.id, name=name, tags=tags, note=note)
             st.toast(f"Saved {name or run.id}")
             st.rerun()
-    study = catalogue.STUDY_TITLES.get(run.experiment, run.experiment)
+    study = catalogue.study_title(run.experiment)
     left, middle, right = st.columns(3)
     if left.button(f"Unpin as {study}'s baseline" if run.pinned else f"Pin as {study}'s baseline",
                    icon=":material/push_pin:", key=f"runs.pin.{run.id}"):
@@ -188,6 +188,6 @@ def live(store: RunStore) -> None:
         where = (f"waiting, {jobs.ordinal(int(queue['place']))} in line" if r.status == "queued" and queue else
                  f"epoch {len(r.history)}" + (f" · {phase.get('name')}" if phase else "") if r.status == "running"
                  else "queued")
-        st.markdown(f"**{r.title}** · {catalogue.STUDY_TITLES.get(r.experiment, r.experiment)} · {where}")
+        st.markdown(f"**{r.title}** · {catalogue.study_title(r.experiment)} · {where}")
     st.caption(f"{max_running()} run(s) train at a time here (${MAX_RUNNING_ENV}); the others wait in the order "
                "they were started. Stop a run on the page that started it.")

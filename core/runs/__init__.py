@@ -9,14 +9,17 @@ from dataclasses import dataclass
 
 from core.train.runstore import Run, RunStore
 
-# The study each experiment belongs to, as the pages title them; and its headline: (label, how to read it).
-STUDY_TITLES = {
-    "face_detection": "Face detection",
-    "face_verification": "Face verification",
-    "object_detection": "Object detection (YOLO)",
-    "classification": "Transfer: classification",
-    "regression": "Transfer: regression",
-}
+
+def study_title(experiment: str) -> str:
+    """The study an experiment belongs to, as the home page's tiles title it (else the task table's title)."""
+    from core import tasks
+    from core.experiments import headlines
+
+    found = next((s.title for s in headlines.STUDIES if s.experiment == experiment), None)
+    task = tasks.TASKS.get(experiment)
+    return found or (task.title if task is not None else experiment)
+
+
 COLUMNS = ("id", "name", "status", "study", "dataset", "backbone", "strategy", "epochs", "headline", "value",
            "seconds", "created", "tags", "note", "pinned", "message", "processes")
 
@@ -67,7 +70,7 @@ def row(run: Run) -> Row:
     asked = cfg.get("epochs")
     done = len(run.history)
     return Row(
-        id=run.id, name=run.name, status=run.status, study=STUDY_TITLES.get(run.experiment, run.experiment),
+        id=run.id, name=run.name, status=run.status, study=study_title(run.experiment),
         dataset=str(cfg.get("dataset", "")), backbone=str(cfg.get("architecture") or cfg.get("backbone")
                                                            or run.base_variant),
         strategy=str(cfg.get("label") or cfg.get("strategy") or cfg.get("start") or ""),

@@ -43,9 +43,9 @@ def _transfer(task: str) -> Default:
 
     def configs() -> list[dict]:
         return [transfer.run_config(dataset, transfer._checked(dataset, cfg), cfg)]
-    from core.runs import STUDY_TITLES
+    from core.runs import study_title
 
-    return Default(STUDY_TITLES[task], task, lambda store: transfer.queue(dataset, [cfg], store),
+    return Default(study_title(task), task, lambda store: transfer.queue(dataset, [cfg], store),
                    "core.train.transfer", configs=configs)
 
 
