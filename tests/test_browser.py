@@ -4,6 +4,7 @@ and sessions."""
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
 from tests.browser import ARTIFACTS, NO_CHROMIUM, _choose, _new_page, _smallest, _upload_text_then_photo
@@ -132,3 +133,69 @@ def test_the_runs_page_compares_picked_rows_and_a_link_reopens_the_comparison(se
     other.goto(link)
     expect(other.get_by_text("2 runs compared")).to_be_visible()
     other.screenshot(path=ARTIFACTS / "runs.png", full_page=True)
+
+
+def _job_processes(runs_dir) -> list:
+    """Trainer processes working for this test's run store."""
+    import psutil
+
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        try:
+            if "core.train.transfer" in " ".join(proc.info["cmdline"] or []) and \
+                    proc.environ().get("TLDASH_RUNS_DIR") == str(runs_dir):
+                found.append(proc)
+        except psutil.Error:
+            continue
+    return found
+
+
+def test_five_sessions_start_and_stop_runs_without_cross_talk_or_orphans(server, browser, runs_dir):
+    """Five users on the classification page at once, each starting a run: one trains, the others wait in line,
+    each page follows only its own. Four press Stop (a waiting run is removed, a training one stopped); the
+    fifth closes its tab, and its run goes on to the end and is listed on the Runs page. Afterwards no run is
+    left queued or running and no trainer process is left."""
+    from playwright.sync_api import expect
+
+    from core.train.runstore import LIVE, RunStore
+
+    url = f"{server}/classification?cls.dataset=cartoon_faces%2Ffacial_hair&cls.strategy.True=frozen&cls.size=32&cls.epochs=1"
+    users = [_new_page(browser) for _ in range(5)]
+    for pg in users:
+        pg.goto(url)
+        expect(pg.get_by_role("button", name="Train frozen", exact=False)).to_be_enabled()
+    store = RunStore(runs_dir)
+
+    def hair() -> list:
+        return [r for r in store.list() if r.config.get("dataset") == "cartoon_faces/facial_hair"]
+    for pg in users[:4]:
+        pg.get_by_role("button", name="Train frozen", exact=False).click()
+    deadline = time.time() + 60
+    while time.time() < deadline and len(hair()) < 4:
+        time.sleep(0.2)
+    before = {r.id for r in hair()}
+    users[4].get_by_role("button", name="Train frozen", exact=False).click()
+    waiting = 0
+    for pg in users:  # each follows its own job: training, or its place in line
+        expect(pg.get_by_text(re.compile(r"Training frozen \(1 of 1\)|Waiting in the queue|Test split"))).to_be_visible()
+        expect(pg.get_by_text(re.compile(r"of [2-9]\)"))).to_have_count(0)
+        waiting += pg.get_by_text("Waiting in the queue", exact=False).count()
+    assert waiting >= 1  # five runs, one slot: the others wait
+    assert len(hair()) == 5  # one run per session, none shared
+    (closed,) = {r.id for r in hair()} - before
+    users[4].close()  # closing a tab does not stop its run
+    for pg in users[:4]:
+        stop = pg.get_by_role("button", name="Stop")
+        if stop.count():
+            stop.click()
+        expect(pg.get_by_text(re.compile(r"Stopped: 1 run|Removed 1 queued run|Test split"))).to_be_visible()
+    deadline = time.time() + 240
+    while time.time() < deadline and (any(r.status in LIVE for r in store.list()) or _job_processes(runs_dir)):
+        time.sleep(1)
+    runs = {r.id: r for r in hair()}
+    assert not [r.id for r in runs.values() if r.status in LIVE] and not _job_processes(runs_dir)  # no orphans
+    assert runs[closed].status == "done"  # the closed tab's run waited its turn and went on to the end
+    assert all(r.status in ("done", "stopped") for r in runs.values())  # the others: stopped, or removed
+    viewer = _new_page(browser)  # the Runs page lists it
+    viewer.goto(f"{server}/runs?runs.compare={closed}")
+    expect(viewer.get_by_text(f"{closed} · done")).to_be_visible()
