@@ -25,3 +25,22 @@ def isolated_env(tmp_path, monkeypatch):
 
 # the real-browser fixtures (a served app and Chromium, one of each per test module that uses them)
 from tests.browser import browser, page, runs_dir, server  # noqa: E402, F401
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failed real-browser test leaves a screenshot of every page it had open in tests/artifacts, to see what
+    the user would have seen."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.when != "call" or not report.failed or "browser" not in item.funcargs:
+        return
+    from tests.browser import ARTIFACTS
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for n, context in enumerate(item.funcargs["browser"].contexts):
+        for m, pg in enumerate(context.pages):
+            try:
+                pg.screenshot(path=ARTIFACTS / f"failed-{item.name}-{n}-{m}.png", full_page=True, timeout=20_000)
+            except Exception:  # noqa: BLE001 - a page that cannot be drawn any more: nothing to keep
+                continue

@@ -3,6 +3,8 @@ and sessions."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import time
 from pathlib import Path
@@ -63,10 +65,27 @@ def test_score_page_downloads_a_png_for_slides(server, page):
     page.screenshot(path=ARTIFACTS / "score.png", full_page=True)
 
 
-def test_two_sessions_follow_and_stop_only_their_own_runs(server, browser):
-    """A trains a frozen run; B, at the same time, queues scratch · frozen · finetune: they wait in line behind A's
-    (one run at a time) and B stops them while they wait, which removes them. Neither sees the other's progress,
-    B's Stop leaves A's run alone, and A's finished run does not join B's comparison unless B picks it."""
+@contextlib.contextmanager
+def _slot_taken(runs_dir):
+    """The machine's one training slot held by a run of this test process's own: runs started meanwhile wait in
+    line, each with its place, however fast or slow this machine is; they start when it ends."""
+    from core.train.runstore import RunStore
+
+    store = RunStore(runs_dir)
+    run = store.create("classification", "blocker", "classification", {"dataset": "a run of another user"})
+    store.assign([run], os.getpid())
+    assert store.claim(run, 1) == 0
+    try:
+        yield run
+    finally:
+        store.update(run, status="stopped")
+
+
+def test_two_sessions_follow_and_stop_only_their_own_runs(server, browser, runs_dir):
+    """A queues a frozen run; B, at the same time, queues scratch · frozen · finetune: they wait in line behind
+    another user's run (one run at a time), A first. B stops its runs while they wait, which removes them; then A's
+    starts. Neither sees the other's progress, B's Stop leaves A's run alone, and A's finished run does not join
+    B's comparison unless B picks it."""
     from playwright.sync_api import expect
 
     a, b = _new_page(browser), _new_page(browser)
@@ -78,13 +97,16 @@ def test_two_sessions_follow_and_stop_only_their_own_runs(server, browser):
     _choose(a, "Freeze strategy", "frozen")
     expect(a.get_by_text(re.compile(r"Trainable parameters · 2,562 of 2,22\d,\d{3} \(0\.1%\)"))).to_be_visible()
     _smallest(a, "Image size (px)", "32")
-    a.get_by_role("button", name="Train frozen").click()
-    b.get_by_role("button", name="Train scratch · frozen · finetune with these settings").click()
-    expect(a.get_by_text(re.compile(r"Training frozen \(1 of 1\)|Test split"))).to_be_visible()  # A was first
-    expect(b.get_by_text("Waiting in the queue: 1st in line", exact=False)).to_be_visible()  # one run at a time
-    expect(a.get_by_text(re.compile(r"of 3\)"))).to_have_count(0)  # B's job is not A's
-    b.get_by_role("button", name="Stop").click()  # while waiting: B's three runs never start
-    expect(b.get_by_text("Removed 3 queued run(s) that had not started.")).to_be_visible()
+    with _slot_taken(runs_dir):
+        a.get_by_role("button", name="Train frozen").click()
+        expect(a.get_by_text("Waiting in the queue: 1st in line", exact=False)).to_be_visible()
+        b.get_by_role("button", name="Train scratch · frozen · finetune with these settings").click()
+        expect(b.get_by_text("Waiting in the queue: 2nd in line", exact=False)).to_be_visible()  # one run at a time
+        expect(a.get_by_text(re.compile(r"of 3\)"))).to_have_count(0)  # B's job is not A's
+        b.get_by_role("button", name="Stop").click()  # while waiting: B's three runs never start
+        expect(b.get_by_text("Removed 3 queued run(s) that had not started.")).to_be_visible()
+        expect(a.get_by_text("Waiting in the queue: 1st in line", exact=False)).to_be_visible()  # A's still waits
+    expect(a.get_by_text(re.compile(r"Training frozen \(1 of 1\)|Test split"))).to_be_visible()  # its turn
     expect(a.get_by_text(re.compile(r"Test split · \d+ images"))).to_be_visible()  # A's run finished
     expect(a.locator("[data-testid=stDataFrame]").first).to_be_visible()
     expect(a.get_by_text("Confusion matrices")).to_be_visible()
@@ -97,6 +119,8 @@ def test_two_sessions_follow_and_stop_only_their_own_runs(server, browser):
     a.wait_for_timeout(2000)  # the charts draw after their headings
     a.screenshot(path=ARTIFACTS / "classification.png", full_page=True)
     b.screenshot(path=ARTIFACTS / "two-sessions-b.png", full_page=True)
+    for pg in (a, b):
+        pg.context.close()  # their sessions end: the later tests get the machine to themselves
 
 
 
@@ -114,10 +138,10 @@ def test_the_runs_page_compares_picked_rows_and_a_link_reopens_the_comparison(se
     expect(pg.get_by_text("the baseline its study's page compares against", exact=False)).to_be_visible()
     grid = pg.locator("[data-testid=stDataFrame]").first
     grid.hover()
-    for row in range(2):  # the two newest rows: the runs just made (the canvas grid: click its checkboxes)
-        box = grid.bounding_box()
-        pg.mouse.click(box["x"] + 16, box["y"] + 35 * (row + 1) + 17)
-        pg.wait_for_timeout(500)
+    box = grid.bounding_box()  # the two newest rows: the runs just made (the canvas grid: click its checkboxes)
+    pg.mouse.click(box["x"] + 16, box["y"] + 35 + 17)
+    expect(pg.get_by_text(f"{b} · done")).to_be_visible()  # one run: its labels and exports
+    pg.mouse.click(box["x"] + 16, box["y"] + 35 * 2 + 17)
     expect(pg.get_by_text("2 runs compared")).to_be_visible()
     expect(pg.get_by_text("Settings and results")).to_be_visible()
     with pg.expect_download() as info:
@@ -130,6 +154,8 @@ def test_the_runs_page_compares_picked_rows_and_a_link_reopens_the_comparison(se
     other.goto(link)
     expect(other.get_by_text("2 runs compared")).to_be_visible()
     other.screenshot(path=ARTIFACTS / "runs.png", full_page=True)
+    for tab in (pg, other):
+        tab.context.close()
 
 
 def _job_processes(runs_dir) -> list:
@@ -148,10 +174,12 @@ def _job_processes(runs_dir) -> list:
 
 
 def test_five_sessions_start_and_stop_runs_without_cross_talk_or_orphans(server, browser, runs_dir):
-    """Five users on the classification page at once, each starting a run: one trains, the others wait in line,
-    each page follows only its own. Four press Stop (a waiting run is removed, a training one stopped); the
-    fifth closes its tab, and its run goes on to the end and is listed on the Runs page. Afterwards no run is
-    left queued or running and no trainer process is left."""
+    """Five users on the classification page at once, each starting a run while another user's run holds the one
+    slot: all five wait in line, each page showing its own place and no other's progress. Then the first in line
+    trains; four press Stop (the training run is stopped, the waiting ones removed); the fifth closes its tab, and
+    its run goes on to the end and is listed on the Runs page. Afterwards no run is left queued or running and no
+    trainer process is left."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import expect
 
     from core.train.runstore import LIVE, RunStore
@@ -165,28 +193,29 @@ def test_five_sessions_start_and_stop_runs_without_cross_talk_or_orphans(server,
 
     def hair() -> list:
         return [r for r in store.list() if r.config.get("dataset") == "cartoon_faces/facial_hair"]
-    for pg in users[:4]:
-        pg.get_by_role("button", name="Train frozen", exact=False).click()
-    deadline = time.time() + 60
-    while time.time() < deadline and len(hair()) < 4:
-        time.sleep(0.2)
-    before = {r.id for r in hair()}
-    users[4].get_by_role("button", name="Train frozen", exact=False).click()
-    for pg in users:  # each follows its own job: starting, training, or its place in line
-        expect(pg.get_by_role("button", name="Stop")).to_be_visible()
-        expect(pg.get_by_text(re.compile(r"of [2-9]\)"))).to_have_count(0)
-    deadline = time.time() + 120  # five runs, one slot: some page shows its run's place in line
-    while time.time() < deadline and not any(pg.get_by_text("Waiting in the queue", exact=False).count()
-                                             for pg in users):
-        time.sleep(0.5)
-    assert any(pg.get_by_text("Waiting in the queue", exact=False).count() for pg in users)
-    assert len(hair()) == 5  # one run per session, none shared
-    (closed,) = {r.id for r in hair()} - before
-    users[4].close()  # closing a tab does not stop its run
-    for pg in users[:4]:
-        stop = pg.get_by_role("button", name="Stop")
-        if stop.count():
-            stop.click()
+    with _slot_taken(runs_dir):
+        for pg in users[:4]:
+            pg.get_by_role("button", name="Train frozen", exact=False).click()
+        deadline = time.time() + 60
+        while time.time() < deadline and len(hair()) < 4:
+            time.sleep(0.2)
+        before = {r.id for r in hair()}
+        users[4].get_by_role("button", name="Train frozen", exact=False).click()
+        places = []
+        for pg in users:  # each follows its own run: its place in line, no other's progress
+            line = pg.get_by_text(re.compile(r"Waiting in the queue: \d\w\w in line"))
+            expect(line).to_be_visible()
+            places.append(re.search(r"(\d)\w\w in line", line.inner_text()).group(1))
+            expect(pg.get_by_text(re.compile(r"of [2-9]\)"))).to_have_count(0)
+        assert places[4] == "5" and sorted(places) == list("12345")  # one place each, the last click last
+        assert len(hair()) == 5  # one run per session, none shared
+        (closed,) = {r.id for r in hair()} - before
+        users[4].close()  # closing a tab does not stop its run
+    first = users[places.index("1")]  # the slot is free: the first in line trains
+    expect(first.get_by_text(re.compile(r"Training frozen \(1 of 1\)|Test split"))).to_be_visible()
+    for pg in users[:4]:  # one stops its training run, three remove theirs from the line
+        with contextlib.suppress(PlaywrightTimeout):  # unless its run ended just now
+            pg.get_by_role("button", name="Stop").click(timeout=10_000)
         expect(pg.get_by_text(re.compile(r"Stopped: 1 run|Removed 1 queued run|Test split"))).to_be_visible()
     deadline = time.time() + 240
     while time.time() < deadline and (any(r.status in LIVE for r in store.list()) or _job_processes(runs_dir)):
