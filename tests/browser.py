@@ -37,9 +37,23 @@ def runs_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def server(runs_dir):
+def data_dir(tmp_path_factory):
+    """The served app's user datasets: small two-class ImageFolders (`user/queue_a`, `user/queue_b`), on which
+    the tests that start runs from the page train in seconds, each on a set of its own."""
+    from tests import data_fixtures
+
+    root = tmp_path_factory.mktemp("data")
+    for name in ("queue_a", "queue_b"):
+        for i in range(24):
+            data_fixtures.image(root / name / "light" / f"{i}.png", (40, 40), f"#{200 + 2 * i:02x}c8c8")
+            data_fixtures.image(root / name / "dark" / f"{i}.png", (40, 40), f"#{20 + 2 * i:02x}2020")
+    return root
+
+
+@pytest.fixture(scope="module")
+def server(runs_dir, data_dir):
     port = _free_port()
-    env = {**os.environ, "TLDASH_OFFLINE": "1", "TLDASH_RUNS_DIR": str(runs_dir)}
+    env = {**os.environ, "TLDASH_OFFLINE": "1", "TLDASH_RUNS_DIR": str(runs_dir), "TLDASH_DATA_DIR": str(data_dir)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true"],

@@ -24,7 +24,7 @@ def isolated_env(tmp_path, monkeypatch):
 
 
 # the real-browser fixtures (a served app and Chromium, one of each per test module that uses them)
-from tests.browser import browser, page, runs_dir, server  # noqa: E402, F401
+from tests.browser import browser, data_dir, page, runs_dir, server  # noqa: E402, F401
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -92,7 +92,7 @@ def test_two_sessions_follow_and_stop_only_their_own_runs(server, browser, runs_
     for pg in (a, b):
         pg.goto(f"{server}/classification")
         expect(pg.get_by_text("Transfer: classification", exact=False).first).to_be_visible()
-        _choose(pg, "Dataset", "cartoon_faces/glasses")  # a set no other test trains on
+        _choose(pg, "Dataset", "user/queue_a")  # a set no other test trains on
         expect(pg.get_by_text("No finished runs on this dataset yet")).to_be_visible()
     _choose(a, "Freeze strategy", "frozen")
     expect(a.get_by_text(re.compile(r"Trainable parameters · 2,562 of 2,22\d,\d{3} \(0\.1%\)"))).to_be_visible()
@@ -113,7 +113,7 @@ def test_two_sessions_follow_and_stop_only_their_own_runs(server, browser, runs_
     expect(a.get_by_text("Learning curves")).to_be_visible()
     expect(a.get_by_role("button", name="Stop")).to_have_count(0)  # the live view ends with the run
     _choose(b, "Dataset", "cartoon_faces/gender")  # B reruns now that A's run has finished
-    _choose(b, "Dataset", "cartoon_faces/glasses")
+    _choose(b, "Dataset", "user/queue_a")
     expect(b.get_by_text("Pick the runs to compare", exact=False)).to_be_visible()  # offered, not added
     expect(b.get_by_text("Test split", exact=False)).to_have_count(0)
     a.wait_for_timeout(2000)  # the charts draw after their headings
@@ -184,22 +184,22 @@ def test_five_sessions_start_and_stop_runs_without_cross_talk_or_orphans(server,
 
     from core.train.runstore import LIVE, RunStore
 
-    url = f"{server}/classification?cls.dataset=cartoon_faces%2Ffacial_hair&cls.strategy.True=frozen&cls.size=32&cls.epochs=1"
+    url = f"{server}/classification?cls.dataset=user%2Fqueue_b&cls.strategy.True=frozen&cls.size=32&cls.epochs=1"
     users = [_new_page(browser) for _ in range(5)]
     for pg in users:
         pg.goto(url)
         expect(pg.get_by_role("button", name="Train frozen", exact=False)).to_be_enabled()
     store = RunStore(runs_dir)
 
-    def hair() -> list:
-        return [r for r in store.list() if r.config.get("dataset") == "cartoon_faces/facial_hair"]
+    def queued_here() -> list:
+        return [r for r in store.list() if r.config.get("dataset") == "user/queue_b"]
     with _slot_taken(runs_dir):
         for pg in users[:4]:
             pg.get_by_role("button", name="Train frozen", exact=False).click()
         deadline = time.time() + 60
-        while time.time() < deadline and len(hair()) < 4:
+        while time.time() < deadline and len(queued_here()) < 4:
             time.sleep(0.2)
-        before = {r.id for r in hair()}
+        before = {r.id for r in queued_here()}
         users[4].get_by_role("button", name="Train frozen", exact=False).click()
         places = []
         for pg in users:  # each follows its own run: its place in line, no other's progress
@@ -208,8 +208,8 @@ def test_five_sessions_start_and_stop_runs_without_cross_talk_or_orphans(server,
             places.append(re.search(r"(\d)\w\w in line", line.inner_text()).group(1))
             expect(pg.get_by_text(re.compile(r"of [2-9]\)"))).to_have_count(0)
         assert places[4] == "5" and sorted(places) == list("12345")  # one place each, the last click last
-        assert len(hair()) == 5  # one run per session, none shared
-        (closed,) = {r.id for r in hair()} - before
+        assert len(queued_here()) == 5  # one run per session, none shared
+        (closed,) = {r.id for r in queued_here()} - before
         users[4].close()  # closing a tab does not stop its run
     first = users[places.index("1")]  # the slot is free: the first in line trains
     expect(first.get_by_text(re.compile(r"Training frozen \(1 of 1\)|Test split"))).to_be_visible()
@@ -220,7 +220,7 @@ def test_five_sessions_start_and_stop_runs_without_cross_talk_or_orphans(server,
     deadline = time.time() + 240
     while time.time() < deadline and (any(r.status in LIVE for r in store.list()) or _job_processes(runs_dir)):
         time.sleep(1)
-    runs = {r.id: r for r in hair()}
+    runs = {r.id: r for r in queued_here()}
     assert not [r.id for r in runs.values() if r.status in LIVE] and not _job_processes(runs_dir)  # no orphans
     assert runs[closed].status == "done"  # the closed tab's run waited its turn and went on to the end
     assert all(r.status in ("done", "stopped") for r in runs.values())  # the others: stopped, or removed
