@@ -51,9 +51,10 @@ def data_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def server(runs_dir, data_dir):
+def server(runs_dir, data_dir, shared_cache):
     port = _free_port()
-    env = {**os.environ, "TLDASH_OFFLINE": "1", "TLDASH_RUNS_DIR": str(runs_dir), "TLDASH_DATA_DIR": str(data_dir)}
+    env = {**os.environ, "TLDASH_OFFLINE": "1", "TLDASH_RUNS_DIR": str(runs_dir), "TLDASH_DATA_DIR": str(data_dir),
+           "TLDASH_CACHE_DIR": str(shared_cache)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true"],

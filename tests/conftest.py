@@ -13,8 +13,20 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 import pytest  # noqa: E402
 
 
+@pytest.fixture(scope="session")
+def shared_cache(tmp_path_factory):
+    """Results kept on disk (a detector's cascades over the test split) that are the same for every test: one
+    folder for all of this session's workers. Its files are named by a hash of their inputs and written whole, so
+    a test reads a result only when its inputs are identical (tests/test_face_detection.py checks that)."""
+    base = tmp_path_factory.getbasetemp()
+    folder = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "shared-cache"
+    folder.mkdir(exist_ok=True)
+    return folder
+
+
 @pytest.fixture(autouse=True)
-def isolated_env(tmp_path, monkeypatch):
+def isolated_env(tmp_path, monkeypatch, shared_cache):
+    monkeypatch.setenv("TLDASH_CACHE_DIR", str(shared_cache))
     monkeypatch.setenv("TLDASH_OFFLINE", "1")
     monkeypatch.setenv("TLDASH_RUNS_DIR", str(tmp_path / "runs"))
     monkeypatch.setenv("TLDASH_WEIGHTS_DIR", str(tmp_path / "weights"))

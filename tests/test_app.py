@@ -285,5 +285,6 @@ def test_presentation_mode_folds_explanations_and_draws_result_tables_as_html():
     assert at.expander[0].label == "What this page shows"  # the opening paragraph, folded
     assert at.table and not at.dataframe  # per-class results: HTML, which scales with the page
     assert at.sidebar.toggle(key="app.presentation").value
-    at.switch_page("app_pages/face_verification.py").run()
+    at.switch_page("app_pages/classification.py").run()  # another page: still presenting
     assert at.sidebar.toggle(key="app.presentation").value and at.expander[0].label == "What this page shows"
+    assert at.expander[1].label == "Training, the runs compared and the baseline"  # the setup folded too

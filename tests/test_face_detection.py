@@ -32,6 +32,31 @@ def test_rescoring_from_the_cache_matches_a_fresh_run_at_those_thresholds():
     assert 0 < rescored.ap <= 1 and rescored.curve.n_gt == sum(len(t) for t in truth)
 
 
+def test_a_run_kept_on_disk_is_read_back_equal_and_a_changed_input_or_a_bad_file_runs_anew(tmp_path, monkeypatch):
+    monkeypatch.setenv(fd.CACHE_ENV, str(tmp_path / "cache"))
+    images, truth = fd.test_images()
+    images, truth = images[:6], truth[:6]
+    fresh = fd.run_variant("mtcnn/pretrained", images, CPU, cache=True)
+    (kept,) = (tmp_path / "cache" / "face_detection").glob("*.npz")
+    calls = []
+    monkeypatch.setattr(fd, "build", lambda *a, **k: calls.append(a) or pytest.fail("ran the model again"))
+    read = fd.run_variant("mtcnn/pretrained", images, CPU, cache=True)
+    assert not calls and read.ms_per_image == fresh.ms_per_image
+    for a, b in zip(fresh.cascades, read.cascades, strict=True):
+        for f in fd.CASCADE_FIELDS:
+            assert torch.equal(torch.nan_to_num(getattr(a, f), -1), torch.nan_to_num(getattr(b, f), -1))
+    strict = (0.6, 0.7, 0.7)
+    assert fd.score(read, truth, strict).ap == fd.score(fresh, truth, strict).ap
+    assert fd.cascade_cache("mtcnn/pretrained", images[:5], CPU) != kept  # other images: another file
+    assert fd.cascade_cache("mtcnn/pretrained", images, torch.device("meta")) != kept  # another device type
+    monkeypatch.undo()
+    monkeypatch.setenv(fd.CACHE_ENV, str(tmp_path / "cache"))
+    kept.write_bytes(b"PK\x03\x04 not a zip")  # damaged, or planted: not trusted, run again and rewritten
+    again = fd.run_variant("mtcnn/pretrained", images, CPU, cache=True)
+    assert [len(c.proposals) for c in again.cascades] == [len(c.proposals) for c in fresh.cascades]
+    assert np.load(kept, allow_pickle=False)["0.proposals"].shape == tuple(fresh.cascades[0].proposals.shape)
+
+
 def test_comparison_json_has_the_design_shape_and_a_ci(tmp_path):
     store = RunStore()
     name = quick_run(store)

@@ -30,10 +30,10 @@ def test_split() -> tuple[list[Image.Image], list[np.ndarray]]:
     return fd.test_images()
 
 
-@st.cache_resource(max_entries=8, show_spinner="Running the variant over the test split (once)…")
+@st.cache_resource(max_entries=8, show_spinner="Running the variant over the test split (once; kept on disk)…")
 def variant_run(name: str, device_name: str) -> fd.VariantRun:
     images, _ = test_split()
-    return fd.run_variant(name, images, devices.pick_device(force_cpu=device_name == "cpu"))
+    return fd.run_variant(name, images, devices.pick_device(force_cpu=device_name == "cpu"), cache=True)
 
 
 @st.cache_resource(max_entries=8, show_spinner="Timing the variants side by side (interleaved rounds)…")

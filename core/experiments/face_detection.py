@@ -10,14 +10,20 @@ the AP difference (resampling images) come from the matched detections.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
+import os
 import time
+import zipfile
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
 
-from core import devices, registry, tasks, timing
+from core import devices, registry, tasks, timing, weights
 from core.data import catalogue, samples
 from core.data.types import DetectionSet, open_image
 from core.experiments.comparison import Comparison
@@ -27,6 +33,7 @@ from core.models import mtcnn_batched
 from core.predictors import FaceDetector, build
 from core.train import mtcnn as mtcnn_train
 from core.train.runstore import RunStore
+from core.train.runstore import default_dir as default_runs_dir
 
 FLOOR = mtcnn_batched.STUDY_THRESHOLDS  # the study's stage thresholds are the cache's floor
 STUDY_IOU = mtcnn_batched.STUDY_IOU
@@ -66,9 +73,14 @@ def test_images(dataset: str = DATASET, split: str = "test") -> tuple[list[Image
     return [open_image(s.image) for s in chosen], [s.boxes for s in chosen]
 
 
-def run_variant(name: str, images: list[Image.Image], device: torch.device) -> VariantRun:
+def run_variant(name: str, images: list[Image.Image], device: torch.device, cache: bool = False) -> VariantRun:
     """Time a plain pass at the floor thresholds over the first TIMED_IMAGES, then keep the exhaustive cascade
-    over all of them for re-scoring."""
+    over all of them for re-scoring. With cache, a run kept on disk for the same variant files, images and
+    device is read back instead (see cascade_cache): the page opens in a second after a restart."""
+    path = cascade_cache(name, images, device) if cache else None
+    if path is not None and path.is_file():
+        with contextlib.suppress(OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError):
+            return _read_run(name, path, len(images))
     model = build(registry.variant(name), device)
     if not isinstance(model, FaceDetector):
         raise ValueError(f"{name} is not a face detector")
@@ -79,8 +91,57 @@ def run_variant(name: str, images: list[Image.Image], device: torch.device) -> V
     mtcnn_batched.detect(timed, m.pnet, m.rnet, m.onet, FLOOR, device=device)
     devices.synchronize(device)
     ms = (time.perf_counter() - start) * 1000 / max(len(timed), 1)
-    return VariantRun(name, mtcnn_batched.cascade(images, m.pnet, m.rnet, m.onet, FLOOR, exhaustive=True,
-                                                  device=device), ms)
+    run = VariantRun(name, mtcnn_batched.cascade(images, m.pnet, m.rnet, m.onet, FLOOR, exhaustive=True,
+                                                 device=device), ms)
+    if path is not None:
+        with contextlib.suppress(OSError):  # a cache that cannot be written: the run is still good
+            _write_run(run, path)
+    return run
+
+
+CACHE_ENV = "TLDASH_CACHE_DIR"
+CACHE_VERSION = 1  # raise when Cascade or the cascade computation changes
+CASCADE_FIELDS = ("proposals", "rnet_score", "rnet_reg", "refined", "onet_score", "onet_reg")
+
+
+def cache_dir() -> Path:
+    """Where results that take long to compute are kept: $TLDASH_CACHE_DIR, else cache/ in the runs folder."""
+    return Path(os.environ.get(CACHE_ENV) or default_runs_dir() / "cache")
+
+
+def cascade_cache(name: str, images: list[Image.Image], device: torch.device) -> Path:
+    """The file a variant's cascades over these images are kept in: named by a hash of everything they depend
+    on (the variant's weight files, as size and time, the images' pixels, the floor, the device type), so a
+    retrained checkpoint or another test split is never served an old result."""
+    variant = registry.variant(name)
+    h = hashlib.sha256(json.dumps([CACHE_VERSION, name, list(FLOOR), device.type]).encode())
+    files = [weights.local_path(key) for key in variant.weights] + ([Path(variant.checkpoint)] if variant.checkpoint
+                                                                   else [])
+    for f in files:
+        stat = f.stat() if f is not None and f.is_file() else None
+        h.update(f"{f}:{stat and stat.st_size}:{stat and stat.st_mtime_ns};".encode())
+    for image in images:
+        h.update(f"{image.mode}{image.size}".encode())
+        h.update(image.tobytes())
+    return cache_dir() / "face_detection" / f"{h.hexdigest()[:40]}.npz"
+
+
+def _write_run(run: VariantRun, path: Path) -> None:
+    arrays = {f"{i}.{f}": getattr(c, f).cpu().numpy() for i, c in enumerate(run.cascades) for f in CASCADE_FIELDS}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as fh:
+        np.savez(fh, ms_per_image=np.float64(run.ms_per_image), **arrays)
+    os.replace(tmp, path)  # whole or not at all, also with two processes writing the same run
+
+
+def _read_run(name: str, path: Path, n_images: int) -> VariantRun:
+    with np.load(path, allow_pickle=False) as z:  # plain arrays only: a planted file cannot run code
+        cascades = [mtcnn_batched.Cascade(**{f: torch.from_numpy(z[f"{i}.{f}"]) for f in CASCADE_FIELDS},
+                                          floor=FLOOR) for i in range(n_images)]
+        if f"{n_images}.proposals" in z.files:
+            raise ValueError(f"{path} holds more images than asked for")
+        return VariantRun(name, cascades, float(z["ms_per_image"]))
 
 
 def time_variants(names: list[str], images: list[Image.Image], device: torch.device,
