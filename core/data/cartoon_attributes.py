@@ -9,12 +9,15 @@ the source (identity-disjoint for the portraits, image-disjoint for the detectio
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 from PIL import Image
 
 from core.data.types import DataError, ImageRef, LabelledImages, open_image
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[2] / "assets" / "cartoon_faces"
 SIZE = 112
@@ -38,11 +41,15 @@ def _label(values: pd.Series, classes: list[str] | None) -> np.ndarray:
 
 
 def _portraits() -> tuple[list[ImageRef], pd.DataFrame]:
+    import pandas as pd  # here, not at import: a trainer process that never reads the table starts faster
+
     table = pd.read_csv(ROOT / "verification" / "renderings.csv")
     return [ROOT / "verification" / f for f in table["file"]], table
 
 
 def _detection_faces() -> tuple[list[ImageRef], pd.DataFrame]:
+    import pandas as pd
+
     table = pd.read_csv(ROOT / "detection" / "manifest.csv")
     table = table[~table["occluded"] & ~table["truncated"]].reset_index(drop=True)
     crops: list[ImageRef] = []

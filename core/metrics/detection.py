@@ -11,11 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from core.metrics.checks import check_boxes, check_same_length, check_scores, check_xywh
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 COCO_IOUS = tuple(np.round(np.linspace(0.5, 0.95, 10), 2))
 RECALL_POINTS = np.linspace(0.0, 1.0, 101)
@@ -371,6 +374,8 @@ def evaluate(truth: Mapping, detections: Mapping, iou_thresholds: Sequence[float
                      f"AP_VOC{round(thresholds[0] * 100)}": ap_voc(curves[name]),
                      "best_F1": point.f1, "best_F1_threshold": point.threshold})
     stats = _summarise(precision, recall, thresholds, max_dets)
+    import pandas as pd  # here: the trainers that import this module for IoU never load pandas
+
     per_class = pd.DataFrame(rows)
     t0 = round(thresholds[0] * 100)
     with_gt = [c for c, r in zip(curves, rows, strict=True) if r["n_gt"] > 0]

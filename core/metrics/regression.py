@@ -6,7 +6,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 from core.metrics.checks import check_finite, check_same_length
 
@@ -31,6 +30,8 @@ def evaluate(y_true: np.ndarray, y_pred: np.ndarray) -> RegressionResult:
     ss_tot = float(((y_true - y_true.mean()) ** 2).sum())
     r2 = 1 - float((err**2).sum()) / ss_tot if ss_tot > 0 else float("nan")
     constant = np.ptp(y_true) == 0 or np.ptp(y_pred) == 0  # correlation undefined, not an error
+    from scipy import stats  # here, not at import: half a second off every trainer process's start
+
     pearson = float("nan") if constant else float(stats.pearsonr(y_true, y_pred).statistic)
     spearman = float("nan") if constant else float(stats.spearmanr(y_true, y_pred).statistic)
     return RegressionResult(float(np.abs(err).mean()), float(np.sqrt((err**2).mean())), r2, pearson, spearman, n)
