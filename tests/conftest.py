@@ -41,7 +41,7 @@ from tests.browser import browser, data_dir, page, runs_dir, server  # noqa: E40
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
-    """A failed real-browser test leaves a screenshot of every page it had open in tests/artifacts, to see what
+    """A failed real-browser test leaves a screenshot and the text of every page it had open in tests/artifacts, to see what
     the user would have seen."""
     outcome = yield
     report = outcome.get_result()
@@ -54,5 +54,9 @@ def pytest_runtest_makereport(item, call):
         for m, pg in enumerate(context.pages):
             try:
                 pg.screenshot(path=ARTIFACTS / f"failed-{item.name}-{n}-{m}.png", full_page=True, timeout=20_000)
+                # the page scrolls inside its main pane, which a screenshot cuts: its whole text as well
+                text = pg.locator("body").inner_text(timeout=20_000)
+                (ARTIFACTS / f"failed-{item.name}-{n}-{m}.txt").write_text(text, encoding="utf-8")
+                report.sections.append((f"page {n}-{m} text, its end ({pg.url})", text[-3000:]))  # shown by CI
             except Exception:  # noqa: BLE001 - a page that cannot be drawn any more: nothing to keep
                 continue

@@ -56,13 +56,22 @@ def test_score_page_downloads_a_png_for_slides(server, page):
     page.goto(f"{server}/score")
     page.get_by_text("Face detection (COCO json)").click()
     expect(page.get_by_text("AP (COCO)")).to_be_visible()
+    _settled(page)  # the classification example's PNG buttons, left from the run before, are gone
     with page.expect_download() as info:
-        page.locator("[data-testid=stDownloadButton]").filter(has_text="PNG").first.click()
+        page.locator(".st-key-score-fig-pr-export-png").get_by_role("button", name="PNG").click()
     path = info.value.path()
     with open(path, "rb") as fh:
         assert fh.read(8) == b"\x89PNG\r\n\x1a\n"
     assert info.value.suggested_filename == "precision_recall.png"
     page.screenshot(path=ARTIFACTS / "score.png", full_page=True)
+
+
+def _settled(page) -> None:
+    """Wait for the page's script run to end: until then, elements of the run before are still on the page
+    (marked stale), and a download button among them serves a file that is no longer there."""
+    from playwright.sync_api import expect
+
+    expect(page.locator("[data-stale=true]")).to_have_count(0)
 
 
 @contextlib.contextmanager
@@ -144,6 +153,7 @@ def test_the_runs_page_compares_picked_rows_and_a_link_reopens_the_comparison(se
     pg.mouse.click(box["x"] + 16, box["y"] + 35 * 2 + 17)
     expect(pg.get_by_text("2 runs compared")).to_be_visible()
     expect(pg.get_by_text("Settings and results")).to_be_visible()
+    _settled(pg)  # the one-run view's report button has been replaced by the two runs' one
     with pg.expect_download() as info:
         pg.get_by_role("button", name="Report (HTML)").click()
     assert info.value.suggested_filename == "2-runs.html"
