@@ -19,7 +19,7 @@ figures.intro("What does a pretrained backbone buy on a small, imbalanced set? T
 choice = training.training_sidebar(TASK, PREFIX)
 if choice.data is not None:
     counts = choice.data.class_counts()
-    figures.note(f"**{choice.dataset}** · {len(choice.data.images):,} images · splits {choice.data.counts()} · "
+    figures.note(f"**{choice.dataset}** · {len(choice.data.images):,} images · {figures.counted(choice.data.counts())} · "
                "classes " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
 result, runs, names = view.compared_runs(PREFIX, TASK, choice)
 

@@ -32,7 +32,7 @@ figures.intro("The age study grafted an MLP head (512→256→32→1, GELU) on I
 choice = training.training_sidebar(TASK, PREFIX)
 if choice.data is not None:
     t = choice.data.targets
-    figures.note(f"**{choice.dataset}** · {len(t):,} images · splits {choice.data.counts()} · "
+    figures.note(f"**{choice.dataset}** · {len(t):,} images · {figures.counted(choice.data.counts())} · "
                f"{choice.data.target_name} from {t.min():.2f} to {t.max():.2f}, mean {t.mean():.2f}")
 result, runs, names = view.compared_runs(PREFIX, TASK, choice)
 

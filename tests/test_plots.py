@@ -160,3 +160,10 @@ def test_a_table_exports_at_its_own_height_without_empty_space():
     fig = plots.table_figure(pd.DataFrame({"AP": [0.5]}))
     png = Image.open(io.BytesIO(plots.export(fig, "png", scale=1)))
     assert png.size == (1000, fig.layout.height) and png.size[1] < 200
+
+
+def test_split_sizes_read_as_words_with_the_usual_splits_first():
+    from ui.figures import counted
+
+    assert counted({"test": 229, "extra": 7, "train": 1095, "val": 235}) == "train 1,095 · val 235 · test 229 · extra 7"
+    assert counted({}) == ""

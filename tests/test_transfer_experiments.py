@@ -1,6 +1,7 @@
 """The backbone-transfer experiments: runs recorded, compared with CIs, and served as variants."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -166,6 +167,8 @@ def test_classification_page_compares_the_runs_and_counts_trainable_parameters(c
                                                                                  monkeypatch):
     monkeypatch.setenv("TLDASH_RUNS_DIR", str(runs_dir))
     at = _page("classification.py")
+    note = next(c.value for c in at.caption if " images · " in c.value)
+    assert re.search(r" images · train [\d,]+ · test [\d,]+ · classes ", note), note  # no raw dict
     table, versus = at.dataframe[0].value, at.dataframe[2].value
     assert len(table) == 3 and {"mCA", "mF1", "mPrecision", "mRecall", "acc/Ankle boot"} <= set(table.columns)
     finetune = table[table["variant"].str.startswith("finetune")].iloc[0]

@@ -70,6 +70,15 @@ def section(label: str, expanded: bool = False):
     return st.expander(label, expanded=expanded)
 
 
+SPLIT_ORDER = ("train", "val", "test")
+
+
+def counted(counts: dict[str, int]) -> str:
+    """Split sizes as a reader says them: "train 1,095 · val 235 · test 229" (the usual splits first)."""
+    order = sorted(counts, key=lambda k: (SPLIT_ORDER.index(k) if k in SPLIT_ORDER else len(SPLIT_ORDER), k))
+    return " · ".join(f"{k} {counts[k]:,}" for k in order)
+
+
 def note(text: str) -> None:
     """A side fact (a dataset's size and splits): a caption normally, left out in presentation mode."""
     if not sidebar.presenting():
