@@ -152,8 +152,8 @@ def test_the_runs_page_compares_picked_rows_and_a_link_reopens_the_comparison(se
     expect(pg.get_by_text(f"{b} · done")).to_be_visible()  # one run: its labels and exports
     pg.mouse.click(box["x"] + 16, box["y"] + 35 * 2 + 17)
     expect(pg.get_by_text("2 runs compared")).to_be_visible()
+    _settled(pg)  # the one-run view (its heading, its report button) has been replaced by the two runs' one
     expect(pg.get_by_text("Settings and results")).to_be_visible()
-    _settled(pg)  # the one-run view's report button has been replaced by the two runs' one
     with pg.expect_download() as info:
         pg.get_by_role("button", name="Report (HTML)").click()
     assert info.value.suggested_filename == "2-runs.html"
