@@ -16,6 +16,7 @@ from core.experiments import face_verification as fv
 from core.metrics import verification
 from core.models import embeddings
 from core.predictors import build
+from core.runs import finals
 from core.train import objectives
 from core.train import verification as trainer
 from core.train.runstore import RunStore
@@ -46,6 +47,26 @@ def test_all_pairs_roc_equals_sklearn_on_every_pair(distance):
         assert abs(found.roc.fpr[at] - fpr[k]) < 2e-3 and abs(found.roc.tpr[at] - tpr[k]) < 2e-3
     same_blocks = verification.all_pairs_roc(emb, ids, distance, block=300)
     assert np.array_equal(same_blocks.roc.tpr, found.roc.tpr) and np.array_equal(same_blocks.roc.fpr, found.roc.fpr)
+
+
+def test_people_bootstrap_auc_is_sklearns_auc_and_its_ci_resamples_people():
+    rng = np.random.default_rng(3)
+    ids = np.repeat(np.arange(12), 3)
+    x = rng.normal(size=(36, 8)) + 0.8 * rng.normal(size=(12, 8))[ids]  # each person's images near their centre
+    value, (low, high), people = verification.people_bootstrap_auc(x, ids, "euclidean", n_boot=200, seed=5)
+    i, j = np.triu_indices(36, 1)
+    d = np.linalg.norm(x[i] - x[j], axis=1)
+    same = ids[i] == ids[j]
+    assert people == 12 and value == pytest.approx(roc_auc_score(same, -d))
+    draws, draw = [], np.random.default_rng(5)  # the same people drawn, each pair weighted by its people's counts
+    for _ in range(200):
+        w = np.bincount(draw.integers(0, 12, 12), minlength=12)[ids]
+        weight = w[i] * w[j]
+        if weight[same].sum() and weight[~same].sum():
+            draws.append(roc_auc_score(same, -d, sample_weight=weight))
+    assert (low, high) == pytest.approx(tuple(np.percentile(draws, [2.5, 97.5])))
+    assert low < value < high
+    assert np.isnan(verification.people_bootstrap_auc(x[:6], ids[:6])[1][0])  # two people: no CI
 
 
 def test_confusion_counts_and_bad_input():
@@ -141,6 +162,9 @@ def test_a_fine_tuned_run_becomes_a_variant_and_is_compared_by_delong(tmp_path):
     run = store.get(events[-1].run_id)
     assert run.status == "done" and len(run.history) == 2 and "AUC" in run.history[-1]["val"]
     assert run.history[1]["trainable"] > run.history[0]["trainable"]  # phase 2 opens the backbone
+    (final,) = finals.of(run)  # test AUC over every pair of the test images, a CI from resampling people
+    assert final.name == "test AUC" and 0 <= final.low <= final.value <= final.high <= 1
+    assert final.over == f"{run.metrics['test_samples']} test images of {final.over.split()[-2]} people"
     (tuned,) = [v for v in registry.for_task("face_verification", store) if v.run_id == run.id]
     assert tuned.name == f"efficientnet_lite0/two_phase-bce-{run.id}"
     pretrained = registry.BUILTIN["efficientnet_lite0/imagenet-output"]

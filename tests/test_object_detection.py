@@ -19,6 +19,7 @@ from core.data import catalogue, formats, yolo_layout
 from core.data.types import DataError
 from core.metrics import synthetic
 from core.models import yolo
+from core.runs import finals
 from tests import data_fixtures as fx
 
 CARTOON = Path("assets/cartoon_faces/detection")
@@ -169,6 +170,11 @@ def test_the_experiment_scores_best_and_last_checkpoints_ours_beside_ultralytics
             assert set(out["variants"][pick[which]]) == set(registry.tasks.get("object_detection").metrics)
     assert len(out["per_checkpoint"]) == 4 and out["comparisons"][0]["test"] == "paired bootstrap"
     assert out["comparisons"][0]["a"].startswith("yolov8s/pretrained-")
+    for run in pair:  # each run noted its last checkpoint's test AP50, the experiment's number, with a CI
+        (final,) = finals.of(run)
+        last = out["variants"][f"{registry.yolo_variant(run).name}@epoch2"]
+        assert final.name == "test AP50 (epoch 2)" and final.value == pytest.approx(last["AP50"])
+        assert final.low <= final.value <= final.high and final.over == "3 test images"
     variant = registry.variant(registry.yolo_variant(pair[1]).name)
     assert variant.weights == ("yolov8s_people",) and registry.variant(registry.yolo_variant(pair[0]).name).weights == ()
 

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from core import runs as catalogue
-from core.runs import export
+from core.runs import export, finals
 from core.train.events import EpochEnd
 from core.train.runstore import RunStore, RunStoreError
 
@@ -62,6 +62,35 @@ def test_every_run_is_listed_with_its_study_headline_and_its_own_duration(tmp_pa
     assert rows[queued].status == "queued" and rows[queued].epochs == "0 of 3"
 
 
+def test_final_numbers_carry_percentile_bootstrap_cis_over_the_test_images(tmp_path):
+    from sklearn.metrics import balanced_accuracy_score, f1_score
+
+    store = RunStore(tmp_path)
+    run = store.get(_classification_run(store, "finetune", wrong_every=4))
+    mca, f1 = finals.of(run, n_boot=300)
+    assert (mca.name, f1.name, mca.over) == ("test mCA", "test macro F1", "30 test images")
+    index = np.arange(30)
+    true, pred = index % 3, np.where(index % 4 == 0, (index % 3 + 1) % 3, index % 3)
+    assert mca.value == pytest.approx(balanced_accuracy_score(true, pred))
+    assert f1.value == pytest.approx(f1_score(true, pred, average="macro"))
+    rng, draws = np.random.default_rng(finals.SEED), []  # the same resamples, scored by sklearn
+    for _ in range(300):
+        w = np.bincount(rng.integers(0, 30, 30), minlength=30)
+        draws.append(balanced_accuracy_score(true, pred, sample_weight=w))
+    assert (mca.low, mca.high) == pytest.approx(tuple(np.percentile(draws, [2.5, 97.5])))
+    assert mca.text() == f"{mca.value:.3f} [{mca.low:.3f}, {mca.high:.3f}]" and mca.low < mca.value < mca.high
+    # what another trainer records is read back; a damaged entry is left out, a missing CI is shown as none
+    fd = store.create("face_detection", "mtcnn/pretrained", "face_detection", {"strategy": "finetuned-pnet"})
+    with store.recording(fd) as rec:
+        rec.note(final={**finals.record("validation AP at IoU 0.3", 0.71, (0.6, 0.8), "40 validation images"),
+                        **finals.record("no CI", 0.5, (float("nan"), float("nan")), ""), "bad": {"value": "x"}})
+    found = finals.of(store.get(fd))
+    assert [f.text() for f in found] == ["0.710 [0.600, 0.800]", "0.500"]
+    assert json.loads(json.dumps(store.get(fd).metrics))["final"]["no CI"]["ci95"] == [None, None]
+    queued = store.get(store.create("classification", "mobilenet_v2", "classification", {}))
+    assert finals.of(queued) == []
+
+
 def test_names_tags_notes_and_one_pinned_baseline_per_study(tmp_path):
     store = RunStore(tmp_path)
     a, b = _classification_run(store, "scratch", 3), _classification_run(store, "finetune", 5)
@@ -104,12 +133,14 @@ def test_a_bundle_holds_config_environment_metrics_events_report_and_asked_for_c
         assert json.loads(z.read("run/config.json"))["config"]["strategy"] == "scratch"
         csv = z.read("run/metrics.csv").decode().splitlines()
         assert csv[0].startswith("epoch,") and "val/mCA" in csv[0] and len(csv) == 4
+        assert [f["name"] for f in json.loads(z.read("run/final.json"))] == ["test mCA", "test macro F1"]
         env = json.loads(z.read("environment.json"))
         assert env["packages"]["torch"] == torch.__version__.split("+")[0] and "cpu" in env["device"]
     page = export.report_html(runs)
     assert 'src="http' not in page and len(page) > 3_000_000  # plotly.js inside the file: no network needed
     assert '<tr class="differs"><th>epochs</th>' in page and '<tr class="differs"><th>strategy</th>' in page
     assert '<tr><th>lr</th>' in page  # the same in both: not highlighted
+    assert '<h2>Final numbers</h2><table class="finals">' in page and "<tr><th>test mCA</th><td>0.667 [" in page
     Path(store.get(b).checkpoint).unlink()
     with pytest.raises(export.ExportError, match=f"run {b} lacks {b}.pt"):
         export.bundle(runs, store, checkpoint=True, figures=False)
@@ -190,6 +221,9 @@ def test_the_runs_page_lists_labels_pins_compares_and_deletes(tmp_path, monkeypa
     assert max(order.index("strategy"), order.index("epochs"), order.index("headline")) < order.index("study")
     assert settings.loc["headline"].tolist() == ["test mCA 0.667", "test mCA 0.800"]
     assert settings.loc["strategy"].tolist() == ["scratch", "finetune"]
+    ci = settings.loc["test mCA [95% CI]"].tolist()  # the final numbers with their CIs
+    assert [c.split(" [")[0] for c in ci] == ["0.667", "0.800"] and all(c.endswith("]") for c in ci)
+    assert any("resampling 30 test images" in c.value for c in at.caption)
     assert at.get("plotly_chart")
     at.selectbox(key="runs.manage").set_value(b).run()
     next(bt for bt in at.button if bt.label == "Delete for good").click().run()

@@ -7,6 +7,7 @@ from core import registry
 from core.data import catalogue
 from core.metrics.detection import iou_matrix
 from core.predictors import build
+from core.runs import finals
 from core.train import mtcnn, mtcnn_samples
 from core.train.runstore import RunStore
 
@@ -56,6 +57,9 @@ def test_a_short_finetune_is_recorded_and_becomes_a_variant():
     assert isinstance(finished, mtcnn.Finished) and finished.variant == f"mtcnn/finetuned-pnet-{finished.run_id}"
     run = store.get(finished.run_id)
     assert run.status == "done" and "val_AP30" in run.metrics and len(run.metrics["history"]) == 3
+    (final,) = finals.of(run)  # the same AP, with its CI over the validation images
+    assert final.name == "validation AP at IoU 0.3" and final.value == pytest.approx(run.metrics["val_AP30"])
+    assert final.low <= final.value <= final.high and final.over == "15 validation images"
     assert run.checkpoint_label == "pnet epoch 3"
     variant = registry.variant(f"mtcnn/finetuned-pnet-{finished.run_id}")
     detector = build(variant, torch.device("cpu"))

@@ -11,7 +11,7 @@ import streamlit as st
 
 from core import plots
 from core import runs as catalogue
-from core.runs import export
+from core.runs import export, finals
 from core.train.runstore import LIVE, MAX_RUNNING_ENV, Run, RunStore, RunStoreError, max_running
 from ui import figures, jobs
 from ui.settings import KEEP
@@ -125,8 +125,11 @@ def compare(runs: list[Run]) -> None:
     table, differ = config_frame(runs)
     st.dataframe(table.style.apply(lambda row: ["background-color: #fff3c4" if row.name in differ else ""] * len(row),
                                    axis=1), width="stretch")
+    _, overs = finals.table(runs, {r.id: final_numbers(r) for r in runs})
     figures.explain("Highlighted: the fields that differ between these runs. Headline: each study's number as on "
-                    "the home page (test split for the transfer studies, validation for the others).")
+                    "the home page (test split for the transfer studies, validation for the others). "
+                    "[95% CI]: value [low, high], a percentile bootstrap"
+                    + (f" resampling {'; '.join(overs)}." if overs else "."))
     if len(runs) > 3:
         figures.show(parallel_figure(runs), "runs.parallel", "runs-parallel")
 
@@ -135,12 +138,14 @@ def config_frame(runs: list[Run]) -> tuple[pd.DataFrame, set[str]]:
     """Fields × runs: the headline and the last epoch's validation numbers, then every config field (those that
     differ first); and the set of fields that differ."""
     rows = {r.title: catalogue.row(r) for r in runs}
+    cells, _ = finals.table(runs, {r.id: final_numbers(r) for r in runs})
     table: dict[str, dict[str, str]] = {}
     for r in runs:
         row = rows[r.title]
         col = {"study": row.study, "status": row.status,
                "headline": f"{row.headline} {row.value:.3f}" if row.value is not None else "–",
                "duration": _duration(row.seconds), "processes": str(row.processes)}
+        col |= {f"{name} [95% CI]": cells[name][r.title] for name in cells}
         last = r.history[-1]["val"] if r.history else {}
         col |= {f"val {k} (last epoch)": f"{v:.3f}" if isinstance(v, float) else str(v) for k, v in last.items()}
         col |= {k: json.dumps(v) if isinstance(v, list | dict) else str(v) for k, v in r.config.items()
@@ -150,6 +155,16 @@ def config_frame(runs: list[Run]) -> tuple[pd.DataFrame, set[str]]:
     differ = {k for k in frame.index if frame.loc[k].nunique() > 1}
     order = [k for k in frame.index if k in differ] + [k for k in frame.index if k not in differ]
     return frame.loc[order], differ
+
+
+def final_numbers(run: Run) -> list[finals.Final]:
+    """The run's final numbers with CIs, computed once per run and state (a bootstrap takes a second or two)."""
+    return _final_numbers(run.id, run.status, run.updated, run)
+
+
+@st.cache_data(max_entries=512, show_spinner="Bootstrapping the final numbers' CIs…")
+def _final_numbers(run_id: str, status: str, updated: float, _run: Run) -> list[finals.Final]:
+    return finals.of(_run)
 
 
 def parallel_figure(runs: list[Run]) -> go.Figure:

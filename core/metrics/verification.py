@@ -235,3 +235,44 @@ def all_pairs_roc(embeddings: np.ndarray, identities: np.ndarray, distance: str 
     roc = ROC(np.r_[0.0, fp / (n_pairs - n_same)], np.r_[0.0, tp / n_same], np.r_[np.inf, similarity], n_same,
               n_pairs - n_same)
     return AllPairs(roc, n_pairs, n_same, largest, bins)
+
+
+# AUC of every pair with a CI, resampling people -------------------------------------------------
+
+PEOPLE_BOOTSTRAP_IMAGES = 2000  # at most ~2M pairs held at once; larger sets get the AUC without a CI
+
+
+def people_bootstrap_auc(embeddings: np.ndarray, identities: np.ndarray, distance: str = "euclidean",
+                         n_boot: int = 1000, seed: int = 0) -> tuple[float, tuple[float, float], int]:
+    """AUC over every pair of the set, exact (not binned), with a 95% percentile CI from resampling *people*:
+    pairs that share an image are not independent, so the unit drawn is a person, and a pair's weight is the
+    product of its two people's draw counts. Returns (AUC, (low, high), people); the CI is (nan, nan) for a set
+    larger than PEOPLE_BOOTSTRAP_IMAGES or with fewer than 3 people."""
+    from core.metrics.paired import weighted_auc
+
+    x = np.asarray(embeddings, np.float64)
+    ids = np.unique(np.asarray(identities).reshape(-1), return_inverse=True)[1]
+    n, people = len(x), int(ids.max()) + 1 if len(ids) else 0
+    if n < 2 or len(ids) != n:
+        raise ValueError(f"need at least 2 embeddings with one identity each, got {n} and {len(ids)}")
+    if n > PEOPLE_BOOTSTRAP_IMAGES:
+        r = all_pairs_roc(x, ids, distance)
+        return auc(r.roc), (float("nan"), float("nan")), people
+    i, j = np.triu_indices(n, 1)
+    scores = -pair_distances(x[i], x[j], distance)
+    same = ids[i] == ids[j]
+    if same.all() or not same.any():
+        raise ValueError("the set needs same-person and different-person pairs for a ROC curve")
+    metric = weighted_auc(scores, same)
+    value = metric(np.ones(len(i), np.int64))
+    if people < 3:
+        return value, (float("nan"), float("nan")), people
+    rng = np.random.default_rng(seed)
+    draws = []
+    for _ in range(n_boot):
+        w = np.bincount(rng.integers(0, people, people), minlength=people)
+        counts = w[ids[i]] * w[ids[j]]
+        if counts[same].sum() and counts[~same].sum():
+            draws.append(metric(counts))
+    low, high = np.percentile(draws, [2.5, 97.5]) if draws else (float("nan"), float("nan"))
+    return value, (float(low), float(high)), people

@@ -18,7 +18,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from core import devices, plots
-from core.runs import Row, row
+from core.runs import Row, finals, row
 from core.train.runstore import Run, RunStore
 
 PACKAGES = ("torch", "torchvision", "streamlit", "plotly", "pandas", "numpy", "scikit-learn", "ultralytics",
@@ -100,6 +100,17 @@ def _config_table(runs: list[Run]) -> str:
     return f'<table class="config"><tr><th>field</th>{head}</tr>{"".join(body)}</table>'
 
 
+def _finals_table(runs: list[Run], of: dict[str, list[finals.Final]]) -> str:
+    cells, overs = finals.table(runs, of)
+    if not cells:
+        return "<p>None of these runs kept numbers to compute a CI from.</p>"
+    head = "".join(f"<th>{html.escape(r.title)}</th>" for r in runs)
+    body = "".join(f"<tr><th>{html.escape(n)}</th>" + "".join(f"<td>{html.escape(row[r.title])}</td>" for r in runs)
+                   + "</tr>" for n, row in cells.items())
+    return (f'<table class="finals"><tr><th>number</th>{head}</tr>{body}</table>'
+            f"<p>Value [95% bootstrap CI]. Resampled: {html.escape('; '.join(overs))}.</p>")
+
+
 def report_html(runs: list[Run], title: str | None = None) -> str:
     """One self-contained page: the runs' rows, their configs (differences highlighted), their curves."""
     if not runs:
@@ -117,6 +128,7 @@ def report_html(runs: list[Run], title: str | None = None) -> str:
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
             f"<style>{style}</style></head><body><h1>{html.escape(title)}</h1>"
             f"<h2>Runs</h2>{_rows_table([row(r) for r in runs])}"
+            f"<h2>Final numbers</h2>{_finals_table(runs, {r.id: finals.of(r) for r in runs})}"
             f"<h2>Settings</h2><p>Highlighted: the fields that differ between these runs.</p>{_config_table(runs)}"
             f"<h2>Curves</h2>{''.join(parts)}"
             f"<h2>Environment</h2><pre>{html.escape(json.dumps(env, indent=2))}</pre></body></html>")
@@ -130,7 +142,8 @@ def missing_files(run: Run) -> list[str]:
 
 
 def bundle(runs: list[Run], store: RunStore, checkpoint: bool = False, figures: bool = True) -> bytes:
-    """The zip bundle of these runs: per run config.json, metrics.csv, events.json and (checkpoint=True) its files;
+    """The zip bundle of these runs: per run config.json, metrics.csv, events.json, final.json (final numbers
+    with 95% CIs) and (checkpoint=True) its files;
     environment.json, report.html, and the curves as PNG and SVG when a browser for export is installed.
     ExportError naming the files when a checkpoint is asked for and its files are gone."""
     if not runs:
@@ -153,6 +166,8 @@ def bundle(runs: list[Run], store: RunStore, checkpoint: bool = False, figures: 
             z.writestr(f"{folder}/config.json", json.dumps(record, indent=2))
             z.writestr(f"{folder}/metrics.csv", metrics_frame(run).to_csv(index=False))
             z.writestr(f"{folder}/events.json", json.dumps(run.metrics, indent=2))
+            z.writestr(f"{folder}/final.json", json.dumps([f.as_dict() | {"name": f.name} for f in finals.of(run)],
+                                                          indent=2))
             if checkpoint:
                 for path in store.files(run.id):
                     z.write(path, f"{folder}/checkpoint/{path.relative_to(store.checkpoint_path(run.id).parent)}")

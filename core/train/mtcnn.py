@@ -28,7 +28,9 @@ from core import devices
 from core.data import catalogue
 from core.data.types import DetectionSample, DetectionSet, open_image
 from core.metrics import detection as det
+from core.metrics import paired
 from core.models import mtcnn_batched
+from core.runs import finals
 from core.train import cli
 from core.train import mtcnn_samples as ms
 from core.train.events import EpochEnd, Finished, Phase
@@ -82,6 +84,8 @@ class Evaluated:
 
     ap_pretrained: float
     ap_finetuned: float
+    ci_finetuned: tuple[float, float] = (float("nan"), float("nan"))  # 95%, resampling validation images
+    images: int = 0
 
 
 Event = Phase | EpochEnd | Evaluated | Finished
@@ -164,13 +168,23 @@ def hard_negatives(pnet: nn.Module, samples: list[DetectionSample], device: torc
                            torch.zeros(len(crops), 4))
 
 
-def validation_ap(nets: MTCNN, samples: list[DetectionSample], device: torch.device) -> float:
-    """AP (COCO 101-point) at the study's IoU, on the given images, with its permissive thresholds."""
+def validation_ap(nets: MTCNN, samples: list[DetectionSample], device: torch.device,
+                  n_boot: int = 0) -> tuple[float, tuple[float, float]]:
+    """AP (COCO 101-point) at the study's IoU, on the given images, with its permissive thresholds; and with
+    n_boot, its 95% percentile CI from resampling images (else (nan, nan))."""
     found = mtcnn_batched.detect([open_image(s.image) for s in samples], nets.pnet, nets.rnet, nets.onet,
                                  EVAL_THRESHOLDS, device=device)
     truth = {i: det.ImageTruth(s.boxes, np.zeros(len(s.boxes), int)) for i, s in enumerate(samples)}
     dets = {i: det.ImageDetections(d.boxes, d.scores, np.zeros(len(d.boxes), int)) for i, d in enumerate(found)}
-    return det.evaluate(truth, dets, iou_thresholds=(EVAL_IOU,)).stats["AP"]
+    ap = det.evaluate(truth, dets, iou_thresholds=(EVAL_IOU,)).stats["AP"]
+    if n_boot < 1 or len(samples) < 2:
+        return ap, (float("nan"), float("nan"))
+    matches = [det.match_image(d.boxes, d.scores, s.boxes, EVAL_IOU) for d, s in zip(found, samples, strict=True)]
+    metric = det.ap_of_counts(np.concatenate([np.full(len(d.scores), i) for i, d in enumerate(found)]),
+                              np.concatenate([d.scores for d in found]), np.concatenate([m.is_tp for m in matches]),
+                              np.array([len(s.boxes) for s in samples]))
+    ci = paired.bootstrap_cis(lambda counts: {"AP": metric(counts)}, len(samples), n_boot)["AP"]
+    return ap, ci
 
 
 def _detection_set(name: str) -> tuple[list[DetectionSample], list[DetectionSample]]:
@@ -210,7 +224,9 @@ def finetune(cfg: MTCNNConfig, store: RunStore | None = None, device: torch.devi
         for event in _stages(cfg, nets, train, val, device):
             if isinstance(event, Evaluated):
                 rec.note(**{f"val_AP{round(EVAL_IOU * 100)}_pretrained": event.ap_pretrained,
-                            f"val_AP{round(EVAL_IOU * 100)}": event.ap_finetuned})
+                            f"val_AP{round(EVAL_IOU * 100)}": event.ap_finetuned},
+                         final=finals.record(f"validation AP at IoU {EVAL_IOU:g}", event.ap_finetuned,
+                                             event.ci_finetuned, f"{event.images:,} validation images"))
             else:
                 rec.event(event)
             if isinstance(event, EpochEnd):  # the stages trained so far
@@ -246,7 +262,8 @@ def _stages(cfg: MTCNNConfig, nets: MTCNN, train: list[DetectionSample], val: li
                                  first_epoch=epochs)
     # scored after training, so that training starts at once and a stopped run skips it
     yield Phase("scoring the pretrained and the fine-tuned model on the validation images")
-    yield Evaluated(validation_ap(MTCNN(device=device).eval(), val, device), validation_ap(nets, val, device))
+    ap, ci = validation_ap(nets, val, device, finals.N_BOOT)
+    yield Evaluated(validation_ap(MTCNN(device=device).eval(), val, device)[0], ap, ci, len(val))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,6 +23,7 @@ from core.data import catalogue
 from core.data.types import LabelledImages
 from core.metrics import verification
 from core.models import backbones, embeddings
+from core.runs import finals
 from core.train import cli, objectives
 from core.train.events import EpochEnd, Finished, Phase
 from core.train.loop import Predictions, TrainConfig, check_dataset, fit
@@ -112,13 +113,23 @@ def train(dataset: str, cfg: TrainConfig, emb: EmbedConfig, store: RunStore | No
         for event in fit(data, cfg, device, model, objective):
             if isinstance(event, Predictions):
                 seconds = event.seconds
-                rec.note(seconds=seconds, test_samples=len(event.index))
+                rec.note(seconds=seconds, test_samples=len(event.index), final=test_auc(event, emb.distance))
                 continue
             rec.event(event)
             if isinstance(event, EpochEnd):
                 rec.checkpoint(objective.export(model), event.label)
             yield event
     yield Finished(run_id, f"{cfg.backbone}/{variant_label(cfg, emb)}-{run_id}", seconds)
+
+
+def test_auc(predictions: Predictions, distance: str) -> dict:
+    """The run's final number: AUC over every pair of the test people's embeddings, with a CI from resampling
+    people (core.metrics.verification.people_bootstrap_auc)."""
+    try:
+        value, ci, people = verification.people_bootstrap_auc(predictions.outputs, predictions.targets, distance)
+    except ValueError:  # a test split cut too short for same- and different-person pairs: no final number
+        return {}
+    return finals.record("test AUC", value, ci, f"{len(predictions.targets):,} test images of {people} people")
 
 
 def train_queued(run_ids: list[str], store: RunStore | None = None, device: torch.device | None = None

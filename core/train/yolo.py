@@ -27,7 +27,9 @@ import torch
 from core import devices
 from core.data import catalogue, yolo_layout
 from core.data.types import DataError, DetectionSet, open_image
+from core.metrics import paired
 from core.models import yolo
+from core.runs import finals
 from core.train import cli
 from core.train.events import EpochEnd, Finished, Phase
 from core.train.runstore import Run, RunStore, carry_out, stored_fields
@@ -200,9 +202,12 @@ def train(cfg: YoloConfig, store: RunStore | None = None, device: torch.device |
         seconds = time.perf_counter() - start
         rec.note(seconds=seconds, train_images_per_s=sorted(speeds)[len(speeds) // 2], data_yaml=str(data_yaml))
         kept = rec.summary.get("checkpoints", [])
+        found = []
         for k, checkpoint in enumerate(kept):
             yield Phase("predicting the test split at each kept checkpoint", k, len(kept))
-            predict_split(checkpoint["path"], data, "test", cfg.image_size, device)
+            found = predict_split(checkpoint["path"], data, "test", cfg.image_size, device)
+        if kept:
+            rec.note(final=test_ap50(found, data, kept[-1]))
     yield Finished(run_id, f"{Path(cfg.architecture).stem}/{cfg.start}-{run_id}", seconds)
 
 
@@ -213,6 +218,20 @@ def predict_split(checkpoint: str, data: DetectionSet, split: str, image_size: i
     cache = Path(checkpoint).with_suffix(f".{yolo_layout.key(data)}.{split}.{image_size}.npz")
     return yolo.cached_find(cache, lambda: yolo.Detector.from_checkpoint(checkpoint, image_size, device),
                             [s.image for s in samples], open_image)
+
+
+def test_ap50(found: list[yolo.Found], data: DetectionSet, checkpoint: dict) -> dict:
+    """The run's final number: its last checkpoint's AP50 on the test split (ours, COCO rules), with a CI from
+    resampling test images."""
+    from core.experiments import object_detection as od  # it builds on this module
+
+    samples = yolo_layout.assign_splits(data)["test"]
+    if len(samples) < 2:
+        return {}
+    scored = od.score("last", found, samples, data.classes)
+    ci = paired.bootstrap_cis(lambda counts: {"AP50": scored.ap_of_counts(counts)}, len(samples), finals.N_BOOT)
+    return finals.record(f"test AP50 ({checkpoint['label']})", scored.metrics["AP50"], ci["AP50"],
+                         f"{len(samples):,} test images")
 
 
 def train_queued(run_ids: list[str], store: RunStore | None = None, device: torch.device | None = None
