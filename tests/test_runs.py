@@ -281,3 +281,34 @@ def test_prepare_queues_each_studys_default_once_and_knows_what_is_done(tmp_path
     with fresh._db() as con:
         con.execute("UPDATE runs SET config = json_set(config, '$.epochs', 99)")
     assert not prepare.prepared(item, fresh)
+
+
+def test_resume_starts_one_trainer_per_study_for_runs_whose_process_ended_before_they_began(tmp_path, monkeypatch):
+    from core.runs import prepare
+    from core.train import runstore
+
+    store = RunStore(tmp_path / "runs")
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    ids = {}
+    for name, experiment in (("a", "classification"), ("fd", "face_detection"), ("b", "classification"),
+                             ("odd", "a study this version lacks")):
+        ids[name] = store.create(experiment, "x", experiment, {})
+    store.assign(list(ids.values()), gone.pid)  # their process ended before any began
+    assert {r.status for r in store.list()} == {"queued"}  # they wait on, without a process: not failed
+    assert {r.message for r in store.list()} == {runstore.ORPHANED} and not store.queue_line()
+    started = []
+
+    class Started:  # what subprocess.Popen gives: a process id (this process's own, which is alive)
+        def __init__(self, cmd, **kwargs):
+            started.append(cmd[1:])
+            self.pid = os.getpid()
+    monkeypatch.setattr(prepare.subprocess, "Popen", Started)
+    done = _cli("resume", env_dir=store.folder, monkeypatch=monkeypatch)
+    assert done.returncode == 0 and done.stdout.splitlines()[-1] == "resumed 3 queued run(s)"
+    assert started == [["-m", "core.train.transfer", "--runs", ids["a"], ids["b"]],
+                       ["-m", "core.train.mtcnn", "--run", ids["fd"]]]
+    assert [r.id for r in store.queue_line()] == [ids["a"], ids["fd"], ids["b"]]  # their places kept
+    assert store.get(ids["odd"]).message == runstore.ORPHANED  # no trainer for it here: it waits on
+    assert _cli("resume", env_dir=store.folder, monkeypatch=monkeypatch).stdout.strip() == \
+        "no queued run lacks a process"

@@ -1,6 +1,7 @@
 """The run lifecycle every trainer shares: statuses, atomic checkpoints, dead processes, damaged files,
 an unusable folder and concurrent writers."""
 
+import json
 import os
 import signal
 import subprocess
@@ -8,12 +9,14 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 import torch
 
 from core import registry
 from core.data import samples
 from core.predictors import build
+from core.train import runstore
 from core.train.events import EpochEnd, Phase
 from core.train.runstore import DAMAGED, RunStore, RunStoreError
 
@@ -222,3 +225,68 @@ def test_a_page_started_run_waits_for_a_slot_shows_its_place_and_is_removed_when
     assert procs[0].wait(60) == 0, procs[0].stderr.read().decode()  # the slot freed: the first in line ran
     run = store.get(later)
     assert run.status == "done" and "queue" not in run.metrics
+
+
+_SERVER = """
+import json, sys, time
+from core.train import transfer
+from core.train.loop import TrainConfig
+from core.train.runstore import RunStore
+from ui import jobs
+
+store = RunStore()
+cfg = TrainConfig(image_size=32, epochs=1, limit_batches=1, batch_size=16, workers=0)
+started = []
+for _ in range(2):  # as a page does: queue, then a process of its own for the run (here one that only waits)
+    (run_id,) = transfer.queue("fashion_mnist_imbalanced3", [cfg], store)
+    wait = ("from core.train.runstore import RunStore, stop_on_sigterm; stop_on_sigterm()\\n"
+            f"with RunStore().recording({run_id!r}):\\n    pass")
+    job = jobs.launch([sys.executable, "-c", wait], [run_id], store)
+    started.append([run_id, job.pid])
+print(json.dumps(started), flush=True)
+time.sleep(600)
+"""
+
+
+def test_the_queue_outlives_the_app_and_the_processes_that_wait_in_it(isolated_env):
+    """A server that queued two runs is killed with its process group: the trainers live on in their own sessions,
+    waiting in order. A waiting trainer killed as well (a crash, a reboot) leaves its run queued, not failed; the
+    app, opened again, starts its trainer (core.train.transfer, for real); both then end in the order they were
+    queued."""
+    from streamlit.testing.v1 import AppTest
+
+    store = RunStore()
+    busy = store.create("classification", "mobilenet_v2", "classification", {})
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TLDASH_MAX_RUNNING": "1"}
+    with store.recording(busy):  # this process trains: the slot is taken
+        server = subprocess.Popen([sys.executable, "-c", _SERVER], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                                  start_new_session=True)
+        (first, first_pid), (second, second_pid) = json.loads(server.stdout.readline())
+        os.killpg(server.pid, signal.SIGKILL)  # the app dies, and everything in its process group
+        server.wait(30)
+        deadline = time.time() + 60
+        while time.time() < deadline and [store.get(i).metrics.get("queue", {}).get("place")
+                                          for i in (first, second)] != [1, 2]:
+            time.sleep(0.2)
+        assert [store.get(i).metrics["queue"]["place"] for i in (first, second)] == [1, 2]
+        assert psutil.pid_exists(first_pid) and psutil.pid_exists(second_pid)
+        os.killpg(second_pid, signal.SIGKILL)  # the second's own process is gone too
+        deadline = time.time() + 30
+        while time.time() < deadline and store.get(second).pid is not None:
+            time.sleep(0.2)
+        orphan = store.get(second)
+        assert (orphan.status, orphan.pid, orphan.message) == ("queued", None, runstore.ORPHANED)
+        runs_page = AppTest.from_file(str(ROOT / "app_pages/runs.py"), default_timeout=60).run()
+        assert any(m.value.endswith("waiting for a process: the app starts one when a page is next opened")
+                   for m in runs_page.markdown), [m.value for m in runs_page.markdown]
+        app = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60).run()  # the app, opened again
+        assert not app.exception, [e.value for e in app.exception]
+        resumed = store.get(second)
+        assert resumed.pid not in (None, second_pid) and resumed.message == "" and resumed.status == "queued"
+        assert [r.id for r in store.queue_line()] == [first, second]
+    deadline = time.time() + 180  # the slot is free: the first in line trains, then the second
+    while time.time() < deadline and {store.get(i).status for i in (first, second)} != {"done"}:
+        time.sleep(0.5)
+    a, b = store.get(first), store.get(second)
+    assert (a.status, b.status) == ("done", "done"), (a.message, b.message)
+    assert a.started < b.started and b.started >= a.updated - 1

@@ -12,7 +12,7 @@ import streamlit as st
 from core import plots
 from core import runs as catalogue
 from core.runs import export, finals
-from core.train.runstore import LIVE, MAX_RUNNING_ENV, Run, RunStore, RunStoreError, max_running
+from core.train.runstore import ADOPTED, LIVE, MAX_RUNNING_ENV, ORPHANED, Run, RunStore, RunStoreError, max_running
 from ui import figures, jobs
 from ui.settings import KEEP
 
@@ -200,7 +200,9 @@ def live(store: RunStore) -> None:
     st.subheader("In progress")
     for r in active:
         phase, queue = r.metrics.get("phase") or {}, r.metrics.get("queue") or {}
-        where = (f"waiting, {jobs.ordinal(int(queue['place']))} in line" if r.status == "queued" and queue else
+        where = ("waiting for a process: the app starts one when a page is next opened" if r.status == "queued" and r.pid is None
+                 and r.message in (ORPHANED, ADOPTED) else
+                 f"waiting, {jobs.ordinal(int(queue['place']))} in line" if r.status == "queued" and queue else
                  f"epoch {len(r.history)}" + (f" · {phase.get('name')}" if phase else "") if r.status == "running"
                  else "queued")
         st.markdown(f"**{r.title}** · {catalogue.study_title(r.experiment)} · {where}")

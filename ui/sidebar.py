@@ -51,11 +51,23 @@ def runs_problem() -> str:
     return st.session_state[STORE_PROBLEM]
 
 
+@st.cache_resource(ttl=30, show_spinner=False)
+def resume_queue(folder: str) -> int:
+    """Start a process for the queued runs whose own ended before they began (the machine restarted, or the
+    process was killed): at most every 30 s per runs folder, in whichever session comes first. The number
+    of runs resumed."""
+    from core.runs import prepare
+
+    return sum(len(ids) for _, ids, _ in prepare.resume(RunStore(folder)))
+
+
 def render() -> None:
     problem = runs_problem()
     if problem:
         st.error(f"{problem} Until then nothing can be trained; comparing what exists still works.",
                  icon=":material/folder_off:")
+    else:
+        resume_queue(str(RunStore().folder.resolve()))
     with st.sidebar:
         dev = device()
         st.markdown(f"**Device** · `{devices.describe(dev)}`")

@@ -1,4 +1,4 @@
-"""`python -m core.runs list|show|rename|tag|note|pin|unpin|delete|export`: the Runs page from a shell.
+"""`python -m core.runs list|show|rename|tag|note|pin|unpin|delete|export|prepare|resume`: the Runs page from a shell.
 
   list [--status S] [--study TEXT] [--json]   every run, newest first
   show RUN [--json]                           one run: its row, config and last epoch
@@ -6,6 +6,7 @@
   delete RUN [--yes]                          the run and its files (a running run must be stopped first)
   export RUN… [--out PATH] [--html] [--checkpoint]   a zip bundle, or (--html) the one-page report
   prepare [--background]                      train each study's default variant that this machine lacks
+  resume                                      start a process for queued runs whose own ended before they began
 
 RUN is an id, a unique part of one (its start or its last 6 characters), or a name. Runs live in $TLDASH_RUNS_DIR
 (default ./runs)."""
@@ -64,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--checkpoint", action="store_true", help="put the checkpoint files in the bundle")
     p = sub.add_parser("prepare")
     p.add_argument("--background", action="store_true", help="start the training and return")
+    sub.add_parser("resume", help="start a process for queued runs whose own ended before they began (a reboot)")
     args = parser.parse_args(argv)
     store = RunStore()
     try:
@@ -83,9 +85,20 @@ def _run(args: argparse.Namespace, store: RunStore) -> int:
             rows = [r for r in rows if args.study.lower() in r.study.lower()]
         print(json.dumps([r.as_dict() for r in rows], indent=2) if args.json else _table(rows))
         return 0
+    if args.command == "resume":
+        from core.runs import prepare
+
+        resumed = prepare.resume(store)
+        for experiment, ids, pid in resumed:
+            print(f"{catalogue.study_title(experiment)}: {len(ids)} queued run(s) {', '.join(ids)} (process {pid})")
+        print(f"resumed {sum(len(ids) for _, ids, _ in resumed)} queued run(s)" if resumed else
+              "no queued run lacks a process")
+        return 0
     if args.command == "prepare":
         from core.runs import prepare
 
+        for experiment, ids, pid in prepare.resume(store):  # the queue left by a reboot goes first, in its order
+            print(f"{catalogue.study_title(experiment)}: resumed {len(ids)} queued run(s) (process {pid})")
         started = prepare.start(store)
         if not started:
             print("prepared already: every study's default variant is done, queued or running here")

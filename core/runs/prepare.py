@@ -97,10 +97,10 @@ def queue_missing(store: RunStore, only: list[str] | None = None) -> list[tuple[
             if (not only or item.experiment in only) and not prepared(item, store)]
 
 
-def launch(item: Default, ids: list[str], store: RunStore) -> subprocess.Popen:
+def launch(item: Default, ids: list[str], store: RunStore, why: str = "prepare") -> subprocess.Popen:
     """The study's trainer for its queued runs, in a process of its own that outlives the caller and waits its
     turn in the run queue; its output goes to runs/logs/."""
-    log = store.folder / "logs" / f"prepare-{ids[0]}.log"
+    log = store.folder / "logs" / f"{why}-{ids[0]}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", item.module, item.flag, *(ids if item.flag == "--runs" else ids[:1])]
     with open(log, "a") as out:
@@ -108,6 +108,41 @@ def launch(item: Default, ids: list[str], store: RunStore) -> subprocess.Popen:
                                 env={**os.environ, JOB_ENV: "1"}, cwd=Path(__file__).resolve().parents[2])
     store.assign(ids, proc.pid)
     return proc
+
+
+TRAINERS = {"face_detection": ("core.train.mtcnn", "--run"), "classification": ("core.train.transfer", "--runs"),
+            "regression": ("core.train.transfer", "--runs"),
+            "face_verification": ("core.train.verification", "--runs"),
+            "object_detection": ("core.train.yolo", "--runs"),
+            "feature_extraction": ("core.train.autoencoder", "--runs")}  # experiment: the trainer that carries it out
+
+
+def resume(store: RunStore | None = None) -> list[tuple[str, list[str], int]]:
+    """Start a trainer for the queued runs whose process ended before they started (a crash, a reboot): one
+    process per study (per run for MTCNN's, which takes one), started in the order the runs were queued, so
+    they keep their places in line. (experiment, run ids, process id) for each started."""
+    store = store or RunStore()
+    adopted = store.adopt()
+    groups: dict[str, list[str]] = {}
+    for run in adopted:
+        flag = TRAINERS.get(run.experiment, ("", ""))[1]
+        key = f"{run.experiment}/{run.id}" if flag == "--run" else run.experiment
+        groups.setdefault(key, []).append(run.id)
+    started = []
+    for key, ids in groups.items():
+        experiment = key.split("/")[0]
+        if experiment not in TRAINERS:  # a run of a study this version cannot train: left waiting
+            store.disown(ids)
+            continue
+        module, flag = TRAINERS[experiment]
+        try:
+            proc = launch(Default(experiment, experiment, lambda _: [], module, flag), ids, store, "resume")
+        except OSError:
+            store.disown(ids)
+            continue
+        _PROCS[proc.pid] = proc
+        started.append((experiment, ids, proc.pid))
+    return started
 
 
 def start(store: RunStore | None = None, only: list[str] | None = None) -> list[tuple[Default, list[str], int]]:

@@ -36,6 +36,9 @@ RUNS_DIR_ENV = "TLDASH_RUNS_DIR"
 STATUSES = ("queued", "running", "done", "failed", "stopped")
 DAMAGED = "damaged"  # not stored: a finished run whose checkpoint file no longer reads
 LIVE = ("queued", "running")
+ORPHANED = ("waiting for a process: the one that queued it ended before it started; the app starts one when it "
+            "starts, or `python -m core.runs resume`")
+ADOPTED = "waiting for a process: one is starting"
 NAME_MAX, NOTE_MAX = 80, 2000  # characters kept of a run's name (and each tag), and of its note
 
 _SCHEMA = """
@@ -250,11 +253,14 @@ class RunStore:
         return run_id
 
     def assign(self, run_ids: list[str], pid: int) -> None:
-        """The process that will run these queued runs: if it dies first, they are marked failed."""
+        """The process that will run these queued runs: if it dies while running one, that run is marked failed;
+        the runs it had not started yet wait for another (see _reap)."""
         started = _process_started(pid)
         with self._db() as con:
-            con.executemany("UPDATE runs SET pid = ?, pid_started = ?, host = ?, updated = ? WHERE id = ?",
-                            [(pid, started, socket.gethostname(), time.time(), i) for i in run_ids])
+            con.executemany("UPDATE runs SET pid = ?, pid_started = ?, host = ?, updated = ?, message = CASE WHEN "
+                            "message IN (?, ?) THEN '' ELSE message END WHERE id = ?",
+                            [(pid, started, socket.gethostname(), time.time(), ORPHANED, ADOPTED, i)
+                             for i in run_ids])
 
     def update(self, run_id: str, *, status: str | None = None, metrics: dict | None = None,
                checkpoint: str | None = None, message: str | None = None) -> None:
@@ -355,13 +361,38 @@ class RunStore:
 
     @staticmethod
     def _reap(con: sqlite3.Connection) -> None:
-        """Runs of this machine whose process has gone without finishing them: failed, saying so."""
-        rows = con.execute("SELECT id, pid, pid_started FROM runs WHERE status IN ('queued', 'running') "
-                           "AND pid IS NOT NULL AND host = ?", (socket.gethostname(),)).fetchall()
-        for run_id, pid, started in rows:
-            if not _alive(pid, started):
+        """Runs of this machine whose process has gone without finishing them. One that had started is failed,
+        saying so; one still waiting in the queue stays queued, without a process (an orphan, see `adopt`): the
+        queue outlives a crash or a reboot of the machine, as it outlives a restart of the app."""
+        rows = con.execute("SELECT id, pid, pid_started, status, started FROM runs WHERE status IN ('queued', "
+                           "'running') AND pid IS NOT NULL AND host = ?", (socket.gethostname(),)).fetchall()
+        for run_id, pid, pid_started, status, started in rows:
+            if _alive(pid, pid_started):
+                continue
+            if status == "queued" and started is None:
+                con.execute("UPDATE runs SET pid = NULL, pid_started = NULL, message = ?, updated = ? WHERE id = ?",
+                            (ORPHANED, time.time(), run_id))
+            else:
                 con.execute("UPDATE runs SET status = 'failed', message = ?, updated = ? WHERE id = ?",
                             (f"process {pid} ended without finishing", time.time(), run_id))
+
+    def adopt(self) -> list[Run]:
+        """The orphaned queued runs (their process ended before they started), oldest first, taken on by the
+        caller: no other caller gets them. The caller starts a process for them and `assign`s it, or `disown`s
+        them again."""
+        with self._db() as con:
+            con.execute("BEGIN IMMEDIATE")
+            self._reap(con)
+            ids = [r[0] for r in con.execute("SELECT id FROM runs WHERE status = 'queued' AND pid IS NULL AND "
+                                             "message = ? ORDER BY created, id", (ORPHANED,))]
+            con.executemany("UPDATE runs SET message = ? WHERE id = ?", [(ADOPTED, i) for i in ids])
+        return [self.get(i) for i in ids]
+
+    def disown(self, run_ids: list[str]) -> None:
+        """Adopted runs whose process could not be started: orphans again, for the next `adopt`."""
+        with self._db() as con:
+            con.executemany("UPDATE runs SET message = ? WHERE id = ? AND status = 'queued' AND pid IS NULL",
+                            [(ORPHANED, i) for i in run_ids])
 
     def claim(self, run_id: str, limit: int) -> int:
         """Take a slot for a queued run: 0 when it may start now (fewer than `limit` runs are running and it is
