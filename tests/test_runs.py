@@ -312,3 +312,9 @@ def test_resume_starts_one_trainer_per_study_for_runs_whose_process_ended_before
     assert store.get(ids["odd"]).message == runstore.ORPHANED  # no trainer for it here: it waits on
     assert _cli("resume", env_dir=store.folder, monkeypatch=monkeypatch).stdout.strip() == \
         "no queued run lacks a process"
+    for _ in range(runstore.RESUMES - 1):  # a run whose process keeps ending before it begins is failed in the end
+        store.assign([ids["b"]], gone.pid)
+        assert store.adopt()[0].id == ids["b"]
+    store.assign([ids["b"]], gone.pid)
+    b = store.get(ids["b"])
+    assert b.status == "failed" and f"after {runstore.RESUMES} resume(s)" in b.message

@@ -290,3 +290,20 @@ def test_the_queue_outlives_the_app_and_the_processes_that_wait_in_it(isolated_e
     a, b = store.get(first), store.get(second)
     assert (a.status, b.status) == ("done", "done"), (a.message, b.message)
     assert a.started < b.started and b.started >= a.updated - 1
+
+
+def test_when_a_job_fails_its_runs_not_yet_begun_fail_too_rather_than_wait_for_it(isolated_env):
+    from core.train.runstore import carry_out
+
+    store = RunStore()
+    first, later = (store.create("classification", "mobilenet_v2", "classification", {}) for _ in range(2))
+
+    def train_one(run):
+        with store.recording(run.id):
+            raise ValueError("unknown backbone 'x'")
+        yield  # a generator, as the trainers' are
+    with pytest.raises(ValueError):
+        list(carry_out([first, later], store, train_one))
+    assert [(store.get(i).status, store.get(i).message) for i in (first, later)] == [
+        ("failed", "unknown backbone 'x'"),
+        ("failed", f"not started: run {first} before it failed (unknown backbone 'x')")]

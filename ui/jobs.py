@@ -129,7 +129,8 @@ def settle(prefix: str) -> Ended | None:
     st.session_state.pop(f"{prefix}.stopping", None)
     failed = [f"{r.id}: {r.message}" for r in runs if r.status == "failed"]
     if not failed and any(r.status in LIVE for r in runs):
-        failed = [last_error(job.log) or f"the training process {job.pid} ended before its runs started"]
+        failed = [last_error(job.log) or f"the training process {job.pid} ended before its runs started; they stay "
+                  "queued, and the app starts another process for them (the Runs page follows them)"]
     return Ended([r.id for r in runs if r.status == "done"], [r.id for r in runs if r.status == "stopped"], failed,
                  job.removed())
 

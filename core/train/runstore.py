@@ -39,6 +39,7 @@ LIVE = ("queued", "running")
 ORPHANED = ("waiting for a process: the one that queued it ended before it started; the app starts one when it "
             "starts, or `python -m core.runs resume`")
 ADOPTED = "waiting for a process: one is starting"
+RESUMES = 3  # a queued run whose process keeps ending before it begins is failed after this many resumes
 NAME_MAX, NOTE_MAX = 80, 2000  # characters kept of a run's name (and each tag), and of its note
 
 _SCHEMA = """
@@ -364,12 +365,17 @@ class RunStore:
         """Runs of this machine whose process has gone without finishing them. One that had started is failed,
         saying so; one still waiting in the queue stays queued, without a process (an orphan, see `adopt`): the
         queue outlives a crash or a reboot of the machine, as it outlives a restart of the app."""
-        rows = con.execute("SELECT id, pid, pid_started, status, started FROM runs WHERE status IN ('queued', "
-                           "'running') AND pid IS NOT NULL AND host = ?", (socket.gethostname(),)).fetchall()
-        for run_id, pid, pid_started, status, started in rows:
+        rows = con.execute("SELECT id, pid, pid_started, status, started, json_extract(metrics, '$.resumed') FROM "
+                           "runs WHERE status IN ('queued', 'running') AND pid IS NOT NULL AND host = ?",
+                           (socket.gethostname(),)).fetchall()
+        for run_id, pid, pid_started, status, started, resumed in rows:
             if _alive(pid, pid_started):
                 continue
-            if status == "queued" and started is None:
+            if status == "queued" and started is None and (resumed or 0) >= RESUMES:
+                con.execute("UPDATE runs SET status = 'failed', message = ?, updated = ? WHERE id = ?",
+                            (f"process {pid} ended before the run began, after {resumed} resume(s): see the "
+                             "trainer's log in the runs folder's logs/", time.time(), run_id))
+            elif status == "queued" and started is None:
                 con.execute("UPDATE runs SET pid = NULL, pid_started = NULL, message = ?, updated = ? WHERE id = ?",
                             (ORPHANED, time.time(), run_id))
             else:
@@ -385,7 +391,9 @@ class RunStore:
             self._reap(con)
             ids = [r[0] for r in con.execute("SELECT id FROM runs WHERE status = 'queued' AND pid IS NULL AND "
                                              "message = ? ORDER BY created, id", (ORPHANED,))]
-            con.executemany("UPDATE runs SET message = ? WHERE id = ?", [(ADOPTED, i) for i in ids])
+            con.executemany("UPDATE runs SET message = ?, metrics = json_set(metrics, '$.resumed', "
+                            "COALESCE(json_extract(metrics, '$.resumed'), 0) + 1) WHERE id = ?",
+                            [(ADOPTED, i) for i in ids])
         return [self.get(i) for i in ids]
 
     def disown(self, run_ids: list[str]) -> None:
@@ -424,7 +432,9 @@ class RunStore:
         try:
             while place := self.claim(run_id, limit):
                 if place != shown:
-                    self._set(run_id, metrics=json.dumps({"queue": {"place": place, "limit": limit}}))
+                    with self._db() as con:  # the rest of its metrics (how often it was resumed) stays
+                        con.execute("UPDATE runs SET metrics = json_set(metrics, '$.queue', json(?)) WHERE id = ?",
+                                    (json.dumps({"place": place, "limit": limit}), run_id))
                     shown = place
                 time.sleep(poll)
         except KeyboardInterrupt:
@@ -537,6 +547,12 @@ def carry_out(run_ids: list[str], store: RunStore, train_one: Callable[[Run], It
         except KeyboardInterrupt:
             for later in run_ids[k + 1:]:  # never started: removed, as a stopped queued run is
                 store.discard(later)
+            raise
+        except Exception as exc:  # the process ends here: the runs after this one would wait for it in vain
+            for later in run_ids[k + 1:]:
+                if store.get(later).status == "queued":
+                    store.update(later, status="failed", message=f"not started: run {run_id} before it failed "
+                                                                 f"({exc.args[0] if exc.args else repr(exc)})")
             raise
 
 
