@@ -223,7 +223,7 @@ def test_the_runs_page_lists_labels_pins_compares_and_deletes(tmp_path, monkeypa
     assert settings.loc["strategy"].tolist() == ["scratch", "finetune"]
     ci = settings.loc["test mCA [95% CI]"].tolist()  # the final numbers with their CIs
     assert [c.split(" [")[0] for c in ci] == ["0.667", "0.800"] and all(c.endswith("]") for c in ci)
-    assert any("resampling 30 test images" in c.value for c in at.caption)
+    assert any("bootstrap over what each run was scored on: 30 test images." in c.value for c in at.caption)
     assert at.get("plotly_chart")
     at.selectbox(key="runs.manage").set_value(b).run()
     next(bt for bt in at.button if bt.label == "Delete for good").click().run()

@@ -128,8 +128,8 @@ def compare(runs: list[Run]) -> None:
     _, overs = finals.table(runs, {r.id: final_numbers(r) for r in runs})
     figures.explain("Highlighted: the fields that differ between these runs. Headline: each study's number as on "
                     "the home page (test split for the transfer studies, validation for the others). "
-                    "[95% CI]: value [low, high], a percentile bootstrap"
-                    + (f" resampling {'; '.join(overs)}." if overs else "."))
+                    "[95% CI]: value [low, high], a percentile bootstrap over what each run was scored on"
+                    + (f": {'; '.join(overs)}." if overs else "."))
     if len(runs) > 3:
         figures.show(parallel_figure(runs), "runs.parallel", "runs-parallel")
 
