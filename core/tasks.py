@@ -29,6 +29,8 @@ class Task:
     report: Callable[..., reports.Report] | None = None  # scores an uploaded file
     example: Callable[[], Any] | None = None  # a generated upload for the Score page
     train_defaults: dict = field(default_factory=dict)  # quick training settings (TrainConfig fields)
+    trainer: str = ""  # "module --flag": the process that carries out its queued runs (`--flag RUN_ID ...`)
+    final_metrics: tuple[str, ...] = ()  # computed from a run's stored test outputs, with CIs (core.runs.finals)
 
     @property
     def headline(self) -> str:
@@ -53,35 +55,38 @@ TASKS: dict[str, Task] = {t.name: t for t in [
          predictor="classifier", score_format="CSV",
          score_columns="true, pred (class names or ids); optional pred_b for a second variant",
          report=reports.classification_report, example=synthetic.classification_example,
-         train_defaults={"backbone": "mobilenet_v2", "head": "linear", "image_size": 64, "epochs": 4}),
+         train_defaults={"backbone": "mobilenet_v2", "head": "linear", "image_size": 64, "epochs": 4},
+         trainer="core.train.transfer --runs", final_metrics=("mCA", "mF1")),
     Task("regression", "Image regression", ("pearson", "spearman", "MAE", "train_seconds", "trainable_params"),
          "cartoon_faces/fatness", "regression", experiment="core.experiments.transfer:default_comparison",
          predictor="regressor", score_format="CSV", score_columns="true, pred; optional pred_b for a second variant",
          report=reports.regression_report, example=synthetic.regression_example,
-         train_defaults={"backbone": "mobilenet_v2", "head": "mlp", "image_size": 112, "epochs": 8}),
+         train_defaults={"backbone": "mobilenet_v2", "head": "mlp", "image_size": 112, "epochs": 8},
+         trainer="core.train.transfer --runs", final_metrics=("pearson", "spearman", "MAE")),
     Task("face_detection", "Face detection",
          ("AP", "AP_VOC", "best_F1", "best_F1_threshold", "ms_per_image", "real_photo_recall", "lfw_patch_AUC"),
          "cartoon_faces/detection", "detection", experiment="core.experiments.face_detection:default_comparison",
          predictor="face_detector", score_format="COCO json",
          score_columns="ground truth (images, annotations, categories) and a result list "
                        "(image_id, category_id, bbox as x y w h, score)",
-         report=reports.detection_report, example=_coco_example),
+         report=reports.detection_report, example=_coco_example, trainer="core.train.mtcnn --run"),
     Task("face_verification", "Face verification",
          ("AUC", "EER", "TAR@FAR=0.001", "TAR@FAR=0.01", "best_accuracy", "EER_distance", "ms_per_image", "no_face"),
          "cartoon_faces/verification", "verification", experiment="core.experiments.face_verification:default_comparison",
          predictor="embedder", score_format="CSV",
          score_columns="label (1 same, 0 different) and score (higher = same) or distance; optional score_b / distance_b",
-         report=reports.verification_report, example=synthetic.verification_example),
+         report=reports.verification_report, example=synthetic.verification_example,
+         trainer="core.train.verification --runs"),
     Task("object_detection", "Object detection (YOLO)",
          ("AP50", "AP50-95", "P", "R", "F1", "ultralytics_AP50", "ultralytics_AP50-95", "ultralytics_P", "ultralytics_R",
           "val_AP50", "epoch",
           "ms_per_image", "train_images_per_s"),
          "cartoon_faces/detection", "detection", experiment="core.experiments.object_detection:default_comparison",
-         predictor="yolo_detector"),
+         predictor="yolo_detector", trainer="core.train.yolo --runs"),
     Task("feature_extraction", "Feature extraction",
          ("balanced_accuracy", "balanced_accuracy_std", "n_features", "fit_seconds"),
          "cartoon_faces/race", "classification",
-         experiment="core.experiments.feature_extraction:default_comparison"),
+         experiment="core.experiments.feature_extraction:default_comparison", trainer="core.train.autoencoder --runs"),
 ]}
 
 

@@ -67,3 +67,14 @@ def test_experiments_cli_offers_exactly_the_tasks_with_an_experiment(capsys):
     planned = tasks.Task("object_detection", "Object detection", ("AP50",), "cartoon_faces/detection", "detection")
     with pytest.raises(KeyError, match="has no experiment yet"):
         planned.default_comparison()
+
+
+def test_each_trainer_named_by_a_task_exists_and_takes_queued_runs_by_its_flag():
+    import importlib.util
+
+    named = {t.name: t.trainer for t in tasks.TASKS.values() if t.trainer}
+    assert set(named) == set(tasks.TASKS)  # every study's runs can be resumed after a reboot
+    for trainer in named.values():
+        module, flag = trainer.split()
+        spec = importlib.util.find_spec(module)
+        assert spec is not None and f'add_argument("{flag}"' in Path(spec.origin).read_text(), trainer

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core import tasks
 from core.metrics import paired
 from core.train.runstore import Run
 
@@ -58,8 +59,7 @@ def bootstrap(metrics, n: int, n_boot: int = N_BOOT) -> tuple[dict[str, float], 
     return metrics(np.ones(n, np.int64)), paired.bootstrap_cis(metrics, n, n_boot, SEED)
 
 
-TRANSFER = {"classification": (("mCA", "test mCA"), ("mF1", "test macro F1")),
-            "regression": (("pearson", "test Pearson r"), ("spearman", "test Spearman ρ"), ("MAE", "test MAE"))}
+LABELS = {"mF1": "macro F1", "pearson": "Pearson r", "spearman": "Spearman ρ"}  # metric key: how the table names it
 
 
 def _transfer(run: Run, n_boot: int) -> list[Final]:
@@ -79,7 +79,8 @@ def _transfer(run: Run, n_boot: int) -> list[Final]:
         return []
     values, cis = bootstrap(summary, len(o.targets), n_boot)
     over = f"{len(o.targets):,} test images"
-    return [Final(label, float(values[key]), *cis[key], over) for key, label in TRANSFER[run.experiment]]
+    return [Final(f"test {LABELS.get(key, key)}", float(values[key]), *cis[key], over)
+            for key in tasks.get(run.experiment).final_metrics]
 
 
 def _recorded(run: Run) -> list[Final]:
@@ -97,7 +98,8 @@ def of(run: Run, n_boot: int = N_BOOT) -> list[Final]:
     """The run's final numbers with CIs (empty for a run that has not finished or kept nothing to score)."""
     if run.status != "done":
         return []
-    if run.experiment in TRANSFER and "final" not in run.metrics:
+    task = tasks.TASKS.get(run.experiment)
+    if task is not None and task.final_metrics and "final" not in run.metrics:
         return _transfer(run, n_boot)
     return _recorded(run)
 

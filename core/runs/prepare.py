@@ -29,9 +29,13 @@ class Default:
     study: str
     experiment: str
     queue: Callable[[RunStore], list[str]]
-    module: str
-    flag: str = "--runs"  # how the trainer takes queued run ids (MTCNN's takes one: --run)
     configs: Callable[[], list[dict]] = lambda: []  # the stored configs, to tell whether they exist already
+
+    @property
+    def trainer(self) -> tuple[str, str]:
+        """The trainer's module and how it takes queued run ids (--runs; MTCNN's takes one: --run)."""
+        module, flag = tasks.get(self.experiment).trainer.split()
+        return module, flag
 
 
 def _transfer(task: str) -> Default:
@@ -45,16 +49,15 @@ def _transfer(task: str) -> Default:
         return [transfer.run_config(dataset, transfer._checked(dataset, cfg), cfg)]
     from core.runs import study_title
 
-    return Default(study_title(task), task, lambda store: transfer.queue(dataset, [cfg], store),
-                   "core.train.transfer", configs=configs)
+    return Default(study_title(task), task, lambda store: transfer.queue(dataset, [cfg], store), configs=configs)
 
 
 def _face_detection() -> Default:
     from core.train import mtcnn
 
     cfg = mtcnn.MTCNNConfig(stages=("pnet",))
-    return Default("Face detection", "face_detection", lambda store: [mtcnn.queue(cfg, store)], "core.train.mtcnn",
-                   flag="--run", configs=lambda: [cfg.to_dict()])
+    return Default("Face detection", "face_detection", lambda store: [mtcnn.queue(cfg, store)],
+                   configs=lambda: [cfg.to_dict()])
 
 
 def _face_verification() -> Default:
@@ -62,7 +65,7 @@ def _face_verification() -> Default:
 
     runs = [fv.recipe(fv.quick_config(), fv.EmbedConfig(), "phase2")]
     return Default("Face verification", "face_verification",
-                   lambda store: fv.queue(fv.DEFAULT_DATASET, runs, store), "core.train.verification",
+                   lambda store: fv.queue(fv.DEFAULT_DATASET, runs, store),
                    configs=lambda: [fv.run_config(fv.DEFAULT_DATASET, c, e) for c, e in runs])
 
 
@@ -75,7 +78,7 @@ def _object_detection() -> Default:
         stored = {k: v for k, v in asdict(cfg).items() if k != "source"}  # the source is resolved when queued
         return [{**stored, "start": s} for s in yolo.STARTS]
     return Default("Object detection (YOLO)", "object_detection", lambda store: yolo.queue_pair(cfg, store),
-                   "core.train.yolo", configs=configs)
+                   configs=configs)
 
 
 def defaults() -> list[Default]:
@@ -102,19 +105,13 @@ def launch(item: Default, ids: list[str], store: RunStore, why: str = "prepare")
     turn in the run queue; its output goes to runs/logs/."""
     log = store.folder / "logs" / f"{why}-{ids[0]}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", item.module, item.flag, *(ids if item.flag == "--runs" else ids[:1])]
+    module, flag = item.trainer
+    cmd = [sys.executable, "-m", module, flag, *(ids if flag == "--runs" else ids[:1])]
     with open(log, "a") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
                                 env={**os.environ, JOB_ENV: "1"}, cwd=Path(__file__).resolve().parents[2])
     store.assign(ids, proc.pid)
     return proc
-
-
-TRAINERS = {"face_detection": ("core.train.mtcnn", "--run"), "classification": ("core.train.transfer", "--runs"),
-            "regression": ("core.train.transfer", "--runs"),
-            "face_verification": ("core.train.verification", "--runs"),
-            "object_detection": ("core.train.yolo", "--runs"),
-            "feature_extraction": ("core.train.autoencoder", "--runs")}  # experiment: the trainer that carries it out
 
 
 def resume(store: RunStore | None = None) -> list[tuple[str, list[str], int]]:
@@ -125,18 +122,18 @@ def resume(store: RunStore | None = None) -> list[tuple[str, list[str], int]]:
     adopted = store.adopt()
     groups: dict[str, list[str]] = {}
     for run in adopted:
-        flag = TRAINERS.get(run.experiment, ("", ""))[1]
-        key = f"{run.experiment}/{run.id}" if flag == "--run" else run.experiment
-        groups.setdefault(key, []).append(run.id)
+        task = tasks.TASKS.get(run.experiment)
+        one = task is not None and task.trainer.endswith("--run")  # a trainer that takes one run at a time
+        groups.setdefault(f"{run.experiment}/{run.id}" if one else run.experiment, []).append(run.id)
     started = []
     for key, ids in groups.items():
         experiment = key.split("/")[0]
-        if experiment not in TRAINERS:  # a run of a study this version cannot train: left waiting
+        task = tasks.TASKS.get(experiment)
+        if task is None or not task.trainer:  # a run of a study this version cannot train: left waiting
             store.disown(ids)
             continue
-        module, flag = TRAINERS[experiment]
         try:
-            proc = launch(Default(experiment, experiment, lambda _: [], module, flag), ids, store, "resume")
+            proc = launch(Default(experiment, experiment, lambda _: []), ids, store, "resume")
         except OSError:
             store.disown(ids)
             continue
