@@ -38,12 +38,12 @@ def runs_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
-    """The served app's user datasets: small two-class ImageFolders (`user/queue_a`, `user/queue_b`), on which
-    the tests that start runs from the page train in seconds, each on a set of its own."""
+    """The served app's user dataset: a small two-class ImageFolder (`user/queue_b`), on which the sessions test
+    trains in seconds, on a set of its own."""
     from tests import data_fixtures
 
     root = tmp_path_factory.mktemp("data")
-    for name in ("queue_a", "queue_b"):
+    for name in ("queue_b",):
         for i in range(24):
             data_fixtures.image(root / name / "light" / f"{i}.png", (40, 40), f"#{200 + 2 * i:02x}c8c8")
             data_fixtures.image(root / name / "dark" / f"{i}.png", (40, 40), f"#{20 + 2 * i:02x}2020")
