@@ -152,7 +152,7 @@ def test_five_sessions_start_and_stop_runs_without_cross_talk_or_orphans(server,
     from core.train.runstore import LIVE, RunStore
 
     url = f"{server}/classification?cls.dataset=user%2Fqueue_b&cls.strategy.True=frozen&cls.size=32&cls.epochs=1"
-    long_run = f"{server}/classification?cls.dataset=user%2Fqueue_b&cls.strategy.True=finetune&cls.size=96&cls.epochs=30"
+    long_run = f"{server}/classification?cls.dataset=user%2Fqueue_b&cls.strategy.True=finetune&cls.size=224&cls.epochs=30"
     users = [_new_page(browser) for _ in range(5)]
     for pg in users:
         pg.goto(long_run if pg is users[0] else url)
@@ -188,6 +188,7 @@ def test_five_sessions_start_and_stop_runs_without_cross_talk_or_orphans(server,
         expect(users[0].get_by_text("Waiting in the queue: 1st in line", exact=False)).to_be_visible()  # untouched
         users[4].close()  # closing a tab does not stop its run
     expect(users[0].get_by_text("Training finetune (1 of 1)", exact=False)).to_be_visible()  # the slot is free
+    _settled(users[0])  # a Stop button left from the page's run before is replaced: a click on it would be lost
     users[0].get_by_role("button", name="Stop").click()
     expect(users[0].get_by_text("Stopped: 1 run(s)", exact=False)).to_be_visible()
     deadline = time.time() + 240
