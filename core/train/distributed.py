@@ -41,7 +41,14 @@ def init(device: torch.device) -> torch.device:
 
 
 def close() -> None:
+    """Leave the group. A DDP module still alive at that moment, or a process leaving while another is still in
+    a collective, sometimes aborts the process at exit (gloo: "terminate called without an active exception");
+    so the DDP modules no longer referenced are collected first, and every process waits for the others."""
     if dist.is_available() and dist.is_initialized():
+        import gc
+
+        gc.collect()
+        dist.barrier()
         dist.destroy_process_group()
 
 
@@ -74,3 +81,59 @@ def total(*values: float) -> list[float]:
     t = torch.tensor(values, dtype=torch.float64)
     dist.all_reduce(t)
     return t.tolist()
+
+
+class ShardedBatches(torch.utils.data.Sampler):
+    """A sampler that draws whole batches (people per batch, for a verification loss), shared out: the base order
+    is cut in batches of `batch` as one process would take them, and this process takes its own slice of each.
+    The slices, gathered in rank order, are that process's batch again (see gather). A last partial batch is cut
+    to a multiple of the world size, so every process takes as many steps with slices of one size."""
+
+    def __init__(self, base: torch.utils.data.Sampler, batch: int) -> None:
+        self.base, self.batch, self.world, self.rank = base, batch, world(), rank()
+
+    def _slices(self, n: int) -> list[tuple[int, int]]:
+        out = []
+        for start in range(0, n, self.batch):
+            size = min(self.batch, n - start) // self.world
+            if size:
+                out.append((start + self.rank * size, start + (self.rank + 1) * size))
+        return out
+
+    def __iter__(self):
+        order = list(self.base)  # the same on every process: the base sampler draws from the same seed
+        for a, b in self._slices(len(order)):
+            yield from order[a:b]
+
+    def __len__(self) -> int:
+        return sum(b - a for a, b in self._slices(len(self.base)))
+
+
+class _Gather(torch.autograd.Function):
+    """All processes' rows (equal counts) in rank order; backward sums each row's gradient over the processes (each
+    computed the same loss from every row) and hands a process its own rows'."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        parts = [torch.empty_like(x) for _ in range(world())]
+        dist.all_gather(parts, x.contiguous())
+        ctx.rows = x.shape[0]
+        return torch.cat(parts)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        grad = grad.contiguous().clone()
+        dist.all_reduce(grad)
+        return grad[rank() * ctx.rows:(rank() + 1) * ctx.rows]
+
+
+def gather(x: torch.Tensor) -> torch.Tensor:
+    """Every process's rows of x, in rank order (one process: x itself). Gradients flow back to each process's
+    own rows, so a loss over the whole batch (every pair of it) trains as in one process."""
+    if world() == 1:
+        return x
+    if x.requires_grad:
+        return _Gather.apply(x)
+    parts = [torch.empty_like(x) for _ in range(world())]
+    dist.all_gather(parts, x.contiguous())
+    return torch.cat(parts)

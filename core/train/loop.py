@@ -209,9 +209,8 @@ def fit(data: LabelledImages, cfg: TrainConfig, device: torch.device | None = No
     train_idx, val_idx, test_idx = split_indices(data, cfg.seed)
     objective = (objective or objectives.for_data(data, train_idx, cfg.class_weighted)).to(device)
     sampler = objective.sampler(data.targets[train_idx], cfg.batch_size, cfg.seed)
-    if sampler is not None and distributed.world() > 1:
-        raise ValueError("this objective draws its own batches (people per batch), which do not yet split across "
-                         "processes: train it in one process")
+    if sampler is not None and distributed.world() > 1:  # each process takes its slice of every drawn batch
+        sampler = distributed.ShardedBatches(sampler, cfg.batch_size)
     step_batch = distributed.per_process_batch(cfg.batch_size)  # this process's share of each step
     shares = []  # the distributed samplers of the training passes, told the epoch each time
     if model is None:

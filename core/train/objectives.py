@@ -16,6 +16,7 @@ from torch import nn
 
 from core.data.types import LabelledImages
 from core.metrics import classification, regression, verification
+from core.train import distributed
 
 
 class Objective(Protocol):
@@ -206,6 +207,10 @@ class Verification:
         return d / d.max().clamp_min(1e-12)
 
     def loss(self, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Over every pair of the step's whole batch: under torchrun, the processes' slices gathered first."""
+        return self.pairs_loss(distributed.gather(out), distributed.gather(target))
+
+    def pairs_loss(self, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         if self._metric is not None:
             loss, miner = self._metric
             return loss(out.float(), target, miner(out.float(), target) if miner else None)
@@ -229,7 +234,7 @@ class Verification:
         """Every pair of the validation people: the loss over them, AUC and EER."""
         r = verification.of_roc(verification.all_pairs_roc(out.numpy(), target.numpy(), self.distance).roc)
         with torch.no_grad():
-            loss = self.loss(out, target)
+            loss = self.pairs_loss(out, target)  # every process holds all of the validation outputs
         return float(loss), {"AUC": r.auc, "EER": r.eer}
 
     def test_outputs(self, out: torch.Tensor) -> np.ndarray:

@@ -24,7 +24,7 @@ from core.data.types import LabelledImages
 from core.metrics import verification
 from core.models import backbones, embeddings
 from core.runs import finals
-from core.train import cli, objectives
+from core.train import cli, distributed, objectives
 from core.train.events import EpochEnd, Finished, Phase
 from core.train.loop import Predictions, TrainConfig, check_dataset, fit
 from core.train.runstore import Run, RunStore, carry_out, stored_fields
@@ -104,8 +104,15 @@ def train(dataset: str, cfg: TrainConfig, emb: EmbedConfig, store: RunStore | No
     """One fine-tuned embedding: each epoch in the run store as it ends (history, checkpoint)."""
     store = store or RunStore()
     device = device or devices.pick_device()
+    if not distributed.is_main():  # torchrun's other processes train their slice of each batch; rank 0 records
+        model, _ = embeddings.build(cfg.backbone, emb.tap, pretrained=True)
+        for _ in fit(_checked(dataset, cfg, emb), cfg, device, model,
+                     objectives.Verification(model.width, emb.loss, emb.distance)):
+            pass
+        return
     run_id = run_id or queue(dataset, [(cfg, emb)], store)[0]
     with store.recording(run_id) as rec:
+        rec.note(world_size=distributed.world())
         yield Phase("reading the data")
         data = _checked(dataset, cfg, emb)
         model, _ = embeddings.build(cfg.backbone, emb.tap, pretrained=True)
@@ -156,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--runs", nargs="+", metavar="RUN_ID", help="carry out these queued runs with their stored configs")
     p.add_argument("--cpu", action="store_true")
     args = p.parse_args(argv)
-    device = devices.pick_device(force_cpu=args.cpu)
+    device = distributed.init(devices.pick_device(force_cpu=args.cpu))  # under torchrun: joins the group
 
     def fresh() -> Iterator[tuple[dict, object]]:
         base = replace(d, backbone=args.backbone, epochs=args.epochs, image_size=args.image_size,
@@ -166,7 +173,10 @@ def main(argv: list[str] | None = None) -> int:
             cfg, emb = recipe(base, EmbedConfig(args.tap, args.distance), name)
             for event in train(args.dataset, cfg, emb, device=device):
                 yield {"recipe": name}, event
-    return cli.print_events(cli.queued_or_fresh(args.runs, lambda ids: train_queued(ids, device=device), fresh))
+    try:
+        return cli.print_events(cli.queued_or_fresh(args.runs, lambda ids: train_queued(ids, device=device), fresh))
+    finally:
+        distributed.close()
 
 
 if __name__ == "__main__":
