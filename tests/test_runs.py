@@ -318,3 +318,9 @@ def test_resume_starts_one_trainer_per_study_for_runs_whose_process_ended_before
     store.assign([ids["b"]], gone.pid)
     b = store.get(ids["b"])
     assert b.status == "failed" and f"after {runstore.RESUMES} resume(s)" in b.message
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("TLDASH_RUNS_DIR", str(store.folder))  # the Runs page lists the run no trainer here takes
+    page = AppTest.from_file(str(ROOT / "app_pages/runs.py"), default_timeout=60).run()
+    assert f"**{ids['odd']}** · a study this version lacks · waiting for a process: the app starts one within " \
+        "seconds" in [m.value for m in page.markdown]

@@ -197,10 +197,15 @@ def live(store: RunStore) -> None:
     active = [r for r in store.list() if r.status in LIVE]
     if not active:
         return
+    if any(r.status == "queued" and r.pid is None and r.message == ORPHANED for r in active):
+        from ui import sidebar
+
+        if sidebar.resume_queue(str(store.folder.resolve())):
+            active = [r for r in store.list() if r.status in LIVE]
     st.subheader("In progress")
     for r in active:
         phase, queue = r.metrics.get("phase") or {}, r.metrics.get("queue") or {}
-        where = ("waiting for a process: the app starts one when a page is next opened" if r.status == "queued" and r.pid is None
+        where = ("waiting for a process: the app starts one within seconds" if r.status == "queued" and r.pid is None
                  and r.message in (ORPHANED, ADOPTED) else
                  f"waiting, {jobs.ordinal(int(queue['place']))} in line" if r.status == "queued" and queue else
                  f"epoch {len(r.history)}" + (f" · {phase.get('name')}" if phase else "") if r.status == "running"

@@ -51,11 +51,11 @@ def runs_problem() -> str:
     return st.session_state[STORE_PROBLEM]
 
 
-@st.cache_resource(ttl=30, show_spinner=False)
+@st.cache_resource(ttl=5, show_spinner=False)
 def resume_queue(folder: str) -> int:
     """Start a process for the queued runs whose own ended before they began (the machine restarted, or the
-    process was killed): at most every 30 s per runs folder, in whichever session comes first. The number
-    of runs resumed."""
+    process was killed): at most every 5 s per runs folder, in whichever session comes first (each page's
+    run, and the Home and Runs pages' live list while it shows such a run). The number of runs resumed."""
     from core.runs import prepare
 
     return sum(len(ids) for _, ids, _ in prepare.resume(RunStore(folder)))
