@@ -189,6 +189,6 @@ def running_run(job: Job) -> tuple[Run, str]:
 def stop_button(prefix: str) -> None:
     """Stop, disabled once pressed (the run then ends at its next step)."""
     stopping = bool(st.session_state.get(f"{prefix}.stopping"))
-    if st.button("Stop", key=f"{prefix}.stop", icon=":material/stop:", disabled=stopping):
-        stop(prefix)
-        st.rerun(scope="fragment")
+    # a callback, not the button's return value: the live view reruns every 2 s, and a click that lands while
+    # it reruns still runs its callback first, where a return value could be read by a run that had moved on
+    st.button("Stop", key=f"{prefix}.stop", icon=":material/stop:", disabled=stopping, on_click=stop, args=(prefix,))

@@ -36,8 +36,8 @@ RUNS_DIR_ENV = "TLDASH_RUNS_DIR"
 STATUSES = ("queued", "running", "done", "failed", "stopped")
 DAMAGED = "damaged"  # not stored: a finished run whose checkpoint file no longer reads
 LIVE = ("queued", "running")
-ORPHANED = ("waiting for a process: the one that queued it ended before it started; the app starts one when it "
-            "starts, or `python -m core.runs resume`")
+ORPHANED = ("waiting for a process: the one that queued it ended before it started; the app starts another within "
+            "seconds while a page is open, or `python -m core.runs resume`")
 ADOPTED = "waiting for a process: one is starting"
 RESUMES = 3  # a queued run whose process keeps ending before it begins is failed after this many resumes
 NAME_MAX, NOTE_MAX = 80, 2000  # characters kept of a run's name (and each tag), and of its note
