@@ -1,7 +1,7 @@
 """A finished run's final numbers with their 95% bootstrap CIs, for the Runs page's comparison and its report.
 
-The transfer studies keep every test output, so their numbers are computed here from the run's file (mCA, macro
-F1 and accuracy; Pearson, Spearman and MAE), resampling test images. The other trainers record theirs when they
+The transfer studies keep every test output, so their numbers are computed here from the run's file (mCA and
+macro F1; Pearson, Spearman and MAE), resampling test images. The other trainers record theirs when they
 end, under the run's `final` metric (see `record`): face detection its validation AP over validation images,
 face verification its test AUC over test people, YOLO its last checkpoint's test AP50 over test images.
 A run that kept neither has no final numbers; nothing is run again."""
@@ -57,6 +57,11 @@ def record(name: str, value: float, ci: tuple[float, float], over: str) -> dict:
 def bootstrap(metrics, n: int, n_boot: int = N_BOOT) -> tuple[dict[str, float], dict[str, tuple[float, float]]]:
     """The metrics on every unit (all counts one) and their percentile CIs over n resampled units."""
     return metrics(np.ones(n, np.int64)), paired.bootstrap_cis(metrics, n, n_boot, SEED)
+
+
+def ci(metric, n: int, n_boot: int = N_BOOT) -> tuple[float, float]:
+    """The percentile CI of one metric of per-unit draw counts (an AP of counts, say) over n resampled units."""
+    return paired.bootstrap_cis(lambda counts: {"m": metric(counts)}, n, n_boot, SEED)["m"]
 
 
 LABELS = {"mF1": "macro F1", "pearson": "Pearson r", "spearman": "Spearman ρ"}  # metric key: how the table names it

@@ -28,7 +28,6 @@ from core import devices
 from core.data import catalogue
 from core.data.types import DetectionSample, DetectionSet, open_image
 from core.metrics import detection as det
-from core.metrics import paired
 from core.models import mtcnn_batched
 from core.runs import finals
 from core.train import cli
@@ -183,8 +182,7 @@ def validation_ap(nets: MTCNN, samples: list[DetectionSample], device: torch.dev
     metric = det.ap_of_counts(np.concatenate([np.full(len(d.scores), i) for i, d in enumerate(found)]),
                               np.concatenate([d.scores for d in found]), np.concatenate([m.is_tp for m in matches]),
                               np.array([len(s.boxes) for s in samples]))
-    ci = paired.bootstrap_cis(lambda counts: {"AP": metric(counts)}, len(samples), n_boot)["AP"]
-    return ap, ci
+    return ap, finals.ci(metric, len(samples), n_boot)
 
 
 def _detection_set(name: str) -> tuple[list[DetectionSample], list[DetectionSample]]:

@@ -27,7 +27,6 @@ import torch
 from core import devices
 from core.data import catalogue, yolo_layout
 from core.data.types import DataError, DetectionSet, open_image
-from core.metrics import paired
 from core.models import yolo
 from core.runs import finals
 from core.train import cli
@@ -229,8 +228,8 @@ def test_ap50(found: list[yolo.Found], data: DetectionSet, checkpoint: dict) -> 
     if len(samples) < 2:
         return {}
     scored = od.score("last", found, samples, data.classes)
-    ci = paired.bootstrap_cis(lambda counts: {"AP50": scored.ap_of_counts(counts)}, len(samples), finals.N_BOOT)
-    return finals.record(f"test AP50 ({checkpoint['label']})", scored.metrics["AP50"], ci["AP50"],
+    return finals.record(f"test AP50 ({checkpoint['label']})", scored.metrics["AP50"],
+                         finals.ci(scored.ap_of_counts, len(samples)),
                          f"{len(samples):,} test images")
 
 
