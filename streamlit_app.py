@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from core.train.runstore import StoreUnreadable
 from ui import sidebar
 
 st.set_page_config(page_title="Transfer learning, side by side", page_icon=":material/compare:", layout="wide")
@@ -22,4 +23,7 @@ PAGES = [
 
 navigation = st.navigation(PAGES)
 sidebar.render()
-navigation.run()
+try:
+    navigation.run()
+except StoreUnreadable as exc:  # every page lists runs: one message instead of a traceback, the store left as it is
+    sidebar.store_unreadable(exc)

@@ -16,6 +16,7 @@ import plotly.graph_objects as go
 from PIL import Image
 from plotly.subplots import make_subplots
 
+from core import numbers
 from core.metrics.classification import ClassificationResult
 from core.metrics.detection import PRCurve, ap_coco101, best_f1, match_image
 from core.metrics.regression import RegressionResult
@@ -254,11 +255,31 @@ def learning_curves_figure(history: pd.DataFrame, metric: str = "loss",
             if len(part):
                 fig.add_trace(go.Scatter(x=part["epoch"], y=part[metric], mode="lines+markers", legendgroup=name,
                                          line=dict(color=colour_of(name), dash=dash), name=f"{name} {split}"))
+                mark_undefined(fig, part["epoch"], part.get(f"{metric}{numbers.WHY}"), colour_of(name),
+                               f"{name} {split}")
         for epoch in (unfreeze or {}).get(name, []):
             fig.add_vline(x=epoch, line=dict(color=colour_of(name), dash="dot"), annotation_text="unfreeze",
                           annotation_position="top")
     fig.update_layout(xaxis=dict(title="epoch", dtick=1), yaxis=dict(title=metric))
     return finish(fig)
+
+
+def mark_undefined(fig: go.Figure, x: Sequence, why: Sequence | None, colour: str, name: str) -> None:
+    """Where a curve's value is undefined (NaN, e.g. Pearson's r of a constant prediction): no point, and no 0, but an
+    × at the foot of the plot labelled "undefined", its reason on hover. why: the frame's column of reasons
+    (numbers.why_columns), a string where the value was undefined; None when no value was."""
+    if why is None:
+        return
+    gaps = [(xi, r) for xi, r in zip(x, why, strict=True) if isinstance(r, str) and r]
+    if not gaps:
+        return
+    fig.add_trace(go.Scatter(
+        x=[g[0] for g in gaps], y=[0.03] * len(gaps), yaxis="y2", mode="markers+text", text=["undefined"] * len(gaps),
+        textposition="top center", textfont=dict(color=colour), legendgroup=name, showlegend=False,
+        marker=dict(symbol="x-thin-open", size=12, color=colour, line=dict(width=2, color=colour)),
+        hovertext=[f"{name}: undefined" + (f" ({r})" if r != numbers.UNDEFINED else "") for _, r in gaps],
+        hoverinfo="text", name=f"{name} undefined"))
+    fig.update_layout(yaxis2=dict(overlaying="y", range=[0, 1], visible=False, fixedrange=True))
 
 
 def table_figure(frame: pd.DataFrame, digits: int = 3) -> go.Figure:

@@ -142,9 +142,12 @@ def all_variants(store: RunStore | None = None) -> dict[str, Variant]:
     """Built-in variants plus one per usable run in the store."""
     found = dict(BUILTIN)
     for run in (store or RunStore()).list():
-        if usable(run) and (run.base_variant in BUILTIN or run.base_variant in backbones.BACKBONES
-                            or run.task == "object_detection"):
-            v = run_variant(run)
+        if usable(run) and run.task in tasks.TASKS and (run.base_variant in BUILTIN or run.base_variant in
+                                                        backbones.BACKBONES or run.task == "object_detection"):
+            try:
+                v = run_variant(run)
+            except (KeyError, ValueError, TypeError):  # a config this version cannot read (older, foreign, edited)
+                continue
             found[v.name] = v
     return found
 

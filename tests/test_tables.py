@@ -2,6 +2,7 @@
 
 import math
 
+from core import numbers
 from core.experiments import tables
 from core.experiments.comparison import Comparison
 from core.metrics.paired import Paired
@@ -29,7 +30,7 @@ def test_metric_table_keeps_the_json_keys_and_formats_every_cell():
     a, b = table.to_dict("records")
     assert a == {"variant": "finetune (1a2b)", "mCA": "0.873 [0.810, 0.920]", "train_seconds": "12.3",
                  "trainable_params": "2,225,000", "ms_per_image": "–"}
-    assert b["variant"] == "b" and b["mCA"] == "–" and b["trainable_params"] == "3,843"
+    assert b["variant"] == "b" and b["mCA"] == "undefined" and b["trainable_params"] == "3,843"
 
 
 def test_comparisons_table_shows_signed_deltas_cis_and_small_p_values():
@@ -54,5 +55,6 @@ def test_short_names_mention_only_what_differs():
 def test_numbers_never_show_raw_floats_or_none():
     assert tables.number(570.6772, "ms_per_image") == "570.7"
     assert tables.number(None) == tables.number(math.inf) == "–"
+    assert tables.number(numbers.Undefined("constant predictions")) == "undefined (constant predictions)"
     assert tables.number(0.5) == "0.500" and tables.number(7) == "7"
     assert tables.number(14.0, "no_face") == "14" and tables.number(1234.0, "trainable_params") == "1,234"

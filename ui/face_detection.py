@@ -10,14 +10,14 @@ import numpy as np
 import streamlit as st
 from PIL import Image, ImageOps
 
-from core import devices, plots, registry
+from core import devices, numbers, plots, registry
 from core.experiments import face_detection as fd
 from core.models import mtcnn_batched
 from core.predictors import Detections
 from core.train import estimates
 from core.train import mtcnn as mtcnn_train
 from core.train.runstore import RunStore
-from ui import figures, jobs
+from ui import figures, jobs, sidebar
 
 PREFIX = "detect"
 NEW_VARIANTS = "detect.new_variants"  # finished (or stopped after an epoch) by a run started here: selected
@@ -82,7 +82,7 @@ def _ended(ended: jobs.Ended) -> None:
     st.session_state[NEW_VARIANTS] = [v.name for v in registry.for_task("face_detection") if v.run_id in kept]
 
 
-@st.fragment(run_every=2)
+@sidebar.live(run_every=2)
 def training_status() -> None:
     job = jobs.follow(PREFIX, _ended)
     if job is None:
@@ -99,8 +99,8 @@ def training_status() -> None:
         st.info(f"Fine-tuning {stages}: {estimates.phase_words(phase)}…{left}")
     elif history:
         last = history[-1]
-        st.info(f"Fine-tuning {stages}: {last['phase']} epoch {last['epoch'] + 1}, loss {last['train_loss']:.3f}, "
-                f"face/background accuracy {last['val']['face_accuracy']:.1%}{left}")
+        st.info(f"Fine-tuning {stages}: {last['phase']} epoch {last['epoch'] + 1}, loss {numbers.text(last['train_loss'])}, "
+                f"face/background accuracy {numbers.text(last['val'].get('face_accuracy'), fmt='.1%')}{left}")
     else:
         st.info(f"Fine-tuning {stages}: starting the training process…")
     jobs.stop_button(PREFIX)

@@ -19,7 +19,7 @@ from core.metrics import verification
 from core.train import estimates
 from core.train import verification as trainer
 from core.train.runstore import RunStore
-from ui import cache, jobs
+from ui import cache, jobs, sidebar
 from ui.image_input import uploaded
 from ui.settings import KEEP
 
@@ -82,7 +82,7 @@ def start_training(dataset: str, backbone: str, tap: str, distance: str, recipes
                          force_cpu)
 
 
-@st.fragment(run_every=2)
+@sidebar.live(run_every=2)
 def training_status() -> None:
     job = jobs.follow(PREFIX, lambda ended: None)  # a finished run is listed by variants_for on the rerun
     if job is None:

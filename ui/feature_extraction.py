@@ -13,6 +13,7 @@ import pandas as pd
 import streamlit as st
 from PIL import Image, ImageOps
 
+from core import numbers
 from core.data import catalogue
 from core.data.types import DataError, LabelledImages, open_image
 from core.experiments import feature_extraction as fe
@@ -23,7 +24,7 @@ from core.train.loop import TrainConfig
 from core.train.runstore import RunStore
 from core.train.strategies import StrategyConfig
 from core.weights import WeightsUnavailable
-from ui import jobs
+from ui import jobs, sidebar
 from ui.settings import KEEP
 from ui.sidebar import FORCE_CPU, device
 
@@ -193,7 +194,7 @@ def start_finetune(dataset_name: str, backbone: str, strategy: str, epochs: int,
 
 def job_status(prefix: str, what: str) -> None:
     """A live line for this session's job under prefix: its phase, epoch and validation figure, and Stop."""
-    @st.fragment(run_every=2)
+    @sidebar.live(run_every=2)
     def view() -> None:
         job = jobs.follow(prefix, lambda ended: None)  # new runs are new sources: their caches have new keys
         if job is None:
@@ -204,7 +205,7 @@ def job_status(prefix: str, what: str) -> None:
             st.info("Stopping: the run keeps its last checkpoint…")
         elif run.history:
             last = run.history[-1]
-            figure = ", ".join(f"{k} {v:.3f}" for k, v in list(last["val"].items())[:2])
+            figure = ", ".join(f"{k} {numbers.text(v)}" for k, v in list(last["val"].items())[:2])
             st.progress(len(run.history) / epochs, text=f"Training the {what} (run {run.id}): epoch "
                                                         f"{len(run.history)} of {epochs} · validation {figure}")
         else:

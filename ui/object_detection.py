@@ -21,7 +21,7 @@ from core.models import yolo
 from core.predictors import Detections
 from core.train import yolo as trainer
 from core.train.runstore import Run, RunStore
-from ui import figures, jobs
+from ui import figures, jobs, sidebar
 
 PREFIX = "yolo"
 UNREADABLE = (RuntimeError, OSError, EOFError, KeyError, pickle.UnpicklingError, zipfile.BadZipFile)  # a damaged file
@@ -93,7 +93,7 @@ def start_training(dataset: str, settings: str, force_cpu: bool) -> None:
     jobs.queue_and_start(PREFIX, lambda: trainer.queue_pair(cfg, RunStore()), "core.train.yolo", force_cpu)
 
 
-@st.fragment(run_every=2)
+@sidebar.live(run_every=2)
 def training_status() -> None:
     job = jobs.follow(PREFIX, lambda ended: None)  # finished runs are listed by od.runs_on on the rerun
     if job is None:

@@ -9,11 +9,11 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from core import plots
+from core import numbers, plots
 from core import runs as catalogue
 from core.runs import export, finals
 from core.train.runstore import ADOPTED, LIVE, MAX_RUNNING_ENV, ORPHANED, Run, RunStore, RunStoreError, max_running
-from ui import figures, jobs
+from ui import figures, jobs, sidebar
 from ui.settings import KEEP
 
 COMPARE = "runs.compare"  # the runs picked: a query parameter, so that a link reopens the same comparison
@@ -27,7 +27,7 @@ def frame(rows: list[catalogue.Row]) -> pd.DataFrame:
     return pd.DataFrame({
         "run": [("★ " if r.pinned else "") + (r.name or r.id) for r in rows],
         "status": [r.status for r in rows], "study": [r.study for r in rows], "strategy": [r.strategy for r in rows],
-        "headline": [f"{r.headline} {r.value:.3f}" if r.value is not None else "–" for r in rows],
+        "headline": [f"{r.headline} {numbers.text(r.value)}" if r.value is not None else "–" for r in rows],
         "epochs": [r.epochs for r in rows], "duration": [_duration(r.seconds) for r in rows],
         "processes": [r.processes for r in rows],
         "created": [r.created for r in rows], "dataset": [r.dataset for r in rows],
@@ -143,11 +143,11 @@ def config_frame(runs: list[Run]) -> tuple[pd.DataFrame, set[str]]:
     for r in runs:
         row = rows[r.title]
         col = {"study": row.study, "status": row.status,
-               "headline": f"{row.headline} {row.value:.3f}" if row.value is not None else "–",
+               "headline": f"{row.headline} {numbers.text(row.value)}" if row.value is not None else "–",
                "duration": _duration(row.seconds), "processes": str(row.processes)}
         col |= {f"{name} [95% CI]": cells[name][r.title] for name in cells}
         last = r.history[-1]["val"] if r.history else {}
-        col |= {f"val {k} (last epoch)": f"{v:.3f}" if isinstance(v, float) else str(v) for k, v in last.items()}
+        col |= {f"val {k} (last epoch)": numbers.text(v) for k, v in last.items()}
         col |= {k: json.dumps(v) if isinstance(v, list | dict) else str(v) for k, v in r.config.items()
                 if not isinstance(v, dict)}
         table[r.title] = col
@@ -183,7 +183,7 @@ def parallel_figure(runs: list[Run]) -> go.Figure:
             words = sorted({str(v) for v in values})
             dims.append(dict(label=k, values=[words.index(str(v)) for v in values], tickvals=list(range(len(words))),
                              ticktext=words))
-    headline = [r.value if r.value is not None else float("nan") for r in rows]
+    headline = [numbers.number(r.value) for r in rows]
     dims.append(dict(label="headline", values=headline))
     fig = go.Figure(go.Parcoords(dimensions=dims, line=dict(color=list(range(len(runs))), colorscale=[
         [i / max(len(runs) - 1, 1), plots.colour_of(f"{r.experiment}/{r.id}")] for i, r in enumerate(runs)])))
@@ -191,17 +191,15 @@ def parallel_figure(runs: list[Run]) -> go.Figure:
     return fig
 
 
-@st.fragment(run_every=3)
+@sidebar.live(run_every=3)
 def live(store: RunStore) -> None:
     """Queued and running runs, refreshed every few seconds while there are any."""
     active = [r for r in store.list() if r.status in LIVE]
     if not active:
         return
-    if any(r.status == "queued" and r.pid is None and r.message == ORPHANED for r in active):
-        from ui import sidebar
-
-        if sidebar.resume_queue(str(store.folder.resolve())):
-            active = [r for r in store.list() if r.status in LIVE]
+    orphans = any(r.status == "queued" and r.pid is None and r.message == ORPHANED for r in active)
+    if orphans and sidebar.resume_queue(str(store.folder.resolve())):
+        active = [r for r in store.list() if r.status in LIVE]
     st.subheader("In progress")
     for r in active:
         phase, queue = r.metrics.get("phase") or {}, r.metrics.get("queue") or {}

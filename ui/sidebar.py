@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 import streamlit as st
 import torch
 
 from core import devices
-from core.train.runstore import RunStore, RunStoreError
+from core.train.runstore import RunStore, RunStoreError, StoreUnreadable
 from ui.settings import KEEP
 
 FORCE_CPU = "app.force_cpu"
@@ -41,14 +44,38 @@ def presenting() -> bool:
 
 
 def runs_problem() -> str:
-    """Why runs cannot be recorded here ("" when they can): checked once per browser session."""
-    if STORE_PROBLEM not in st.session_state:
+    """Why runs cannot be recorded here ("" when they can): checked once per browser session, and again while the
+    store cannot be read at all (a file that is not SQLite, moved aside by the user, reads again on the next page)."""
+    if not st.session_state.get(STORE_PROBLEM, ("", ""))[0] or st.session_state[STORE_PROBLEM][0] == "unreadable":
         try:
             RunStore().check_writable()
-            st.session_state[STORE_PROBLEM] = ""
+            st.session_state[STORE_PROBLEM] = ("ok", "")
+        except StoreUnreadable as exc:
+            st.session_state[STORE_PROBLEM] = ("unreadable", str(exc))
         except RunStoreError as exc:
-            st.session_state[STORE_PROBLEM] = str(exc)
-    return st.session_state[STORE_PROBLEM]
+            st.session_state[STORE_PROBLEM] = ("unwritable", str(exc))
+    return st.session_state[STORE_PROBLEM][1]
+
+
+def live(run_every: float) -> Callable:
+    """st.fragment(run_every=...) for a view that polls the run store: a store that cannot be read ends the view
+    with the page's one message rather than a traceback in it."""
+    def wrap(view: Callable) -> Callable:
+        @functools.wraps(view)
+        def guarded(*args: object, **kwargs: object) -> object:
+            try:
+                return view(*args, **kwargs)
+            except StoreUnreadable as exc:
+                store_unreadable(exc)
+                return None
+        return st.fragment(run_every=run_every)(guarded)
+    return wrap
+
+
+def store_unreadable(exc: RunStoreError) -> None:
+    """A page that needs the runs store, which cannot be read: the one message (the sidebar's, once)."""
+    if str(exc) != runs_problem():
+        st.error(str(exc), icon=":material/database_off:")
 
 
 @st.cache_resource(ttl=5, show_spinner=False)
@@ -63,7 +90,9 @@ def resume_queue(folder: str) -> int:
 
 def render() -> None:
     problem = runs_problem()
-    if problem:
+    if problem and st.session_state[STORE_PROBLEM][0] == "unreadable":
+        st.error(problem, icon=":material/database_off:")
+    elif problem:
         st.error(f"{problem} Until then nothing can be trained; comparing what exists still works.",
                  icon=":material/folder_off:")
     else:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from core import plots, tasks, weights
+from core import numbers, plots, tasks, weights
 from core.data import catalogue
 from core.data.types import DataError, LabelledImages
 from core.experiments import transfer as tx
@@ -17,7 +17,7 @@ from core.train import strategies as strat
 from core.train.loop import AUGMENTATIONS, TrainConfig, check_dataset
 from core.train.runstore import Run, RunStore
 from core.train.strategies import StrategyConfig
-from ui import figures, jobs
+from ui import figures, jobs, sidebar
 from ui.settings import KEEP
 from ui.sidebar import FORCE_CPU
 
@@ -126,7 +126,7 @@ def live(prefix: str, task: str) -> None:
     def finished(ended: jobs.Ended) -> None:
         st.session_state[f"{prefix}.new"] = ended.done  # joins this session's comparison
 
-    @st.fragment(run_every=2)
+    @sidebar.live(run_every=2)
     def view() -> None:
         job = jobs.follow(prefix, finished)
         if job is None:
@@ -154,7 +154,7 @@ def _progress(run: Run, runs: list[Run], task: str, prefix: str) -> None:
         done = phase["done"] / phase["total"] if phase.get("total") else len(history) / max(epochs, 1)
     else:
         text = (f"Training **{strategy}** ({nth}): epoch {len(history)} of {epochs} done" +
-                (f", validation {headline} {history[-1]['val'][headline]:.3f}" if history else "") +
+                (f", validation {headline} {numbers.text(history[-1]['val'].get(headline))}" if history else "") +
                 (f" · {estimates.words(left)} left for this run" if left else ""))
         done = len(history) / max(epochs, 1)
     st.progress(min(done, 1.0), text=text)

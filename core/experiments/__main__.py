@@ -36,7 +36,7 @@ import argparse
 import json
 import sys
 
-from core import devices, tasks
+from core import devices, numbers, tasks
 from core.data.types import DataError
 from core.train.runstore import RunStore, RunStoreError
 from core.weights import WeightsUnavailable
@@ -63,8 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(out, indent=1))
         return 0
-    for name, metrics in out["variants"].items():
-        print(name, " ".join(f"{k}={v:.3f}" for k, v in metrics.items()))
+    for name in out["variants"]:
+        print(name, " ".join(f"{k}={numbers.text(v)}" for k, v in result.variants[name].items()))
     for c in [c for c in out["comparisons"] if c["ci95"] is None]:
         print(f"{c['metric']} {c['a']} vs {c['b']}: p = {c['p_value']:.3g} ({c['test']})")
     out["comparisons"] = [c for c in out["comparisons"] if c["ci95"] is not None]

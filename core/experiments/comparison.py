@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
+from core import numbers
 from core.metrics.paired import Paired
 
 
@@ -19,16 +19,7 @@ class Comparison:
 
     def as_json(self) -> dict:
         """JSON-ready; undefined numbers (a correlation of constant predictions) become null."""
-        return _finite({"experiment": self.experiment, "dataset": self.dataset, "device": self.device,
+        return numbers.public({"experiment": self.experiment, "dataset": self.dataset, "device": self.device,
                 "variants": self.variants, "comparisons": [c.as_dict(a, b) for a, b, c in self.comparisons],
                 **self.extra})
 
-
-def _finite(value: object) -> object:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    return value

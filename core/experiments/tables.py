@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
+from core import numbers
 from core.experiments.comparison import Comparison
 from core.metrics.paired import Paired
 from core.train.runstore import Run
@@ -20,7 +21,10 @@ DIFFERING = ("backbone", "head", "image_size", "epochs", "lr", "augment")  # set
 
 
 def number(value: object, metric: str = "") -> str:
-    """One cell: "0.873", "1,234" for counts, "12.3" for seconds and milliseconds, "–" for missing or undefined."""
+    """One cell: "0.873", "1,234" for counts, "12.3" for seconds and milliseconds, "–" for missing or infinite,
+    "undefined (constant predictions)" for NaN, with its reason where known."""
+    if isinstance(value, float) and math.isnan(value):
+        return numbers.text(value)
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "–"
     if not isinstance(value, int | float):
@@ -58,8 +62,9 @@ def comparisons_table(comparisons: Sequence[tuple[str, str, Paired]], names: dic
     rows = []
     for a, b, c in comparisons:
         rows.append({"metric": c.metric, "a": (names or {}).get(a, a), "b": (names or {}).get(b, b),
-                     "value a": number(c.a), "value b": number(c.b), "Δ (a − b)": f"{c.delta:+.3f}",
-                     "95% CI": f"[{c.ci95[0]:+.3f}, {c.ci95[1]:+.3f}]" if c.ci95 else "–",
+                     "value a": number(c.a), "value b": number(c.b), "Δ (a − b)": numbers.text(c.delta, fmt="+.3f"),
+                     "95% CI": f"[{numbers.text(c.ci95[0], fmt='+.3f')}, {numbers.text(c.ci95[1], fmt='+.3f')}]"
+                     if c.ci95 else "–",
                      "test": c.test, "p": p_value(c.p_value)})
     return pd.DataFrame(rows, columns=["metric", "a", "b", "value a", "value b", "Δ (a − b)", "95% CI", "test", "p"])
 

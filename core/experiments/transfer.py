@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from core import devices, registry, tasks
+from core import devices, numbers, registry, tasks
 from core.data import catalogue
 from core.experiments.comparison import Comparison
 from core.metrics import classification, paired, regression
@@ -196,7 +196,8 @@ def history_frame(history: dict[str, list[dict]]) -> pd.DataFrame:
             if e.get("train_accuracy") is not None:
                 train["accuracy"] = e["train_accuracy"]
             rows.append({"variant": variant, "epoch": epoch, "split": "train", **train})
-            rows.append({"variant": variant, "epoch": epoch, "split": "val", "loss": e["val_loss"], **e["val"]})
+            val = {"loss": e["val_loss"], **e["val"]}
+            rows.append({"variant": variant, "epoch": epoch, "split": "val", **val, **numbers.why_columns(val)})
     return pd.DataFrame(rows)
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.metrics.checks import check_finite, check_same_length
+from core.numbers import Undefined
 
 
 @dataclass(frozen=True)
@@ -28,12 +29,13 @@ def evaluate(y_true: np.ndarray, y_pred: np.ndarray) -> RegressionResult:
         raise ValueError(f"need at least 2 samples for correlations, got {n}")
     err = y_pred - y_true
     ss_tot = float(((y_true - y_true.mean()) ** 2).sum())
-    r2 = 1 - float((err**2).sum()) / ss_tot if ss_tot > 0 else float("nan")
-    constant = np.ptp(y_true) == 0 or np.ptp(y_pred) == 0  # correlation undefined, not an error
+    r2 = 1 - float((err**2).sum()) / ss_tot if ss_tot > 0 else Undefined("constant targets")
+    # a correlation with a constant is undefined, not an error (a scratch regressor's first epoch predicts one)
+    constant = "constant predictions" if np.ptp(y_pred) == 0 else "constant targets" if np.ptp(y_true) == 0 else ""
     from scipy import stats  # here, not at import: half a second off every trainer process's start
 
-    pearson = float("nan") if constant else float(stats.pearsonr(y_true, y_pred).statistic)
-    spearman = float("nan") if constant else float(stats.spearmanr(y_true, y_pred).statistic)
+    pearson = Undefined(constant) if constant else float(stats.pearsonr(y_true, y_pred).statistic)
+    spearman = Undefined(constant) if constant else float(stats.spearmanr(y_true, y_pred).statistic)
     return RegressionResult(float(np.abs(err).mean()), float(np.sqrt((err**2).mean())), r2, pearson, spearman, n)
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from core import numbers
 from core.train.runstore import Run, RunStore
 
 
@@ -61,7 +62,7 @@ def _headline(run: Run) -> tuple[str, float | None]:
         value = study.value(run)
     except (OSError, ValueError, KeyError):
         value = None
-    return study.metric, None if value is None else float(value)
+    return study.metric, None if value is None else numbers.number(value)  # an Undefined keeps its reason
 
 
 def row(run: Run) -> Row:

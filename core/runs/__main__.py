@@ -18,6 +18,7 @@ import json
 import sys
 from pathlib import Path
 
+from core import numbers
 from core import runs as catalogue
 from core.runs import export
 from core.train.runstore import RunStore, RunStoreError
@@ -27,11 +28,18 @@ def _table(rows: list[catalogue.Row]) -> str:
     head = ("id", "name", "status", "study", "strategy", "epochs", "value", "seconds", "created")
     lines = [head]
     for r in rows:
-        value = "–" if r.value is None else f"{r.value:.3f}"
+        value = "–" if r.value is None else numbers.text(r.value)
         lines.append((r.id, r.name or "–", r.status + (" (pinned)" if r.pinned else ""), r.study, r.strategy,
                       r.epochs, value, f"{r.seconds:,.0f}", r.created))
     widths = [max(len(str(line[i])) for line in lines) for i in range(len(head))]
     return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in lines)
+
+
+def _shown(value: object) -> str:
+    """One field of `show` for a person: JSON for tables and lists, "undefined (…)" for a number that is."""
+    if isinstance(value, dict | list):
+        return json.dumps(numbers.shown(value), ensure_ascii=False)
+    return numbers.text(value) if numbers.is_number(value) else str(value)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -83,7 +91,7 @@ def _run(args: argparse.Namespace, store: RunStore) -> int:
             rows = [r for r in rows if r.status == args.status]
         if args.study:
             rows = [r for r in rows if args.study.lower() in r.study.lower()]
-        print(json.dumps([r.as_dict() for r in rows], indent=2) if args.json else _table(rows))
+        print(numbers.public_dumps([r.as_dict() for r in rows], indent=2) if args.json else _table(rows))
         return 0
     if args.command == "resume":
         from core.runs import prepare
@@ -113,8 +121,8 @@ def _run(args: argparse.Namespace, store: RunStore) -> int:
     if args.command == "show":
         shown = {**catalogue.row(run).as_dict(), "config": run.config,
                  "last_epoch": run.history[-1] if run.history else None, "files": [str(p) for p in store.files(run.id)]}
-        print(json.dumps(shown, indent=2) if args.json else
-              "\n".join(f"{k}: {json.dumps(v) if isinstance(v, dict | list) else v}" for k, v in shown.items()))
+        print(numbers.public_dumps(shown, indent=2) if args.json else
+              "\n".join(f"{k}: {_shown(v)}" for k, v in shown.items()))
     elif args.command == "rename":
         print(f"{run.id} is now named {store.label(run.id, name=args.name).name!r}")
     elif args.command == "tag":

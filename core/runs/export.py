@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 import plotly.graph_objects as go
 
-from core import devices, plots
+from core import devices, numbers, plots
 from core.runs import Row, finals, row
 from core.train.runstore import Run, RunStore
 
@@ -53,6 +53,7 @@ def metrics_frame(run: Run) -> pd.DataFrame:
         flat = {"epoch": h["epoch"] + 1, "phase": h.get("phase") or "", "train_loss": h.get("train_loss"),
                 "val_loss": h.get("val_loss"), "train_accuracy": h.get("train_accuracy")}
         flat |= {f"val/{k}": v for k, v in (h.get("val") or {}).items()}
+        flat |= numbers.why_columns({f"val/{k}": v for k, v in (h.get("val") or {}).items()})
         flat |= {f"loss/{k}": v for k, v in (h.get("losses") or {}).items()}
         flat |= {"seconds": h.get("seconds"), "trainable": h.get("trainable")}
         rows.append(flat)
@@ -75,6 +76,8 @@ def curves_figure(runs: list[Run], metric: str = "loss", against: str = "epoch")
             if column in frame and frame[column].notna().any():
                 fig.add_trace(go.Scatter(x=x, y=frame[column], mode="lines+markers", legendgroup=label,
                                          line=dict(color=colour, dash=dash), name=f"{label} {split}"))
+            if column in frame:
+                plots.mark_undefined(fig, x, frame.get(f"{column}{numbers.WHY}"), colour, f"{label} {split}")
     fig.update_layout(xaxis=dict(title="epoch" if against == "epoch" else "seconds since start"),
                       yaxis=dict(title=metric))
     return plots.finish(fig)

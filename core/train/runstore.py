@@ -14,6 +14,7 @@ on every page. The folder is ``runs/`` in the working directory, or $TLDASH_RUNS
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import signal
@@ -30,6 +31,7 @@ from pathlib import Path
 import psutil
 import torch
 
+from core import numbers
 from core.train.events import EpochEnd, Phase
 
 RUNS_DIR_ENV = "TLDASH_RUNS_DIR"
@@ -68,6 +70,10 @@ _FIELDS = ("id, created, updated, experiment, base_variant, task, config, status
 
 class RunStoreError(OSError):
     """The runs folder cannot be used; the message says which folder and what to do."""
+
+
+class StoreUnreadable(RunStoreError):
+    """The runs database is not a SQLite file, or is damaged as a whole: no run can be read from it."""
 
 
 @dataclass(frozen=True)
@@ -197,6 +203,91 @@ def _prepare(con: sqlite3.Connection) -> None:
             time.sleep(0.02)
 
 
+def _resumed(metrics: str) -> int:
+    """How often a queued run was resumed, from its stored metrics (0 when they do not say, or do not parse)."""
+    try:
+        value = numbers.loads(metrics).get("resumed")
+    except (ValueError, AttributeError):
+        return 0
+    return int(value) if numbers.is_number(value) and math.isfinite(value) else 0
+
+
+def _merged(metrics: str, **values: object) -> str:
+    """Stored metrics with these top-level entries set; metrics that do not parse are replaced by them alone."""
+    try:
+        current = numbers.loads(metrics)
+    except ValueError:
+        current = {}
+    return numbers.dumps({**(current if isinstance(current, dict) else {}), **values})
+
+
+# Run-level numbers a trainer notes (Recorder.note): read as numbers whatever was stored there.
+_NUMBERS = ("seconds", "train_images_per_s", "world_size", "test_samples", "train_images", "resumed")
+_EPOCH_NUMBERS = ("train_loss", "val_loss", "seconds", "trainable", "train_accuracy")
+
+
+def _numbers_in(values: object, where: str) -> dict:
+    if not isinstance(values, dict):
+        raise ValueError(f"{where} is not a table of numbers")
+    return {str(k): numbers.number(v) for k, v in values.items()}
+
+
+def _epoch(entry: object, k: int) -> dict:
+    """One history entry with every number read as one (a string there reads as undefined, saying so)."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("epoch"), int):
+        raise ValueError(f"its history's entry {k + 1} is not an epoch")
+    out = {**entry, **{key: numbers.number(entry[key]) for key in _EPOCH_NUMBERS if entry.get(key) is not None}}
+    out["val"] = _numbers_in(entry.get("val") or {}, f"its history's entry {k + 1} 'val'")
+    out["losses"] = _numbers_in(entry.get("losses") or {}, f"its history's entry {k + 1} 'losses'")
+    return out
+
+
+def read_metrics(text: str) -> dict:
+    """A run's stored metrics, every number in them a number: ValueError saying what is wrong when they do not
+    parse or do not have a run's shape (a table, a history that is a list of epochs)."""
+    try:
+        metrics = numbers.loads(text)
+    except ValueError as exc:
+        raise ValueError(f"its metrics are not JSON ({exc})") from None
+    if not isinstance(metrics, dict):
+        raise ValueError("its metrics are not a table")
+    history = metrics.get("history", [])
+    if not isinstance(history, list):
+        raise ValueError("its history is not a list of epochs")
+    out = {**metrics, "history": [_epoch(e, k) for k, e in enumerate(history)]}
+    for key in _NUMBERS:
+        if key in metrics:
+            out[key] = numbers.number(metrics[key])
+    for c in out.get("checkpoints") or []:
+        if isinstance(c, dict) and "val" in c:
+            c["val"] = _numbers_in(c["val"], "a kept checkpoint's 'val'")
+    return out
+
+
+def _run(r: tuple) -> Run:
+    """A row as a Run; a row whose config, metrics or tags cannot be read is a DAMAGED run saying why (the rest of
+    the store reads as usual, and nothing is changed in the row)."""
+    problems = []
+    try:
+        config = numbers.loads(r[6])
+        if not isinstance(config, dict):
+            raise ValueError("not a table")
+    except ValueError as exc:
+        config, problems = {}, [f"its config cannot be read ({exc})"]
+    try:
+        metrics = read_metrics(r[8])
+    except ValueError as exc:
+        metrics, problems = {}, [*problems, str(exc)]
+    try:
+        tags = tuple(str(t) for t in json.loads(r[16]))
+    except (ValueError, TypeError):
+        tags = ()
+    run = Run(*r[:6], config, r[7], metrics, *r[9:16], tags, r[17], bool(r[18]))
+    if problems:
+        return replace(run, status=DAMAGED, message=f"{run.status}, but {'; '.join(problems)}")
+    return run
+
+
 class RunStore:
     """A handle on runs/runs.db; cheap to create, safe to use from several processes (WAL, busy timeout)."""
 
@@ -208,6 +299,11 @@ class RunStore:
         reason = getattr(exc, "strerror", None) or str(exc)
         return RunStoreError(f"The runs folder {self.folder.resolve()} cannot be written ({reason}). Make it writable, "
                              f"or point ${RUNS_DIR_ENV} at a folder you can write to.")
+
+    def _unreadable(self, exc: Exception) -> StoreUnreadable:
+        return StoreUnreadable(f"The runs database {self.path.resolve()} cannot be read ({exc}): it is not a SQLite file, "
+                             "or it was cut short. Nothing in it was changed. Move it aside (rename it) to start with an "
+                             f"empty list of runs, restore it from a copy, or point ${RUNS_DIR_ENV} at another folder.")
 
     @contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
@@ -225,6 +321,8 @@ class RunStore:
             if "readonly" in str(exc) or "unable to open" in str(exc) or "disk" in str(exc):
                 raise self._unusable(exc) from None
             raise
+        except sqlite3.DatabaseError as exc:  # not a SQLite file, or one cut short or overwritten
+            raise self._unreadable(exc) from None
         finally:
             con.close()
 
@@ -250,7 +348,7 @@ class RunStore:
         with self._db() as con:
             con.execute("INSERT INTO runs (id, created, updated, experiment, base_variant, task, config, status, host)"
                         " VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', ?)",
-                        (run_id, now, now, experiment, base_variant, task, json.dumps(config), socket.gethostname()))
+                        (run_id, now, now, experiment, base_variant, task, numbers.dumps(config), socket.gethostname()))
         return run_id
 
     def assign(self, run_ids: list[str], pid: int) -> None:
@@ -268,7 +366,7 @@ class RunStore:
         if status is not None and status not in STATUSES:
             raise ValueError(f"unknown run status {status!r}; choose from {STATUSES}")
         fields = {"status": status, "checkpoint": checkpoint, "message": message,
-                  "metrics": json.dumps(metrics) if metrics is not None else None}
+                  "metrics": numbers.dumps(metrics) if metrics is not None else None}
         self._set(run_id, **{k: v for k, v in fields.items() if v is not None})
 
     def _set(self, run_id: str, **values: object) -> None:
@@ -350,12 +448,11 @@ class RunStore:
         with self._db() as con:
             self._reap(con)
             rows = con.execute(f"SELECT {_FIELDS} FROM runs {where} ORDER BY created", params).fetchall()
-        return [self._checked(Run(*r[:6], json.loads(r[6]), r[7], json.loads(r[8]), *r[9:16], tuple(json.loads(r[16])),
-                                  r[17], bool(r[18]))) for r in rows]
+        return [self._checked(_run(r)) for r in rows]
 
     @staticmethod
     def _checked(run: Run) -> Run:
-        if run.status in LIVE or not run.checkpoint:
+        if run.status in (*LIVE, DAMAGED) or not run.checkpoint:
             return run
         problem = checkpoint_problem(run.checkpoint, run.checkpoint_bytes)
         return replace(run, status=DAMAGED, message=f"{run.status}, but {problem}") if problem else run
@@ -365,13 +462,13 @@ class RunStore:
         """Runs of this machine whose process has gone without finishing them. One that had started is failed,
         saying so; one still waiting in the queue stays queued, without a process (an orphan, see `adopt`): the
         queue outlives a crash or a reboot of the machine, as it outlives a restart of the app."""
-        rows = con.execute("SELECT id, pid, pid_started, status, started, json_extract(metrics, '$.resumed') FROM "
-                           "runs WHERE status IN ('queued', 'running') AND pid IS NOT NULL AND host = ?",
-                           (socket.gethostname(),)).fetchall()
-        for run_id, pid, pid_started, status, started, resumed in rows:
+        rows = con.execute("SELECT id, pid, pid_started, status, started, metrics FROM runs WHERE status IN "
+                           "('queued', 'running') AND pid IS NOT NULL AND host = ?", (socket.gethostname(),)).fetchall()
+        for run_id, pid, pid_started, status, started, metrics in rows:
             if _alive(pid, pid_started):
                 continue
-            if status == "queued" and started is None and (resumed or 0) >= RESUMES:
+            resumed = _resumed(metrics)
+            if status == "queued" and started is None and resumed >= RESUMES:
                 con.execute("UPDATE runs SET status = 'failed', message = ?, updated = ? WHERE id = ?",
                             (f"process {pid} ended before the run began, after {resumed} resume(s): see the "
                              "trainer's log in the runs folder's logs/", time.time(), run_id))
@@ -389,11 +486,12 @@ class RunStore:
         with self._db() as con:
             con.execute("BEGIN IMMEDIATE")
             self._reap(con)
-            ids = [r[0] for r in con.execute("SELECT id FROM runs WHERE status = 'queued' AND pid IS NULL AND "
-                                             "message = ? ORDER BY created, id", (ORPHANED,))]
-            con.executemany("UPDATE runs SET message = ?, metrics = json_set(metrics, '$.resumed', "
-                            "COALESCE(json_extract(metrics, '$.resumed'), 0) + 1) WHERE id = ?",
-                            [(ADOPTED, i) for i in ids])
+            found = con.execute("SELECT id, metrics FROM runs WHERE status = 'queued' AND pid IS NULL AND message = ? "
+                                "ORDER BY created, id", (ORPHANED,)).fetchall()
+            ids = [run_id for run_id, _ in found]
+            con.executemany("UPDATE runs SET message = ?, metrics = ? WHERE id = ?",
+                            [(ADOPTED, _merged(metrics, resumed=_resumed(metrics) + 1), run_id)
+                             for run_id, metrics in found])
         return [self.get(i) for i in ids]
 
     def disown(self, run_ids: list[str]) -> None:
@@ -433,8 +531,11 @@ class RunStore:
             while place := self.claim(run_id, limit):
                 if place != shown:
                     with self._db() as con:  # the rest of its metrics (how often it was resumed) stays
-                        con.execute("UPDATE runs SET metrics = json_set(metrics, '$.queue', json(?)) WHERE id = ?",
-                                    (json.dumps({"place": place, "limit": limit}), run_id))
+                        con.execute("BEGIN IMMEDIATE")
+                        stored = con.execute("SELECT metrics FROM runs WHERE id = ?", (run_id,)).fetchone()
+                        if stored is not None:
+                            con.execute("UPDATE runs SET metrics = ? WHERE id = ?",
+                                        (_merged(stored[0], queue={"place": place, "limit": limit}), run_id))
                     shown = place
                 time.sleep(poll)
         except KeyboardInterrupt:
@@ -466,7 +567,7 @@ class RunStore:
             self._set(run_id, status="failed", message=str(exc) or type(exc).__name__)
             raise
         recorder.summary.pop("phase", None)  # a finished run is in no phase
-        self._set(run_id, status="done", metrics=json.dumps(recorder.metrics))
+        self._set(run_id, status="done", metrics=numbers.dumps(recorder.metrics))
 
 
 class Recorder:
@@ -491,12 +592,12 @@ class Recorder:
             self.summary["phase"] = asdict(event)
         else:
             raise TypeError(f"a run records EpochEnd and Phase events, not {type(event).__name__}")
-        self.store._set(self.run_id, metrics=json.dumps(self.metrics))
+        self.store._set(self.run_id, metrics=numbers.dumps(self.metrics))
 
     def note(self, **values: object) -> None:
         """Run-level figures (seconds, test samples, AP before and after): merged into its metrics."""
         self.summary.update(values)
-        self.store._set(self.run_id, metrics=json.dumps(self.metrics))
+        self.store._set(self.run_id, metrics=numbers.dumps(self.metrics))
 
     def checkpoint(self, state: dict, label: str, keep: bool = False, **info: object) -> Path:
         """Write state over the run's checkpoint atomically: a reader sees the old file or the new, never half.
@@ -508,7 +609,7 @@ class Recorder:
         atomic_write(path, lambda f: torch.save(state, f))
         if keep:
             self.summary.setdefault("checkpoints", []).append({"label": label, "path": str(path), **info})
-            self.store._set(self.run_id, metrics=json.dumps(self.metrics))
+            self.store._set(self.run_id, metrics=numbers.dumps(self.metrics))
         self.store._set(self.run_id, checkpoint=str(path), checkpoint_label=label, checkpoint_bytes=path.stat().st_size)
         return path
 
