@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from core import plots
+from core import numbers, plots
 from core.metrics import detection
 from ui import figures
 from ui.scoring import IOU_CHOICES, SCORED, comparisons, example, metric_row, score, uploads
@@ -68,7 +68,7 @@ elif task == "verification":
     comparisons(report)
 elif task == "regression":
     metric_row([("MAE", f"{summary['mae']:.2f}"), ("RMSE", f"{summary['rmse']:.2f}"),
-                ("Pearson r", f"{summary['pearson']:.3f}"), ("Spearman ρ", f"{summary['spearman']:.3f}")])
+                ("Pearson r", numbers.text(summary["pearson"])), ("Spearman ρ", numbers.text(summary["spearman"]))])
     fig = plots.scatter_figure(report.points, report.results)
     figures.show(fig, "score.fig.scatter", "predicted_vs_actual")
     comparisons(report)

@@ -50,11 +50,13 @@ def is_number(value: object) -> bool:
     return isinstance(value, Real) and not isinstance(value, bool)
 
 
-def number(value: object) -> float:
-    """value as a float for a reader that expects a number: a non-number (a string, None, a list written there by
-    hand or by an old version) is Undefined, saying what was there."""
+def number(value: object) -> float | int:
+    """value as a number (an int stays one) for a reader that expects one: a non-number (a string, None, a list
+    written there by hand or by an old version) is Undefined, saying what was there."""
     if isinstance(value, Undefined):
         return value
+    if isinstance(value, Integral) and not isinstance(value, bool):
+        return int(value)
     if is_number(value):
         return float(value)
     if value is None:

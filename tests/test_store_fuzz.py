@@ -50,6 +50,7 @@ while not (root / "stop").exists():
             for run in runs:
                 finals.of(run, n_boot=20)
             reads += 1
+            (root / f"read-{sys.argv[2]}").touch()
         except Exception:
             (root / f"error-{reads}-{time.time()}.txt").write_text(traceback.format_exc())
     time.sleep(0.02)
@@ -116,6 +117,9 @@ def readers(tmp_path):
     while not all((tmp_path / f"ready-{k}").exists() for k in range(2)) and time.time() < deadline:
         time.sleep(0.1)  # their imports done: they read from the first write on
     yield tmp_path
+    deadline = time.time() + 60  # on a loaded machine a reader may still be on its first read: let it finish one
+    while not all((tmp_path / f"read-{k}").exists() for k in range(2)) and time.time() < deadline:
+        time.sleep(0.1)
     (tmp_path / "stop").touch()
     for proc in procs:
         assert proc.wait(timeout=60) == 0

@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 import streamlit as st
 from PIL import Image, ImageOps
 
-from core import devices, registry
+from core import devices, numbers, registry
 from core.data import catalogue
 from core.data.identities import person_of
 from core.data.types import open_image
@@ -94,7 +94,7 @@ def training_status() -> None:
     elif run.history:
         last = run.history[-1]
         st.progress(len(run.history) / epochs, text=f"Fine-tuning **{label}** ({nth}): epoch {len(run.history)} of "
-                                                    f"{epochs}, validation AUC {last['val']['AUC']:.3f}")
+                                                    f"{epochs}, validation AUC {numbers.text(last['val'].get('AUC'))}")
     else:
         st.info(f"Fine-tuning **{label}** ({nth}): starting…")
     jobs.stop_button(PREFIX)

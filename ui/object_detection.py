@@ -11,7 +11,7 @@ import pandas as pd
 import streamlit as st
 from PIL import Image
 
-from core import devices, plots, registry
+from core import devices, numbers, plots, registry
 from core.data import catalogue
 from core.experiments import object_detection as od
 from core.experiments import tables
@@ -108,7 +108,7 @@ def training_status() -> None:
     elif run.history:
         last = run.history[-1]
         st.progress(len(run.history) / epochs, text=f"Training **{start}** ({nth}): epoch {len(run.history)} of "
-                                                    f"{epochs}, validation AP50 {last['val'].get('AP50', 0):.3f}")
+                                                    f"{epochs}, validation AP50 {numbers.text(last['val'].get('AP50'))}")
     else:
         st.info(f"Training **{start}** ({nth}): starting…")
     jobs.stop_button(PREFIX)

@@ -109,7 +109,8 @@ def tile(study: Study, store: RunStore) -> Tile:
             values[strategy] = float(value)
             colours[strategy] = plots.colour_of(registry.run_variant(run).name)
         label, key = study.reference
-        if label and label not in values and isinstance(run.metrics.get(key), float):
+        if label and label not in values and isinstance(run.metrics.get(key), float) \
+                and np.isfinite(run.metrics[key]):
             values[label] = float(run.metrics[key])
             colours[label] = plots.colour_of(registry.BUILTIN["mtcnn/pretrained"].name)
     ordered = dict(sorted(values.items(), key=lambda kv: kv[1], reverse=not study.lower_is_better))

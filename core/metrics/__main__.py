@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from core import tasks
+from core import numbers, tasks
 from core.metrics import reports
 
 
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, KeyError, TypeError) as exc:
         print(f"error: {exc.args[0] if exc.args else exc!r}", file=sys.stderr)
         return 2
-    print(json.dumps(report.summary, indent=1, default=float))
+    print(numbers.public_dumps(report.summary, indent=1))
     return 0
 
 

@@ -251,10 +251,11 @@ def read_metrics(text: str) -> dict:
         raise ValueError(f"its metrics are not JSON ({exc})") from None
     if not isinstance(metrics, dict):
         raise ValueError("its metrics are not a table")
-    history = metrics.get("history", [])
-    if not isinstance(history, list):
-        raise ValueError("its history is not a list of epochs")
-    out = {**metrics, "history": [_epoch(e, k) for k, e in enumerate(history)]}
+    out = dict(metrics)
+    if "history" in metrics:
+        if not isinstance(metrics["history"], list):
+            raise ValueError("its history is not a list of epochs")
+        out["history"] = [_epoch(e, k) for k, e in enumerate(metrics["history"])]
     for key in _NUMBERS:
         if key in metrics:
             out[key] = numbers.number(metrics[key])
