@@ -65,6 +65,11 @@ def number(value: object) -> float | int:
     return Undefined(f"not a number: {shown[:40] + '…' if len(shown) > 40 else shown}")
 
 
+def count(value: object, default: int) -> int:
+    """value as a whole count (processes, a place in line), or default where it is not a finite number."""
+    return int(value) if is_number(value) and math.isfinite(value) else default  # type: ignore[arg-type]
+
+
 def plain(obj: Any) -> Any:
     """obj with every number JSON cannot hold replaced by its stored form, numpy and torch scalars (and 0-d
     arrays) as Python numbers, arrays and tuples as lists, keys as strings. Anything else raises TypeError."""

@@ -187,3 +187,14 @@ def test_undefined_values_are_marked_on_curves_never_drawn_as_zero():
     runs_fig = export.curves_figure([store.get(run_id)], "pearson")  # the Runs page: an all-undefined curve
     assert [t.name for t in runs_fig.data] == [f"{run_id} val undefined"]
     assert list(runs_fig.data[0].hovertext) == [f"{run_id} val: undefined (constant predictions)"]
+
+
+def test_counts_that_are_not_whole_numbers_read_as_defaults_not_as_a_crash():
+    store = RunStore()
+    run_id = store.create("classification", "mobilenet_v2", "classification", {})
+    with store._db() as con:  # found by the long fuzz run: a world size of inf took every reader of the list down
+        con.execute("UPDATE runs SET metrics = ? WHERE id = ?",
+                    ('{"world_size": Infinity, "queue": {"place": NaN, "limit": "two"}}', run_id))
+    run = store.get(run_id)
+    assert run.metrics["queue"] == {"place": 1, "limit": 1}
+    assert catalogue.row(run).processes == 1

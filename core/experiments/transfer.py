@@ -65,7 +65,7 @@ def outcome(run: Run) -> Outcome:
         raise ValueError(f"run {run.id}: its test outputs cannot be read ({exc})") from exc
     history = run.metrics.get("history", [])
     return Outcome(registry.run_variant(run).name, run.id, run.config.get("strategy", "?"), index, targets, outputs, history,
-                   float(run.metrics.get("seconds", 0.0)), int(history[-1]["trainable"]) if history else 0)
+                   float(run.metrics.get("seconds", 0.0)), numbers.count(history[-1].get("trainable"), 0) if history else 0)
 
 
 def runs_on(dataset: str, task: str, store: RunStore | None = None) -> list[Run]:

@@ -78,7 +78,7 @@ def row(run: Run) -> Row:
         epochs=f"{done} of {asked}" if isinstance(asked, int) and run.experiment != "face_detection" else str(done),
         headline=metric, value=value, seconds=0.0 if run.status == "queued" else round(run.seconds, 1),
         created=time.strftime("%Y-%m-%d %H:%M", time.localtime(run.created)), tags=run.tags, note=run.note,
-        pinned=run.pinned, message=run.message, processes=int(run.metrics.get("world_size") or 1))
+        pinned=run.pinned, message=run.message, processes=numbers.count(run.metrics.get("world_size"), 1))
 
 
 def rows(store: RunStore | None = None) -> list[Row]:

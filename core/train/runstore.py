@@ -259,6 +259,9 @@ def read_metrics(text: str) -> dict:
     for key in _NUMBERS:
         if key in metrics:
             out[key] = numbers.number(metrics[key])
+    if "queue" in metrics:  # the queue's own note, {place, limit}: whole numbers, 1 where unreadable
+        queue = metrics["queue"] if isinstance(metrics["queue"], dict) else {}
+        out["queue"] = {key: numbers.count(queue.get(key), 1) for key in ("place", "limit")}
     for c in out.get("checkpoints") or []:
         if isinstance(c, dict) and "val" in c:
             c["val"] = _numbers_in(c["val"], "a kept checkpoint's 'val'")
