@@ -206,7 +206,7 @@ def scatter_figure(points: Mapping[str, tuple[np.ndarray, np.ndarray]], results:
                                  customdata=None if custom is None else np.asarray(custom).reshape(-1, 1),
                                  hovertemplate=None if custom is None else
                                  "image %{customdata[0]}<br>actual %{x:.3f}<br>predicted %{y:.3f}<extra></extra>",
-                                 name=f"{name} (r {r.pearson:.3f}, ρ {r.spearman:.3f}, MAE {r.mae:.2f})"))
+                                 name=f"{name} (r {numbers.text(r.pearson)}, ρ {numbers.text(r.spearman)}, MAE {r.mae:.2f})"))
     suffix = f" ({unit})" if unit else ""
     pad = 0.03 * (hi - lo or 1.0)
     fig.update_layout(xaxis=dict(title=f"actual{suffix}", range=[lo - pad, hi + pad], constrain="domain"),
