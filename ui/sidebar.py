@@ -46,7 +46,7 @@ def presenting() -> bool:
 def runs_problem() -> str:
     """Why runs cannot be recorded here ("" when they can): checked once per browser session, and again while the
     store cannot be read at all (a file that is not SQLite, moved aside by the user, reads again on the next page)."""
-    if not st.session_state.get(STORE_PROBLEM, ("", ""))[0] or st.session_state[STORE_PROBLEM][0] == "unreadable":
+    if st.session_state.get(STORE_PROBLEM, ("", ""))[0] in ("", "unreadable"):
         try:
             RunStore().check_writable()
             st.session_state[STORE_PROBLEM] = ("ok", "")

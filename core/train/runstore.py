@@ -14,7 +14,6 @@ on every page. The folder is ``runs/`` in the working directory, or $TLDASH_RUNS
 from __future__ import annotations
 
 import json
-import math
 import os
 import shutil
 import signal
@@ -209,7 +208,7 @@ def _resumed(metrics: str) -> int:
         value = numbers.loads(metrics).get("resumed")
     except (ValueError, AttributeError):
         return 0
-    return int(value) if numbers.is_number(value) and math.isfinite(value) else 0
+    return numbers.count(value, 0)
 
 
 def _merged(metrics: str, **values: object) -> str:
