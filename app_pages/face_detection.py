@@ -41,9 +41,9 @@ with figures.controls("Variants and fine-tuning"):
         if right.button("All stages" + ui_fd.estimate(("pnet", "rnet", "onet")), disabled=busy, key="detect.train.all"):
             ui_fd.start_training(["pnet", "rnet", "onet"])
         ui_fd.training_status()
-        for message in st.session_state.pop(f"{ui_fd.PREFIX}.failed", []):
+        for message in st.session_state.get(f"{ui_fd.PREFIX}.failed", []):
             st.error(f"The fine-tuning did not finish: {message}")
-        stopped = st.session_state.pop(f"{ui_fd.PREFIX}.stopped", [])
+        stopped = st.session_state.get(f"{ui_fd.PREFIX}.stopped", [])
         if stopped and ui_fd.kept_checkpoint(stopped):
             st.success("Stopped. The run keeps the stages it trained up to its last epoch, as a variant (selected).")
         elif stopped:

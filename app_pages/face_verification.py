@@ -49,9 +49,8 @@ with st.expander("Fine-tune this backbone on the training people of this set"):
         ui_fv.start_training(dataset, backbone, tap, distance, recipes, epochs, bool(st.session_state.get(FORCE_CPU)))
         st.rerun()
     ui_fv.training_status()
-    for message in st.session_state.pop(f"{ui_fv.PREFIX}.failed", []):
+    for message in st.session_state.get(f"{ui_fv.PREFIX}.failed", []):
         st.error(f"The fine-tuning did not finish: {message}")
-    st.session_state.pop(f"{ui_fv.PREFIX}.stopped", None)
 
 dev = str(device().type)
 data_source = catalogue.entries()[dataset].source

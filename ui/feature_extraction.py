@@ -214,7 +214,7 @@ def job_status(prefix: str, what: str) -> None:
         jobs.stop_button(prefix)
 
     view()
-    for message in st.session_state.pop(f"{prefix}.failed", []):
+    for message in st.session_state.get(f"{prefix}.failed", []):
         st.error(f"The {what} did not finish: {message}")
-    for run_id in st.session_state.pop(f"{prefix}.stopped", []):
+    for run_id in st.session_state.get(f"{prefix}.stopped", []):
         st.warning(f"Run {run_id} stopped; its last checkpoint is usable.")

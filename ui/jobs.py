@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -19,7 +18,8 @@ from pathlib import Path
 import streamlit as st
 
 from core.data.types import DataError
-from core.train.runstore import JOB_ENV, LIVE, Run, RunStore, RunStoreError
+from core.train import launch as launcher
+from core.train.runstore import LIVE, Run, RunStore, RunStoreError
 
 
 @dataclass(frozen=True)
@@ -52,13 +52,8 @@ def launch(cmd: list[str], run_ids: list[str], store: RunStore | None = None) ->
     """Start cmd in a new process group (Stop ends it and its workers), output in its own log; the runs learn
     the process id, so that they are marked failed if it dies before finishing them."""
     store = store or RunStore()
-    log = store.folder / "logs" / f"job-{run_ids[0]}.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "a") as out:  # the child keeps its own copy of the descriptor
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-                                env={**os.environ, JOB_ENV: "1"})  # its runs wait for a slot (runstore.claim)
-    store.assign(run_ids, proc.pid)
-    return Job(proc.pid, tuple(run_ids), str(log), time.time())
+    proc = launcher.start(cmd, run_ids, store)
+    return Job(proc.pid, tuple(run_ids), str(launcher.log_path(store, run_ids, "job")), time.time())
 
 
 def alive(pid: int) -> bool:
@@ -79,7 +74,11 @@ def last_error(log: str) -> str:
 
 
 def start(prefix: str, cmd: list[str], run_ids: list[str]) -> Job:
-    """Launch and remember the job in this browser session."""
+    """Launch and remember the job in this browser session. How the previous job ended (f"{prefix}.failed",
+    ".stopped", ".removed") is shown until now: a message taken out of the session as it is drawn is lost when a
+    newer rerun interrupts that script run, as happens when a job ends while the page is busy."""
+    for outcome in ("failed", "stopped", "removed"):
+        st.session_state.pop(f"{prefix}.{outcome}", None)
     job = launch(cmd, run_ids)
     st.session_state[_key(prefix)] = job
     return job

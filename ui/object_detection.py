@@ -130,9 +130,9 @@ def training_panel(dataset: str, expanded: bool, force_cpu: bool) -> None:
         if right.button("Train full", disabled=busy, key="yolo.train.full"):
             start_training(dataset, "full", force_cpu)
         training_status()
-        for message in st.session_state.pop(f"{PREFIX}.failed", []):
+        for message in st.session_state.get(f"{PREFIX}.failed", []):
             st.error(f"Training did not run: {message}")
-        if st.session_state.pop(f"{PREFIX}.stopped", []):
+        if st.session_state.get(f"{PREFIX}.stopped", []):
             st.success("Stopped. A run keeps the checkpoints it wrote, and is listed below when it has one.")
 
 

@@ -195,10 +195,10 @@ def controls(prefix: str, choice: Choice) -> None:
                     icon=":material/playlist_play:"):
         start(prefix, choice.dataset, choice.config, trio, force_cpu)
         st.rerun()
-    for message in st.session_state.pop(f"{prefix}.failed", []):
+    for message in st.session_state.get(f"{prefix}.failed", []):
         st.error(f"A run did not finish: {message}", icon=":material/error:")
-    stopped = st.session_state.pop(f"{prefix}.stopped", [])
-    removed = st.session_state.pop(f"{prefix}.removed", [])
+    stopped = st.session_state.get(f"{prefix}.stopped", [])
+    removed = st.session_state.get(f"{prefix}.removed", [])
     if stopped:
         st.success(f"Stopped: {len(stopped)} run(s) ({', '.join(stopped)}); a stopped run that finished an epoch is "
                    "kept as a variant at that epoch.", icon=":material/stop_circle:")

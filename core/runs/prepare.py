@@ -8,17 +8,16 @@ default run is already done, queued or running is left alone, so running this ag
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
-from pathlib import Path
 
 from core import tasks
 from core.train import estimates
-from core.train.runstore import JOB_ENV, LIVE, RunStore
+from core.train import launch as launcher
+from core.train.runstore import LIVE, RunStore
 
 _PROCS: dict[int, subprocess.Popen] = {}  # the trainers this process started, for wait()
 
@@ -103,15 +102,9 @@ def queue_missing(store: RunStore, only: list[str] | None = None) -> list[tuple[
 def launch(item: Default, ids: list[str], store: RunStore, why: str = "prepare") -> subprocess.Popen:
     """The study's trainer for its queued runs, in a process of its own that outlives the caller and waits its
     turn in the run queue; its output goes to runs/logs/."""
-    log = store.folder / "logs" / f"{why}-{ids[0]}.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
     module, flag = item.trainer
-    cmd = [sys.executable, "-m", module, flag, *(ids if flag == "--runs" else ids[:1])]
-    with open(log, "a") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-                                env={**os.environ, JOB_ENV: "1"}, cwd=Path(__file__).resolve().parents[2])
-    store.assign(ids, proc.pid)
-    return proc
+    return launcher.start([sys.executable, "-m", module, flag, *(ids if flag == "--runs" else ids[:1])], ids, store,
+                          why)
 
 
 def resume(store: RunStore | None = None) -> list[tuple[str, list[str], int]]:
