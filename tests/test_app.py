@@ -288,3 +288,24 @@ def test_presentation_mode_folds_explanations_and_draws_result_tables_as_html():
     at.switch_page("app_pages/classification.py").run()  # another page: still presenting
     assert at.sidebar.toggle(key="app.presentation").value and at.expander[0].label == "What this page shows"
     assert at.expander[1].label == "Training, the runs compared and the baseline"  # the setup folded too
+
+
+def test_how_the_last_job_ended_stays_on_the_page_until_the_next_job_starts(monkeypatch):
+    """A job's end is kept in the session and drawn on every run until the next job starts: drawn once and
+    dropped, it was lost whenever a newer rerun interrupted the run that drew it (a busy page, a loaded machine)."""
+    from ui import jobs
+
+    at = AppTest.from_file(str(ROOT / "app_pages/classification.py"), default_timeout=TIMEOUT)
+    at.session_state["cls.removed"] = ["r1", "r2", "r3"]
+    at.session_state["cls.stopped"] = ["r0"]
+    for _ in range(2):  # the run that drew them is not the last to show them
+        at.run()
+        assert not at.exception
+        shown = [s.value for s in at.success]
+        assert "Removed 3 queued run(s) that had not started." in shown and any(s.startswith("Stopped: 1 run(s) (r0)")
+                                                                                for s in shown)
+    monkeypatch.setattr(jobs, "launch", lambda cmd, run_ids: jobs.Job(0, tuple(run_ids), "", 0.0))
+    with monkeypatch.context() as m:
+        m.setattr(jobs.st, "session_state", {"cls.removed": ["r1"], "cls.stopped": ["r0"], "cls.failed": ["x"]})
+        jobs.start("cls", ["true"], ["r9"])
+        assert set(jobs.st.session_state) == {"cls.job"}  # a new job: the last one's end is no longer news
