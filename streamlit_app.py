@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from core.train.runstore import StoreUnreadable
-from ui import sidebar
+from core.engine.store import RunStore, StoreUnreadable
+from ui import resume, sidebar
 
 st.set_page_config(page_title="Transfer learning, side by side", page_icon=":material/compare:", layout="wide")
 
@@ -22,7 +22,8 @@ PAGES = [
 ]
 
 navigation = st.navigation(PAGES)
-sidebar.render()
+if sidebar.render():
+    resume.resume_queue(str(RunStore().folder.resolve()))
 try:
     navigation.run()
 except StoreUnreadable as exc:  # every page lists runs: one message instead of a traceback, the store left as it is

@@ -5,11 +5,11 @@ import time
 import streamlit as st
 
 from core import devices, plots, tasks
-from core.experiments import face_detection as fd
 from core.experiments import tables
 from core.metrics import paired
 from core.models import mtcnn_batched
-from core.predictors import Detections
+from core.models.outputs import Detections
+from core.studies.face_detection import experiment as fd
 from ui import face_detection as ui_fd
 from ui import figures, jobs
 from ui.image_input import pick_image

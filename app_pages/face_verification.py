@@ -4,11 +4,11 @@ import streamlit as st
 
 from core import plots, tasks, timing, weights
 from core.data import catalogue
-from core.experiments import face_verification as fv
 from core.experiments import tables
 from core.metrics import verification
 from core.models import backbones, embeddings
-from core.train import verification as trainer
+from core.studies.face_verification import experiment as fv
+from core.studies.face_verification import train as trainer
 from ui import face_verification as ui_fv
 from ui import figures, jobs
 from ui.settings import KEEP

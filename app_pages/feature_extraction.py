@@ -3,10 +3,10 @@
 import streamlit as st
 
 from core.data import catalogue
-from core.experiments import feature_extraction as fe
+from core.engine.store import RunStore
 from core.features import taps
 from core.models import backbones
-from core.train.runstore import RunStore
+from core.studies.feature_extraction import experiment as fe
 from ui import feature_extraction as ui_fx
 from ui import feature_views, figures
 from ui.settings import KEEP

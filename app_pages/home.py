@@ -6,8 +6,8 @@ import streamlit as st
 
 from core import devices, weights
 from core.data import catalogue
+from core.engine.store import RunStore
 from core.experiments import headlines
-from core.train.runstore import RunStore
 from ui import figures, runs_view
 from ui.sidebar import device
 

@@ -5,9 +5,9 @@ import streamlit as st
 
 from core import plots, registry
 from core.data.types import open_image
-from core.experiments import object_detection as od
 from core.experiments import tables
-from core.train import yolo as trainer
+from core.studies.object_detection import experiment as od
+from core.studies.object_detection import train as trainer
 from ui import figures
 from ui import object_detection as ui_od
 from ui.image_input import pick_image

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from core import runs as catalogue
-from core.train.runstore import RunStore
+from core.engine.store import RunStore
 from ui import figures
 from ui import runs_view as view
 from ui.settings import KEEP

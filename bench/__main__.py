@@ -71,7 +71,7 @@ def markdown(results: dict) -> str:
               f"{m['resolve_new_thresholds_ms']:.0f} ms |" for m in results["mtcnn_cartoon_test"]]
     lines += ["", "## Backbone transfer: training loop", "",
               "Frozen MobileNetV2 + linear head on the imbalanced Fashion-MNIST set: features computed once and cached "
-              "(core.train.loop) against the usual loop that runs the frozen backbone every step (BatchNorm in eval "
+              "(core.engine.loop) against the usual loop that runs the frozen backbone every step (BatchNorm in eval "
               "in both), same seed and batches:", "",
               "| device | px | train images | cached s/epoch | recompute s/epoch | speed-up per epoch | cached total s "
               "| mCA cached | mCA recompute |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -137,7 +137,8 @@ def yolo_markdown(found: list | None) -> list[str]:
     lines = ["", "## YOLO from scratch and from pretrained weights", ""]
     if not found:
         return lines + ["Not measured yet: `python -m bench detection`."]
-    lines += [f"Both starts trained as the pages train them (`python -m core.train.yolo {' '.join(yolo.SETTINGS)}`), "
+    lines += ["Both starts trained as the pages train them "
+              f"(`python -m core.studies.object_detection {' '.join(yolo.SETTINGS)}`), "
               "then timed on the cartoon test images (median of repeats after a warm-up):", "",
               "| device | start | architecture | px | train images/s | ms/image batch 1 | ms/image batch 16 |",
               "|---|---|---|---:|---:|---:|---:|"]

@@ -18,9 +18,10 @@ import torch
 from torchvision.transforms import v2 as T
 
 from core.data import catalogue
-from core.features import extract, probe, taps
-from core.train import streams
-from core.train.runstore import RunStore
+from core.engine import streams
+from core.engine.store import RunStore
+from core.features import probe, taps
+from core.studies.feature_extraction import extract
 
 DATASET = "fashion_mnist_imbalanced3"
 LAYER = "blocks.18"

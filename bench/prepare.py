@@ -10,7 +10,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from core.train.runstore import RunStore
+from core.engine.store import RunStore
 
 ROOT = Path(__file__).resolve().parents[1]
 

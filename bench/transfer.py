@@ -1,8 +1,8 @@
 """Backbone transfer: the training loop against the loops it replaces, and the quick default comparisons.
 
-- frozen: features cached once (core.train.loop) against the usual tutorial loop that runs the frozen
+- frozen: features cached once (core.engine.loop) against the usual tutorial loop that runs the frozen
   backbone on every step (BatchNorm in eval in both, so the two train the same head);
-- full fine-tune at 32 and 128 px: core.train.loop's streamed epoch (DataLoader, images resized per
+- full fine-tune at 32 and 128 px: core.engine.loop's streamed epoch (DataLoader, images resized per
   sample) against a plain reference loop over the whole split preprocessed into one tensor, as the
   loop did before it streamed (torchvision reference style: forward, loss, zero_grad, backward,
   step, then a validation pass), same model, data, batch and order;
@@ -30,13 +30,14 @@ from torchvision.transforms import v2 as T
 from core import devices, tasks
 from core.data import catalogue, fashion_mnist
 from core.data.types import open_image
-from core.experiments import transfer as tx
+from core.engine.events import EpochEnd
+from core.engine.loop import Predictions, TrainConfig, fit, split_indices
+from core.engine.store import RunStore
+from core.engine.strategies import StrategyConfig
 from core.metrics import classification
 from core.models import backbones
-from core.train.events import EpochEnd
-from core.train.loop import Predictions, TrainConfig, fit, split_indices
-from core.train.runstore import RunStore
-from core.train.strategies import StrategyConfig
+from core.studies.transfer import experiment as tx
+from core.studies.transfer import train as transfer_train
 
 DATASET = "fashion_mnist_imbalanced3"
 ROOT = Path(__file__).resolve().parents[1]
@@ -163,7 +164,7 @@ def streamed_memory(image_size: int = 224, batches: int = 10) -> dict:
     with tempfile.TemporaryDirectory() as folder:
         env = {**os.environ, "TLDASH_RUNS_DIR": folder, "PYTHONPATH": str(ROOT)}
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "core.train.transfer", "--dataset", "fashion_mnist", "--strategies",
+        subprocess.run([sys.executable, "-m", "core.studies.transfer", "--dataset", "fashion_mnist", "--strategies",
                         "finetune", "--epochs", "1", "--image-size", str(image_size), "--batch-size", "16",
                         "--limit-batches", str(batches), "--cpu"], cwd=ROOT, env=env, check=True,
                        stdout=subprocess.DEVNULL)
@@ -181,7 +182,7 @@ def experiments(device: torch.device) -> list[dict]:
     """The CLI's quick default comparisons, timed end to end (training all three and the bootstrap)."""
     rows = []
     with tempfile.TemporaryDirectory() as folder:
-        for task in tasks.trained_on_labels():
+        for task in transfer_train.TASKS:
             start = time.perf_counter()
             result = tx.run(task, store=RunStore(folder), device=device)
             seconds = time.perf_counter() - start

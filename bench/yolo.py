@@ -1,7 +1,7 @@
 """YOLO from scratch and from pretrained weights: training images/s and inference ms/image for both, and the
 time of our AP computation against ultralytics' own metric code on the same predictions.
 
-Training runs as the pages run it (python -m core.train.yolo, its own process) into a temporary run folder."""
+Training runs as the pages run it (python -m core.studies.object_detection, its own process) into a temporary run folder."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ SCALED_IMAGES = 2000  # the metric timing on a set as large as a typical validat
 
 def _train(runs: Path, device: torch.device) -> list[dict]:
     env = {**os.environ, "TLDASH_RUNS_DIR": str(runs)}
-    out = subprocess.run([sys.executable, "-m", "core.train.yolo", *SETTINGS, *(["--cpu"] if device.type == "cpu"
+    out = subprocess.run([sys.executable, "-m", "core.studies.object_detection", *SETTINGS, *(["--cpu"] if device.type == "cpu"
                                                                                  else [])],
                          cwd=ROOT, env=env, capture_output=True, text=True, check=True)
     return [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
@@ -50,9 +50,9 @@ def run(device: torch.device) -> dict:
         runs = Path(tmp) / "runs"
         _train(runs, device)
         os.environ["TLDASH_RUNS_DIR"] = str(runs)
-        from core.experiments import object_detection as od
+        from core.engine.store import RunStore
         from core.models import yolo
-        from core.train.runstore import RunStore
+        from core.studies.object_detection import experiment as od
 
         found = od.runs_on(od.DATASET, RunStore(runs))
         data, samples = od.test_split(od.DATASET)

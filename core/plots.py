@@ -21,7 +21,7 @@ from core.metrics.classification import ClassificationResult
 from core.metrics.detection import PRCurve, ap_coco101, best_f1, match_image
 from core.metrics.regression import RegressionResult
 from core.metrics.verification import VerificationResult
-from core.predictors import Detections, TopK
+from core.models.outputs import Detections, TopK
 
 TEMPLATE = "plotly_white"
 VARIANT_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf",

@@ -16,25 +16,10 @@ from torch import nn
 
 from core import tasks
 from core.models import backbones, classifiers, embeddings, mtcnn_batched, yolo
+from core.models.dlib_face import DlibFaceEmbedder
+from core.models.outputs import Detections, TopK
 from core.registry import Variant, availability
 from core.weights import WeightsUnavailable
-
-
-@dataclass(frozen=True)
-class TopK:
-    """The k most probable classes of one image, most probable first."""
-
-    labels: list[str]
-    probs: np.ndarray  # (k,) float in [0, 1]
-
-
-@dataclass(frozen=True)
-class Detections:
-    """Boxes found in one image."""
-
-    boxes: np.ndarray  # (N, 4) float, x1 y1 x2 y2 in pixels
-    scores: np.ndarray  # (N,) float in [0, 1]
-    classes: tuple[str, ...] = ()  # each box's class name, when the detector has several classes
 
 
 @dataclass(frozen=True)
@@ -137,8 +122,6 @@ class Embedder:
     def __init__(self, variant: Variant, device: torch.device) -> None:
         self.variant, self.device = variant, device
         if variant.family == "dlib":
-            from core.models.dlib_face import DlibFaceEmbedder
-
             self.dlib, self.model = DlibFaceEmbedder(), None
             return
         self.dlib = None

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core import tasks, weights
+from core.engine.store import Run, RunStore
 from core.models import backbones, embeddings
-from core.train.runstore import Run, RunStore
 
 
 @dataclass(frozen=True)

@@ -1,15 +1,14 @@
-"""The tasks the dashboard compares models on: one entry each, and nothing else lists them.
+"""The tasks models are compared on: what a variant predicts, the metrics its outputs get, how a file of them is
+scored. One entry each, and nothing else lists them.
 
-The registry checks a variant's task here, the experiments CLI takes its choices from here, the
-Score page and `python -m core.metrics` take their upload formats and report columns from here.
-Adding a task is one entry below plus its own modules (an experiment, a page, a trainer).
-"""
+The registry checks a variant's task here; the Score page and `python -m core.metrics` take their upload formats
+and report columns from here. A study (core/studies) names the task it compares variants on; the studies
+themselves are listed in core.studies.index."""
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from core.metrics import reports, synthetic
@@ -22,26 +21,15 @@ class Task:
     metrics: tuple[str, ...]  # keys of each variant's metrics in its Comparison, the headline first
     default_dataset: str
     scoring: str  # the metric family its outputs are scored with: detection, classification, verification, regression
-    experiment: str = ""  # "module:function" that trains what it needs and returns the default Comparison
     predictor: str = ""  # how one of its variants runs on an image: classifier, regressor, face_detector; "" if none
     score_format: str = ""  # what the Score page takes: "COCO json" or "CSV"
     score_columns: str = ""
     report: Callable[..., reports.Report] | None = None  # scores an uploaded file
     example: Callable[[], Any] | None = None  # a generated upload for the Score page
-    train_defaults: dict = field(default_factory=dict)  # quick training settings (TrainConfig fields)
-    trainer: str = ""  # "module --flag": the process that carries out its queued runs (`--flag RUN_ID ...`)
-    final_metrics: tuple[str, ...] = ()  # computed from a run's stored test outputs, with CIs (core.runs.finals)
 
     @property
     def headline(self) -> str:
         return self.metrics[0]
-
-    def default_comparison(self, **kwargs: Any) -> Any:
-        """Run the task's experiment module: a Comparison (core.experiments.comparison)."""
-        if not self.experiment:
-            raise KeyError(f"task {self.name!r} has no experiment yet; choose from {with_experiment()}")
-        module, function = self.experiment.split(":")
-        return getattr(importlib.import_module(module), function)(self, **kwargs)
 
 
 def _coco_example() -> tuple[dict, list]:
@@ -51,42 +39,36 @@ def _coco_example() -> tuple[dict, list]:
 TASKS: dict[str, Task] = {t.name: t for t in [
     Task("classification", "Image classification",
          ("mCA", "mF1", "mPrecision", "mRecall", "accuracy", "train_seconds", "trainable_params"),
-         "fashion_mnist_imbalanced3", "classification", experiment="core.experiments.transfer:default_comparison",
+         "fashion_mnist_imbalanced3", "classification",
          predictor="classifier", score_format="CSV",
          score_columns="true, pred (class names or ids); optional pred_b for a second variant",
-         report=reports.classification_report, example=synthetic.classification_example,
-         train_defaults={"backbone": "mobilenet_v2", "head": "linear", "image_size": 64, "epochs": 4},
-         trainer="core.train.transfer --runs", final_metrics=("mCA", "mF1")),
+         report=reports.classification_report, example=synthetic.classification_example),
     Task("regression", "Image regression", ("pearson", "spearman", "MAE", "train_seconds", "trainable_params"),
-         "cartoon_faces/fatness", "regression", experiment="core.experiments.transfer:default_comparison",
+         "cartoon_faces/fatness", "regression",
          predictor="regressor", score_format="CSV", score_columns="true, pred; optional pred_b for a second variant",
-         report=reports.regression_report, example=synthetic.regression_example,
-         train_defaults={"backbone": "mobilenet_v2", "head": "mlp", "image_size": 112, "epochs": 8},
-         trainer="core.train.transfer --runs", final_metrics=("pearson", "spearman", "MAE")),
+         report=reports.regression_report, example=synthetic.regression_example),
     Task("face_detection", "Face detection",
          ("AP", "AP_VOC", "best_F1", "best_F1_threshold", "ms_per_image", "real_photo_recall", "lfw_patch_AUC"),
-         "cartoon_faces/detection", "detection", experiment="core.experiments.face_detection:default_comparison",
+         "cartoon_faces/detection", "detection",
          predictor="face_detector", score_format="COCO json",
          score_columns="ground truth (images, annotations, categories) and a result list "
                        "(image_id, category_id, bbox as x y w h, score)",
-         report=reports.detection_report, example=_coco_example, trainer="core.train.mtcnn --run"),
+         report=reports.detection_report, example=_coco_example),
     Task("face_verification", "Face verification",
          ("AUC", "EER", "TAR@FAR=0.001", "TAR@FAR=0.01", "best_accuracy", "EER_distance", "ms_per_image", "no_face"),
-         "cartoon_faces/verification", "verification", experiment="core.experiments.face_verification:default_comparison",
+         "cartoon_faces/verification", "verification",
          predictor="embedder", score_format="CSV",
          score_columns="label (1 same, 0 different) and score (higher = same) or distance; optional score_b / distance_b",
-         report=reports.verification_report, example=synthetic.verification_example,
-         trainer="core.train.verification --runs"),
+         report=reports.verification_report, example=synthetic.verification_example),
     Task("object_detection", "Object detection (YOLO)",
          ("AP50", "AP50-95", "P", "R", "F1", "ultralytics_AP50", "ultralytics_AP50-95", "ultralytics_P", "ultralytics_R",
           "val_AP50", "epoch",
           "ms_per_image", "train_images_per_s"),
-         "cartoon_faces/detection", "detection", experiment="core.experiments.object_detection:default_comparison",
-         predictor="yolo_detector", trainer="core.train.yolo --runs"),
+         "cartoon_faces/detection", "detection",
+         predictor="yolo_detector"),
     Task("feature_extraction", "Feature extraction",
          ("balanced_accuracy", "balanced_accuracy_std", "n_features", "fit_seconds"),
-         "cartoon_faces/race", "classification",
-         experiment="core.experiments.feature_extraction:default_comparison", trainer="core.train.autoencoder --runs"),
+         "cartoon_faces/race", "classification",),
 ]}
 
 
@@ -94,11 +76,6 @@ def get(name: str) -> Task:
     if name not in TASKS:
         raise KeyError(f"unknown task {name!r}; choose from {sorted(TASKS)}")
     return TASKS[name]
-
-
-def with_experiment() -> list[str]:
-    """Tasks `python -m core.experiments` can run."""
-    return [t.name for t in TASKS.values() if t.experiment]
 
 
 def scored() -> list[Task]:
@@ -111,8 +88,3 @@ def by_scoring(family: str) -> Task:
     if not found:
         raise KeyError(f"no task is scored as {family!r}; choose from {sorted({t.scoring for t in scored()})}")
     return found[0]
-
-
-def trained_on_labels() -> list[str]:
-    """Tasks whose variants are a backbone trained on labelled images (the transfer trainer's tasks)."""
-    return [t.name for t in TASKS.values() if t.train_defaults]

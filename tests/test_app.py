@@ -216,7 +216,7 @@ def test_try_image_on_a_cartoon_dataset_image_colours_hits_and_misses():
 def test_try_image_puts_a_finetuned_mtcnn_beside_the_pretrained_one():
     from facenet_pytorch import MTCNN
 
-    from core.train.runstore import RunStore
+    from core.engine.store import RunStore
 
     store = RunStore()
     run_id = store.create("face_detection", "mtcnn/pretrained", "face_detection", {"strategy": "finetuned-pnet"})
@@ -304,8 +304,8 @@ def test_how_the_last_job_ended_stays_on_the_page_until_the_next_job_starts(monk
         shown = [s.value for s in at.success]
         assert "Removed 3 queued run(s) that had not started." in shown and any(s.startswith("Stopped: 1 run(s) (r0)")
                                                                                 for s in shown)
-    monkeypatch.setattr(jobs, "launch", lambda cmd, run_ids: jobs.Job(0, tuple(run_ids), "", 0.0))
+    monkeypatch.setattr(jobs, "launch", lambda run_ids, force_cpu=False: jobs.Job(0, tuple(run_ids), "", 0.0))
     with monkeypatch.context() as m:
         m.setattr(jobs.st, "session_state", {"cls.removed": ["r1"], "cls.stopped": ["r0"], "cls.failed": ["x"]})
-        jobs.start("cls", ["true"], ["r9"])
+        jobs.start("cls", ["r9"])
         assert set(jobs.st.session_state) == {"cls.job"}  # a new job: the last one's end is no longer news

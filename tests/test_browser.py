@@ -78,7 +78,7 @@ def _settled(page) -> None:
 def _slot_taken(runs_dir):
     """The machine's one training slot held by a run of this test process's own: runs started meanwhile wait in
     line, each with its place, however fast or slow this machine is; they start when it ends."""
-    from core.train.runstore import RunStore
+    from core.engine.store import RunStore
 
     store = RunStore(runs_dir)
     run = store.create("classification", "blocker", "classification", {"dataset": "a run of another user"})
@@ -93,7 +93,7 @@ def _slot_taken(runs_dir):
 def test_the_runs_page_compares_picked_rows_and_a_link_reopens_the_comparison(server, browser, runs_dir):
     from playwright.sync_api import expect
 
-    from core.train.runstore import RunStore
+    from core.engine.store import RunStore
     from tests.test_runs import _classification_run
 
     store = RunStore(runs_dir)
@@ -131,7 +131,7 @@ def _job_processes(runs_dir) -> list:
     found = []
     for proc in psutil.process_iter(["cmdline"]):
         try:
-            if "core.train.transfer" in " ".join(proc.info["cmdline"] or []) and \
+            if "core.studies.transfer.train" in " ".join(proc.info["cmdline"] or []) and \
                     proc.environ().get("TLDASH_RUNS_DIR") == str(runs_dir):
                 found.append(proc)
         except psutil.Error:
@@ -149,7 +149,7 @@ def test_five_sessions_start_and_stop_runs_without_cross_talk_or_orphans(server,
     running and no trainer process is left."""
     from playwright.sync_api import expect
 
-    from core.train.runstore import LIVE, RunStore
+    from core.engine.store import LIVE, RunStore
 
     url = f"{server}/classification?cls.dataset=user%2Fqueue_b&cls.strategy.True=frozen&cls.size=32&cls.epochs=1"
     long_run = f"{server}/classification?cls.dataset=user%2Fqueue_b&cls.strategy.True=finetune&cls.size=224&cls.epochs=30"

@@ -109,8 +109,8 @@ def _classification_runs(runs_dir) -> dict[tuple[str, str], int]:
 
     from core import tasks
     from core.data import catalogue
+    from core.engine.store import RunStore
     from core.models import backbones
-    from core.train.runstore import RunStore
 
     dataset = tasks.get("classification").default_dataset
     data = catalogue.labelled(dataset)

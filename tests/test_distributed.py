@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.train.runstore import RunStore
+from core.engine.store import RunStore
 
 ROOT = Path(__file__).resolve().parents[1]
 ARGS = ["--dataset", "lfw_subset", "--strategies", "frozen", "--epochs", "3", "--batch-size", "16",
@@ -19,12 +19,12 @@ TOLERANCE = 1e-5  # float sums in another order; nothing else differs
 def _train(runs: Path, processes: int) -> subprocess.CompletedProcess:
     env = {**os.environ, "TLDASH_RUNS_DIR": str(runs), "OMP_NUM_THREADS": "1"}
     launcher = ["-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}"]
-    return subprocess.run([sys.executable, *launcher, "-m", "core.train.transfer", *ARGS, "--cpu"], cwd=ROOT, env=env,
+    return subprocess.run([sys.executable, *launcher, "-m", "core.studies.transfer", *ARGS, "--cpu"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=240)
 
 
 def test_two_processes_reach_the_metrics_of_one_and_only_rank_0_records(tmp_path, monkeypatch, capsys):
-    from core.train import transfer
+    from core.studies.transfer import __main__ as transfer
 
     two = _train(tmp_path / "two", 2)
     assert two.returncode == 0, two.stderr[-2000:]
@@ -47,7 +47,7 @@ def test_two_processes_reach_the_metrics_of_one_and_only_rank_0_records(tmp_path
 
 
 def test_a_batch_that_does_not_split_evenly_is_refused(monkeypatch):
-    from core.train import distributed
+    from core.engine import distributed
 
     assert distributed.per_process_batch(15) == 15  # one process: the whole batch
     monkeypatch.setattr(distributed, "world", lambda: 2)
@@ -59,7 +59,8 @@ def test_a_batch_that_does_not_split_evenly_is_refused(monkeypatch):
 _PAIRS_STEP = """
 import json
 import torch
-from core.train import distributed, objectives
+from core.engine import distributed
+from core.engine import objectives
 
 device = distributed.init(torch.device("cpu"))
 x = torch.randn(16, 6, generator=torch.Generator().manual_seed(1))
@@ -112,7 +113,7 @@ def test_a_loss_over_every_pair_of_the_batch_trains_as_one_process_when_sliced_a
 def test_face_verification_trains_under_torchrun_and_only_rank_0_records(tmp_path):
     env = {**os.environ, "TLDASH_RUNS_DIR": str(tmp_path), "OMP_NUM_THREADS": "1"}
     done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m",
-                           "core.train.verification", "--runs-as", "phase1", "--epochs", "1", "--batch-size", "16",
+                           "core.studies.face_verification", "--preset", "phase1", "--epochs", "1", "--batch-size", "16",
                            "--image-size", "32", "--cpu"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.count('"event": "Finished"') == 1  # rank 1 trained its slices and printed nothing

@@ -1,9 +1,9 @@
-"""Run-time estimates from past runs of the same config (core.train.estimates)."""
+"""Run-time estimates from past runs of the same config (core.engine.estimates)."""
 
 import pytest
 
-from core.train import estimates
-from core.train.runstore import RunStore
+from core.engine import estimates
+from core.engine.store import RunStore
 
 CFG = {"stages": ["pnet"], "epochs": 8, "seed": 0}
 
@@ -43,7 +43,7 @@ def test_time_left_from_the_epochs_so_far():
 
 
 def test_the_face_detection_buttons_quote_this_machines_past_runs(tmp_path, monkeypatch):
-    from core.train import mtcnn
+    from core.studies.face_detection import train as mtcnn
     from ui import face_detection as ui_fd
 
     monkeypatch.setenv("TLDASH_RUNS_DIR", str(tmp_path))
@@ -54,7 +54,7 @@ def test_the_face_detection_buttons_quote_this_machines_past_runs(tmp_path, monk
 
 
 def test_the_face_verification_start_button_sums_the_chosen_recipes_past_runs(tmp_path, monkeypatch):
-    from core.train import verification as trainer
+    from core.studies.face_verification import train as trainer
     from ui import face_verification as ui_fv
 
     monkeypatch.setenv("TLDASH_RUNS_DIR", str(tmp_path))

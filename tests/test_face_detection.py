@@ -6,9 +6,9 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from core import tasks
-from core.experiments import face_detection as fd
-from core.train import mtcnn
-from core.train.runstore import RunStore
+from core.engine.store import RunStore
+from core.studies.face_detection import experiment as fd
+from core.studies.face_detection import train as mtcnn
 from tests.test_app import ROOT
 
 CPU = torch.device("cpu")

@@ -12,14 +12,14 @@ from sklearn.metrics import roc_auc_score, roc_curve
 
 from core import registry, tasks, weights
 from core.data import catalogue, identities
-from core.experiments import face_verification as fv
+from core.engine import objectives
+from core.engine.store import RunStore
 from core.metrics import verification
 from core.models import embeddings
 from core.predictors import build
 from core.runs import finals
-from core.train import objectives
-from core.train import verification as trainer
-from core.train.runstore import RunStore
+from core.studies.face_verification import experiment as fv
+from core.studies.face_verification import train as trainer
 
 
 def _clusters(n: int, people: int, dim: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

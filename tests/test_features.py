@@ -10,16 +10,19 @@ import torch
 from scipy import stats
 from scipy.stats import ortho_group
 
+from core import worker
 from core.data import catalogue
 from core.data.types import DataError
+from core.engine.store import RunStore
 from core.experiments import __main__ as experiments_cli
-from core.experiments import feature_extraction as fe
-from core.features import cdfg, extract, probe, taps
-from core.features.extract import Source
+from core.features import cdfg, probe, taps
 from core.metrics import cka, paired
 from core.models import backbones
-from core.train import autoencoder
-from core.train.runstore import RunStore
+from core.studies.feature_extraction import __main__ as study_cli
+from core.studies.feature_extraction import experiment as fe
+from core.studies.feature_extraction import extract
+from core.studies.feature_extraction import train as autoencoder
+from core.studies.feature_extraction.extract import Source
 
 SIZE = 32
 
@@ -175,11 +178,11 @@ def test_autoencoder_trains_as_a_run_and_its_features_join_the_same_table(faces)
 def test_the_autoencoder_cli_carries_out_a_queued_run_as_a_page_starts_it(capsys):
     store = RunStore()
     run_id = autoencoder.queue(autoencoder.AutoencoderConfig("lfw_subset", image_size=16, epochs=1), store)
-    assert autoencoder.main(["--runs", run_id, "--cpu"]) == 0
+    assert worker.main(["--runs", run_id, "--cpu"]) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [e["event"] for e in lines] == ["Phase", "EpochEnd", "Finished"] and {e["run_id"] for e in lines} == {run_id}
     assert store.get(run_id).status == "done"
-    assert autoencoder.main(["--dataset", "cartoon_faces/nothing", "--cpu"]) == 2
+    assert study_cli.main(["--dataset", "cartoon_faces/nothing", "--cpu"]) == 2
 
 
 def test_cka_per_layer_and_the_trainable_map_of_a_run(faces):

@@ -1,8 +1,8 @@
 """Home-page tiles: each study's newest finished run per strategy, its headline number and a thumbnail."""
 
 from core import plots
+from core.engine.store import RunStore
 from core.experiments import headlines
-from core.train.runstore import RunStore
 
 
 def _fd_run(store: RunStore, strategy: str, ap: float, status_ok: bool = True) -> str:

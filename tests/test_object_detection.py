@@ -86,7 +86,7 @@ def test_bad_sets_are_refused_before_training_naming_the_file_and_line(tmp_path)
 
 
 def test_ultralytics_metric_code_on_our_predictions_agrees_with_ours_up_to_interpolation():
-    from core.experiments import object_detection as od
+    from core.studies.object_detection import experiment as od
 
     gt, results = synthetic.make_coco_set(3, 60, max_gt=5, background_rate=0.2, informative_scores=True)
     by_image = {im["id"]: ([], []) for im in gt["images"]}
@@ -120,14 +120,14 @@ def trained(tmp_path_factory):
            "TLDASH_DATA_DIR": str(tmp / "user_data"), "TORCH_HOME": str(tmp / "torch"),
            "TLDASH_WEIGHTS_DIR": str(tmp / "weights")}
     env.pop("YOLO_CONFIG_DIR", None)
-    done = subprocess.run([sys.executable, "-m", "core.train.yolo", "--dataset", "user/tiny", "--epochs", "2",
+    done = subprocess.run([sys.executable, "-m", "core.studies.object_detection", "--dataset", "user/tiny", "--epochs", "2",
                            "--every", "1", "--image-size", "64", "--cpu"], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=240)
     return tmp, env, done
 
 
 def test_both_starts_train_in_a_process_and_keep_a_checkpoint_every_k_epochs(trained, monkeypatch):
-    from core.train.runstore import RunStore
+    from core.engine.store import RunStore
 
     tmp, env, done = trained
     assert done.returncode == 0, done.stderr[-2000:]
@@ -155,7 +155,7 @@ def test_both_starts_train_in_a_process_and_keep_a_checkpoint_every_k_epochs(tra
 
 def test_the_experiment_scores_best_and_last_checkpoints_ours_beside_ultralytics(trained, monkeypatch):
     from core import registry
-    from core.experiments import object_detection as od
+    from core.studies.object_detection import experiment as od
 
     tmp, env, _ = trained
     for key in ("TLDASH_RUNS_DIR", "TLDASH_DATA_DIR"):
@@ -206,7 +206,7 @@ def test_the_page_shows_the_study_table_curves_and_both_detections(trained, monk
 
 
 def test_checkpoints_are_kept_every_k_epochs_and_at_the_last_and_configs_check_themselves():
-    from core.train.yolo import YoloConfig
+    from core.studies.object_detection.train import YoloConfig
 
     assert [e for e in range(1, 6) if YoloConfig(epochs=5, every=2).kept(e)] == [2, 4, 5]
     with pytest.raises(ValueError, match="multiple of 32"):
@@ -220,7 +220,7 @@ def test_checkpoints_are_kept_every_k_epochs_and_at_the_last_and_configs_check_t
 def test_the_page_refuses_to_train_on_a_set_with_bad_labels_naming_file_and_line(tmp_path, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
-    from core.train.runstore import RunStore
+    from core.engine.store import RunStore
 
     root = cartoon_copy(tmp_path / "data" / "broken", {"train": 3, "val": 1})
     label = sorted((root / "labels" / "train").iterdir())[0]

@@ -10,7 +10,7 @@ from PIL import Image
 from core import plots
 from core.experiments import tables
 from core.metrics import classification, detection, paired, regression, verification
-from core.predictors import Detections
+from core.models.outputs import Detections
 
 
 def test_pr_figure_has_a_trace_and_a_marked_point_per_variant():

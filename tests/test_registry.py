@@ -4,9 +4,9 @@ import torch
 
 from core import registry
 from core.data import samples
+from core.engine.store import RunStore
 from core.models import classifiers
 from core.predictors import build
-from core.train.runstore import RunStore
 from core.weights import WeightsUnavailable
 
 CPU = torch.device("cpu")

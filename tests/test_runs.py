@@ -15,9 +15,11 @@ import pytest
 import torch
 
 from core import runs as catalogue
+from core.engine import finals as recorded_finals
+from core.engine.events import EpochEnd
+from core.engine.store import RunStore, RunStoreError
+from core.metrics import paired
 from core.runs import export, finals
-from core.train.events import EpochEnd
-from core.train.runstore import RunStore, RunStoreError
 
 ROOT = Path(__file__).resolve().parents[1]
 LABELS = ["Sneaker", "Sandal", "Ankle boot"]
@@ -73,7 +75,7 @@ def test_final_numbers_carry_percentile_bootstrap_cis_over_the_test_images(tmp_p
     true, pred = index % 3, np.where(index % 4 == 0, (index % 3 + 1) % 3, index % 3)
     assert mca.value == pytest.approx(balanced_accuracy_score(true, pred))
     assert f1.value == pytest.approx(f1_score(true, pred, average="macro"))
-    rng, draws = np.random.default_rng(finals.SEED), []  # the same resamples, scored by sklearn
+    rng, draws = np.random.default_rng(paired.SEED), []  # the same resamples, scored by sklearn
     for _ in range(300):
         w = np.bincount(rng.integers(0, 30, 30), minlength=30)
         draws.append(balanced_accuracy_score(true, pred, sample_weight=w))
@@ -82,8 +84,8 @@ def test_final_numbers_carry_percentile_bootstrap_cis_over_the_test_images(tmp_p
     # what another trainer records is read back; a damaged entry is left out, a missing CI is shown as none
     fd = store.create("face_detection", "mtcnn/pretrained", "face_detection", {"strategy": "finetuned-pnet"})
     with store.recording(fd) as rec:
-        rec.note(final={**finals.record("validation AP at IoU 0.3", 0.71, (0.6, 0.8), "40 validation images"),
-                        **finals.record("no CI", 0.5, (float("nan"), float("nan")), ""), "bad": {"value": "x"}})
+        rec.note(final={**recorded_finals.record("validation AP at IoU 0.3", 0.71, (0.6, 0.8), "40 validation images"),
+                        **recorded_finals.record("no CI", 0.5, (float("nan"), float("nan")), ""), "bad": {"value": "x"}})
     found = finals.of(store.get(fd))
     assert [f.text() for f in found] == ["0.710 [0.600, 0.800]", "0.500"]
     assert json.loads(json.dumps(store.get(fd).metrics))["final"]["no CI"]["ci95"] == [None, None]
@@ -266,7 +268,7 @@ def test_prepare_queues_each_studys_default_once_and_knows_what_is_done(tmp_path
 
     store = RunStore(tmp_path)
     queued = prepare.queue_missing(store)
-    assert [item.experiment for item, _ in queued] == ["face_detection", "classification", "face_verification",
+    assert [item.name for item, _ in queued] == ["face_detection", "classification", "face_verification",
                                                         "regression", "object_detection"]
     assert [len(ids) for _, ids in queued] == [1, 1, 1, 1, 2]  # YOLO's page compares two starts
     assert prepare.queue_missing(store) == []  # queued already: nothing twice
@@ -284,8 +286,8 @@ def test_prepare_queues_each_studys_default_once_and_knows_what_is_done(tmp_path
 
 
 def test_resume_starts_one_trainer_per_study_for_runs_whose_process_ended_before_they_began(tmp_path, monkeypatch):
+    from core.engine import liveness
     from core.runs import prepare
-    from core.train import runstore
 
     store = RunStore(tmp_path / "runs")
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
@@ -296,7 +298,7 @@ def test_resume_starts_one_trainer_per_study_for_runs_whose_process_ended_before
         ids[name] = store.create(experiment, "x", experiment, {})
     store.assign(list(ids.values()), gone.pid)  # their process ended before any began
     assert {r.status for r in store.list()} == {"queued"}  # they wait on, without a process: not failed
-    assert {r.message for r in store.list()} == {runstore.ORPHANED} and not store.queue_line()
+    assert {r.message for r in store.list()} == {liveness.ORPHANED} and not store.queue_line()
     started = []
 
     class Started:  # what subprocess.Popen gives: a process id (this process's own, which is alive)
@@ -306,21 +308,21 @@ def test_resume_starts_one_trainer_per_study_for_runs_whose_process_ended_before
     monkeypatch.setattr(prepare.subprocess, "Popen", Started)
     done = _cli("resume", env_dir=store.folder, monkeypatch=monkeypatch)
     assert done.returncode == 0 and done.stdout.splitlines()[-1] == "resumed 3 queued run(s)"
-    assert started == [["-m", "core.train.transfer", "--runs", ids["a"], ids["b"]],
-                       ["-m", "core.train.mtcnn", "--run", ids["fd"]]]
+    assert started == [["-m", "core.worker", "--runs", ids["a"], ids["b"]],  # one worker, one process per study
+                       ["-m", "core.worker", "--runs", ids["fd"]]]
     assert [r.id for r in store.queue_line()] == [ids["a"], ids["fd"], ids["b"]]  # their places kept
-    assert store.get(ids["odd"]).message == runstore.ORPHANED  # no trainer for it here: it waits on
+    assert store.get(ids["odd"]).message == liveness.ORPHANED  # no trainer for it here: it waits on
     assert _cli("resume", env_dir=store.folder, monkeypatch=monkeypatch).stdout.strip() == \
         "no queued run lacks a process"
-    for _ in range(runstore.RESUMES - 1):  # a run whose process keeps ending before it begins is failed in the end
+    for _ in range(liveness.RESUMES - 1):  # a run whose process keeps ending before it begins is failed in the end
         store.assign([ids["b"]], gone.pid)
         assert store.adopt()[0].id == ids["b"]
     store.assign([ids["b"]], gone.pid)
     b = store.get(ids["b"])
-    assert b.status == "failed" and f"after {runstore.RESUMES} resume(s)" in b.message
+    assert b.status == "failed" and f"after {liveness.RESUMES} resume(s)" in b.message
     from streamlit.testing.v1 import AppTest
 
     monkeypatch.setenv("TLDASH_RUNS_DIR", str(store.folder))  # the Runs page lists the run no trainer here takes
     page = AppTest.from_file(str(ROOT / "app_pages/runs.py"), default_timeout=60).run()
-    assert f"**{ids['odd']}** · a study this version lacks · waiting for a process: the app starts one within " \
+    assert f"**{ids['odd']}** · unknown study 'a study this version lacks' · waiting for a process: the app starts one within " \
         "seconds" in [m.value for m in page.markdown]

@@ -15,10 +15,10 @@ import torch
 
 from core import registry
 from core.data import samples
+from core.engine import liveness
+from core.engine.events import EpochEnd, Phase
+from core.engine.store import DAMAGED, RunStore, RunStoreError
 from core.predictors import build
-from core.train import runstore
-from core.train.events import EpochEnd, Phase
-from core.train.runstore import DAMAGED, RunStore, RunStoreError
 
 ROOT = Path(__file__).resolve().parents[1]
 CPU = torch.device("cpu")
@@ -126,7 +126,7 @@ def test_a_runs_folder_that_cannot_be_written_gives_one_message(tmp_path):
 def test_a_trainer_killed_mid_run_is_marked_failed_and_its_last_checkpoint_is_a_variant(isolated_env):
     """A real SIGKILL: no handler runs, so only the next reading of the store can tell."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "core.train.transfer", "--dataset", "fashion_mnist_imbalanced3",
+    proc = subprocess.Popen([sys.executable, "-m", "core.studies.transfer", "--dataset", "fashion_mnist_imbalanced3",
                              "--strategies", "finetune", "--epochs", "200", "--image-size", "32",
                              "--limit-batches", "1", "--batch-size", "16"],
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -150,7 +150,7 @@ def test_a_trainer_killed_mid_run_is_marked_failed_and_its_last_checkpoint_is_a_
 def test_two_processes_writing_at_once_never_see_a_locked_database(isolated_env):
     store = RunStore()
     store.check_writable()
-    script = ("import sys; from core.train.runstore import RunStore; from core.train.events import EpochEnd\n"
+    script = ("import sys; from core.engine.store import RunStore; from core.engine.events import EpochEnd\n"
               "s = RunStore(); i = s.create('classification', 'mobilenet_v2', 'classification', {})\n"
               "with s.recording(i) as rec:\n"
               "    for n in range(150):\n"
@@ -197,7 +197,7 @@ def test_runs_wait_their_turn_in_creation_order_up_to_the_limit(tmp_path):
 
 
 def _waiting_child(run_id: str, env: dict) -> subprocess.Popen:
-    script = ("import sys; from core.train.runstore import RunStore, stop_on_sigterm\n"
+    script = ("import sys; from core.engine.recording import stop_on_sigterm; from core.engine.store import RunStore\n"
               "stop_on_sigterm(); s = RunStore()\n"
               f"with s.recording({run_id!r}):\n    pass\n")
     return subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, env=env, stderr=subprocess.PIPE)
@@ -229,9 +229,9 @@ def test_a_page_started_run_waits_for_a_slot_shows_its_place_and_is_removed_when
 
 _SERVER = """
 import json, sys, time
-from core.train import transfer
-from core.train.loop import TrainConfig
-from core.train.runstore import RunStore
+from core.studies.transfer import train as transfer
+from core.engine.loop import TrainConfig
+from core.engine.store import RunStore
 from ui import jobs
 
 store = RunStore()
@@ -239,9 +239,7 @@ cfg = TrainConfig(image_size=32, epochs=1, limit_batches=1, batch_size=16, worke
 started = []
 for _ in range(2):  # as a page does: queue, then a process of its own for the run (here one that only waits)
     (run_id,) = transfer.queue("fashion_mnist_imbalanced3", [cfg], store)
-    wait = ("from core.train.runstore import RunStore, stop_on_sigterm; stop_on_sigterm()\\n"
-            f"with RunStore().recording({run_id!r}):\\n    pass")
-    job = jobs.launch([sys.executable, "-c", wait], [run_id], store)
+    job = jobs.launch([run_id], store=store)  # the one worker, as a page starts it
     started.append([run_id, job.pid])
 print(json.dumps(started), flush=True)
 time.sleep(600)
@@ -251,7 +249,7 @@ time.sleep(600)
 def test_the_queue_outlives_the_app_and_the_processes_that_wait_in_it(isolated_env):
     """A server that queued two runs is killed with its process group: the trainers live on in their own sessions,
     waiting in order. A waiting trainer killed as well (a crash, a reboot) leaves its run queued, not failed; the
-    app, opened again, starts its trainer (core.train.transfer, for real); both then end in the order they were
+    app, opened again, starts its trainer (core.studies.transfer.train, for real); both then end in the order they were
     queued."""
     from streamlit.testing.v1 import AppTest
 
@@ -275,7 +273,7 @@ def test_the_queue_outlives_the_app_and_the_processes_that_wait_in_it(isolated_e
         while time.time() < deadline and store.get(second).pid is not None:
             time.sleep(0.2)
         orphan = store.get(second)
-        assert (orphan.status, orphan.pid, orphan.message) == ("queued", None, runstore.ORPHANED)
+        assert (orphan.status, orphan.pid, orphan.message) == ("queued", None, liveness.ORPHANED)
         app = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60).run()  # the app, opened again
         assert not app.exception, [e.value for e in app.exception]
         resumed = store.get(second)
@@ -290,7 +288,7 @@ def test_the_queue_outlives_the_app_and_the_processes_that_wait_in_it(isolated_e
 
 
 def test_when_a_job_fails_its_runs_not_yet_begun_fail_too_rather_than_wait_for_it(isolated_env):
-    from core.train.runstore import carry_out
+    from core.engine.store import carry_out
 
     store = RunStore()
     first, later = (store.create("classification", "mobilenet_v2", "classification", {}) for _ in range(2))

@@ -23,10 +23,10 @@ from hypothesis import strategies as st
 
 from core import numbers, registry
 from core import runs as catalogue
+from core.engine.events import EpochEnd, Phase
+from core.engine.store import RunStore
 from core.runs import __main__ as runs_cli
 from core.runs import finals
-from core.train.events import EpochEnd, Phase
-from core.train.runstore import RunStore
 from ui import runs_view
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,7 +38,7 @@ import sys, time, traceback
 from pathlib import Path
 from core import registry, runs as catalogue
 from core.runs import finals
-from core.train.runstore import RunStore
+from core.engine.store import RunStore
 root = Path(sys.argv[1]); reads = 0
 (root / f"ready-{sys.argv[2]}").touch()
 while not (root / "stop").exists():

@@ -16,11 +16,12 @@ import torch
 
 from core import numbers, registry
 from core import runs as catalogue
+from core.engine import launch as launcher
+from core.engine import store as runstore
+from core.engine.events import EpochEnd
+from core.engine.store import DAMAGED, RunStore
 from core.runs import __main__ as runs_cli
 from core.runs import finals, prepare
-from core.train import runstore
-from core.train.events import EpochEnd
-from core.train.runstore import DAMAGED, RunStore
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -59,7 +60,7 @@ def test_an_active_run_with_a_nan_metric_leaves_the_store_open_listed_and_resuma
         assert val["MAE"] == pytest.approx(np.mean([10, 1, 15]))
         code, out, err = _cli("list")
         assert code == 0 and training in out and waiting in out and not err
-        monkeypatch.setattr(prepare, "launch", lambda item, ids, store, why: type("P", (), {"pid": 1})())
+        monkeypatch.setattr(launcher, "launch", lambda ids, store, why: type("P", (), {"pid": 1})())
         assert [ids for _, ids, _ in prepare.resume(store)] == [[waiting]]
         assert store.get(waiting).metrics["resumed"] == 2  # counted on from the old row's 1
         with store._db() as con:
@@ -168,8 +169,8 @@ def test_the_app_answers_a_store_that_is_not_sqlite_with_one_message_on_every_pa
 
 def test_undefined_values_are_marked_on_curves_never_drawn_as_zero():
     from core import plots
-    from core.experiments import transfer as tx
     from core.runs import export
+    from core.studies.transfer import experiment as tx
 
     history = [_constant_epoch(0).__dict__ | {"val": {"pearson": numbers.Undefined("constant predictions"),
                                                        "MAE": 9.0}},

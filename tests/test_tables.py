@@ -3,10 +3,10 @@
 import math
 
 from core import numbers
+from core.engine.store import Run
 from core.experiments import tables
 from core.experiments.comparison import Comparison
 from core.metrics.paired import Paired
-from core.train.runstore import Run
 
 
 def _run(run_id: str, **config) -> Run:

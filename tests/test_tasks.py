@@ -1,6 +1,8 @@
 """One table of tasks: everything that lists tasks reads core.tasks, and no second list comes back."""
 
 import ast
+import contextlib
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -8,6 +10,7 @@ import pytest
 from core import registry, tasks
 from core.experiments import __main__ as experiments_cli
 from core.metrics import __main__ as metrics_cli
+from core.studies import index
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = [p for d in ("core", "ui", "app_pages", "bench") for p in (ROOT / d).rglob("*.py")] + [ROOT / "streamlit_app.py"]
@@ -58,23 +61,29 @@ def test_registry_cli_and_score_formats_read_the_table():
     assert all(family in help_text for family in scored)
 
 
-def test_experiments_cli_offers_exactly_the_tasks_with_an_experiment(capsys):
+def test_experiments_cli_offers_exactly_the_studies_with_a_comparison(capsys):
     with pytest.raises(SystemExit):
         experiments_cli.main(["juggling"])
     err = capsys.readouterr().err
-    assert all(f"'{name}'" in err for name in tasks.with_experiment())
-    assert "face_verification" in tasks.with_experiment()
-    planned = tasks.Task("object_detection", "Object detection", ("AP50",), "cartoon_faces/detection", "detection")
-    with pytest.raises(KeyError, match="has no experiment yet"):
-        planned.default_comparison()
+    assert all(f"'{name}'" in err for name in index.with_comparison())
+    assert "face_verification" in index.with_comparison()
+    planned = dataclasses.replace(index.get("object_detection"), name="planned", comparison=None)
+    with monkeypatch_studies([*index.STUDIES, planned]):
+        assert "planned" not in index.with_comparison() and index.get("planned") is planned
 
 
-def test_each_trainer_named_by_a_task_exists_and_takes_queued_runs_by_its_flag():
-    import importlib.util
+def test_every_task_has_a_study_whose_queued_runs_the_worker_carries_out():
+    assert {s.task.name for s in index.STUDIES} == set(tasks.TASKS)  # every study's runs can be resumed after a reboot
+    assert all(callable(s.train) and callable(s.queue) and s.defaults is not None for s in index.STUDIES)
+    with pytest.raises(KeyError, match="choose from"):
+        index.get("juggling")
 
-    named = {t.name: t.trainer for t in tasks.TASKS.values() if t.trainer}
-    assert set(named) == set(tasks.TASKS)  # every study's runs can be resumed after a reboot
-    for trainer in named.values():
-        module, flag = trainer.split()
-        spec = importlib.util.find_spec(module)
-        assert spec is not None and f'add_argument("{flag}"' in Path(spec.origin).read_text(), trainer
+
+@contextlib.contextmanager
+def monkeypatch_studies(studies):
+    saved = index.STUDIES
+    index.STUDIES = tuple(studies)
+    try:
+        yield
+    finally:
+        index.STUDIES = saved

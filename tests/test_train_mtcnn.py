@@ -5,11 +5,12 @@ from facenet_pytorch import MTCNN
 
 from core import registry
 from core.data import catalogue
+from core.engine.store import RunStore
 from core.metrics.detection import iou_matrix
 from core.predictors import build
 from core.runs import finals
-from core.train import mtcnn, mtcnn_samples
-from core.train.runstore import RunStore
+from core.studies.face_detection import samples as mtcnn_samples
+from core.studies.face_detection import train as mtcnn
 
 
 def test_mined_samples_fall_in_their_iou_bands_and_invert_through_bbreg():

@@ -5,11 +5,11 @@ from torchvision.transforms import v2 as T
 
 from core.data import fashion_mnist
 from core.data.types import LabelledImages
+from core.engine import loop, objectives, strategies, streams
+from core.engine.events import EpochEnd
+from core.engine.loop import Predictions, TrainConfig, check_dataset, fit, split_indices
+from core.engine.strategies import StrategyConfig
 from core.models import backbones, classifiers
-from core.train import loop, objectives, strategies, streams
-from core.train.events import EpochEnd
-from core.train.loop import Predictions, TrainConfig, check_dataset, fit, split_indices
-from core.train.strategies import StrategyConfig
 from core.weights import WeightsUnavailable
 
 
@@ -72,7 +72,7 @@ def test_frozen_training_caches_features_and_leaves_the_backbone_alone():
 
 
 def test_computing_frozen_features_reports_its_progress(monkeypatch):
-    from core.train import loop
+    from core.engine import loop
 
     monkeypatch.setattr(loop, "FEATURE_REPORT_EVERY", 1)
     data = tiny()

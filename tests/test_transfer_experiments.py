@@ -10,11 +10,12 @@ import torch
 from core import registry
 from core.data import catalogue
 from core.data.types import open_image
-from core.experiments import transfer as tx
+from core.engine.loop import TrainConfig
+from core.engine.store import RunStore
 from core.predictors import TopK, Value, build
-from core.train import transfer as trainer
-from core.train.loop import TrainConfig
-from core.train.runstore import RunStore
+from core.studies.transfer import __main__ as transfer_cli
+from core.studies.transfer import experiment as tx
+from core.studies.transfer import train as trainer
 from tests import data_fixtures
 
 SMALL = TrainConfig(image_size=32, epochs=2, limit_batches=12)  # 768 training images an epoch: enough to rank them
@@ -113,7 +114,7 @@ def test_learning_curve_rows_and_unfreeze_marks():
 
 
 def _cli(args, capsys):
-    code = trainer.main(args)
+    code = transfer_cli.main(args)
     return code, capsys.readouterr()
 
 
@@ -291,7 +292,7 @@ def test_stop_signal_marks_the_run_stopped_and_ends_the_process(isolated_env):
     import time
 
     from tests.test_app import ROOT
-    proc = subprocess.Popen([sys.executable, "-m", "core.train.transfer", "--strategies", "finetune", "--epochs", "30",
+    proc = subprocess.Popen([sys.executable, "-m", "core.studies.transfer", "--strategies", "finetune", "--epochs", "30",
                              "--image-size", "32", "--cpu"], cwd=ROOT, env=dict(os.environ),
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     store = RunStore()

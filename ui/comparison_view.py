@@ -7,11 +7,11 @@ import streamlit as st
 
 from core import plots
 from core.data import catalogue
+from core.engine.store import Run, RunStore
 from core.experiments import tables
-from core.experiments import transfer as tx
 from core.experiments.comparison import Comparison
 from core.metrics import paired
-from core.train.runstore import Run, RunStore
+from core.studies.transfer import experiment as tx
 from ui import figures, training
 from ui.settings import KEEP
 

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import sys
 import time
 
 import numpy as np
@@ -11,13 +10,13 @@ import streamlit as st
 from PIL import Image, ImageOps
 
 from core import devices, numbers, plots, registry
-from core.experiments import face_detection as fd
+from core.engine import estimates
+from core.engine.store import RunStore
 from core.models import mtcnn_batched
-from core.predictors import Detections
-from core.train import estimates
-from core.train import mtcnn as mtcnn_train
-from core.train.runstore import RunStore
-from ui import figures, jobs, sidebar
+from core.models.outputs import Detections
+from core.studies.face_detection import experiment as fd
+from core.studies.face_detection import train as mtcnn_train
+from ui import figures, jobs
 
 PREFIX = "detect"
 NEW_VARIANTS = "detect.new_variants"  # finished (or stopped after an epoch) by a run started here: selected
@@ -61,8 +60,7 @@ def forgetting(name: str, device_name: str) -> dict[str, float]:
 
 def start_training(stages: list[str]) -> None:
     """Queue the run, then its process; this session follows the run by its id."""
-    run_id = mtcnn_train.queue(mtcnn_train.MTCNNConfig(stages=tuple(stages)), RunStore())
-    jobs.start(PREFIX, [sys.executable, "-m", "core.train.mtcnn", "--run", run_id], [run_id])
+    jobs.queue_and_start(PREFIX, lambda: [mtcnn_train.queue(mtcnn_train.MTCNNConfig(stages=tuple(stages)), RunStore())])
 
 
 def estimate(stages: tuple[str, ...]) -> str:
@@ -82,20 +80,18 @@ def _ended(ended: jobs.Ended) -> None:
     st.session_state[NEW_VARIANTS] = [v.name for v in registry.for_task("face_detection") if v.run_id in kept]
 
 
-@sidebar.live(run_every=2)
 def training_status() -> None:
-    job = jobs.follow(PREFIX, _ended)
-    if job is None:
-        return
+    jobs.panel(PREFIX, _progress, _ended)
+
+
+def _progress(job: jobs.Job) -> None:
     run = job.runs()[0]
     history, phase = run.history, run.metrics.get("phase")
     stages = ", ".join(run.config.get("stages", []))
     past = estimates.past_seconds("face_detection", run.config)
     left = "" if past is None else (f" · {estimates.words(past[0] - (time.time() - run.created))} left by past runs"
                                     if past[0] > time.time() - run.created else " · taking longer than past runs")
-    if st.session_state.get(f"{PREFIX}.stopping"):
-        st.info("Stopping: the run keeps its last checkpoint…")
-    elif phase:
+    if phase:
         st.info(f"Fine-tuning {stages}: {estimates.phase_words(phase)}…{left}")
     elif history:
         last = history[-1]
@@ -103,7 +99,6 @@ def training_status() -> None:
                 f"face/background accuracy {numbers.text(last['val'].get('face_accuracy'), fmt='.1%')}{left}")
     else:
         st.info(f"Fine-tuning {stages}: starting the training process…")
-    jobs.stop_button(PREFIX)
 
 
 def crops(image: Image.Image, boxes: np.ndarray) -> list[Image.Image]:

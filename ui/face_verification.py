@@ -14,12 +14,12 @@ from core import devices, numbers, registry
 from core.data import catalogue
 from core.data.identities import person_of
 from core.data.types import open_image
-from core.experiments import face_verification as fv
+from core.engine import estimates
+from core.engine.store import RunStore
 from core.metrics import verification
-from core.train import estimates
-from core.train import verification as trainer
-from core.train.runstore import RunStore
-from ui import cache, jobs, sidebar
+from core.studies.face_verification import experiment as fv
+from core.studies.face_verification import train as trainer
+from ui import cache, jobs
 from ui.image_input import uploaded
 from ui.settings import KEEP
 
@@ -78,26 +78,22 @@ def estimate(dataset: str, backbone: str, tap: str, distance: str, recipes: list
 def start_training(dataset: str, backbone: str, tap: str, distance: str, recipes: list[str], epochs: int,
                    force_cpu: bool) -> None:
     runs = _recipes(backbone, tap, distance, recipes, epochs)
-    jobs.queue_and_start(PREFIX, lambda: trainer.queue(dataset, runs, RunStore()), "core.train.verification",
-                         force_cpu)
+    jobs.queue_and_start(PREFIX, lambda: trainer.queue(dataset, runs, RunStore()), force_cpu)
 
 
-@sidebar.live(run_every=2)
 def training_status() -> None:
-    job = jobs.follow(PREFIX, lambda ended: None)  # a finished run is listed by variants_for on the rerun
-    if job is None:
-        return
+    jobs.panel(PREFIX, _progress)  # a finished run is listed by variants_for on the rerun
+
+
+def _progress(job: jobs.Job) -> None:
     run, nth = jobs.running_run(job)
     label, epochs = run.config.get("label", "?"), int(run.config.get("epochs", 1))
-    if st.session_state.get(f"{PREFIX}.stopping"):
-        st.info("Stopping: the run keeps its last checkpoint…")
-    elif run.history:
+    if run.history:
         last = run.history[-1]
         st.progress(len(run.history) / epochs, text=f"Fine-tuning **{label}** ({nth}): epoch {len(run.history)} of "
                                                     f"{epochs}, validation AUC {numbers.text(last['val'].get('AUC'))}")
     else:
         st.info(f"Fine-tuning **{label}** ({nth}): starting…")
-    jobs.stop_button(PREFIX)
 
 
 def operating_points(fig: go.Figure, points: dict[str, verification.Confusion]) -> go.Figure:

@@ -16,15 +16,17 @@ from PIL import Image, ImageOps
 from core import numbers
 from core.data import catalogue
 from core.data.types import DataError, LabelledImages, open_image
-from core.experiments import feature_extraction as fe
-from core.features import extract, probe, taps
-from core.features.extract import Source
-from core.train import autoencoder, transfer
-from core.train.loop import TrainConfig
-from core.train.runstore import RunStore
-from core.train.strategies import StrategyConfig
+from core.engine.loop import TrainConfig
+from core.engine.store import RunStore
+from core.engine.strategies import StrategyConfig
+from core.features import probe, taps
+from core.studies.feature_extraction import experiment as fe
+from core.studies.feature_extraction import extract
+from core.studies.feature_extraction import train as autoencoder
+from core.studies.feature_extraction.extract import Source
+from core.studies.transfer import train as transfer
 from core.weights import WeightsUnavailable
-from ui import jobs, sidebar
+from ui import jobs
 from ui.settings import KEEP
 from ui.sidebar import FORCE_CPU, device
 
@@ -182,28 +184,22 @@ def image_of(name: str, source: str, max_images: int, position: int) -> Image.Im
 
 
 def start_autoencoder(cfg: autoencoder.AutoencoderConfig) -> None:
-    jobs.queue_and_start(AE_PREFIX, lambda: [autoencoder.queue(cfg, RunStore())], "core.train.autoencoder",
+    jobs.queue_and_start(AE_PREFIX, lambda: [autoencoder.queue(cfg, RunStore())],
                          bool(st.session_state.get(FORCE_CPU)))
 
 
 def start_finetune(dataset_name: str, backbone: str, strategy: str, epochs: int, size: int) -> None:
     cfg = TrainConfig(backbone=backbone, image_size=size, epochs=epochs, strategy=StrategyConfig(strategy))
-    jobs.queue_and_start(TUNE_PREFIX, lambda: transfer.queue(dataset_name, [cfg], RunStore()), "core.train.transfer",
+    jobs.queue_and_start(TUNE_PREFIX, lambda: transfer.queue(dataset_name, [cfg], RunStore()),
                          bool(st.session_state.get(FORCE_CPU)))
 
 
 def job_status(prefix: str, what: str) -> None:
     """A live line for this session's job under prefix: its phase, epoch and validation figure, and Stop."""
-    @sidebar.live(run_every=2)
-    def view() -> None:
-        job = jobs.follow(prefix, lambda ended: None)  # new runs are new sources: their caches have new keys
-        if job is None:
-            return
+    def progress(job: jobs.Job) -> None:
         run, _ = jobs.running_run(job)
         epochs = int(run.config.get("epochs", 1))
-        if st.session_state.get(f"{prefix}.stopping"):
-            st.info("Stopping: the run keeps its last checkpoint…")
-        elif run.history:
+        if run.history:
             last = run.history[-1]
             figure = ", ".join(f"{k} {numbers.text(v)}" for k, v in list(last["val"].items())[:2])
             st.progress(len(run.history) / epochs, text=f"Training the {what} (run {run.id}): epoch "
@@ -211,9 +207,7 @@ def job_status(prefix: str, what: str) -> None:
         else:
             phase = run.metrics.get("phase", {}).get("name", "starting")
             st.info(f"Training the {what} (run {run.id}): {phase}…")
-        jobs.stop_button(prefix)
-
-    view()
+    jobs.panel(prefix, progress)  # new runs are new sources: their caches have new keys
     for message in st.session_state.get(f"{prefix}.failed", []):
         st.error(f"The {what} did not finish: {message}")
     for run_id in st.session_state.get(f"{prefix}.stopped", []):

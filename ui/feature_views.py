@@ -11,13 +11,14 @@ import streamlit as st
 
 from core import plots
 from core.data.types import LabelledImages
-from core.experiments import feature_extraction as fe
+from core.engine.store import RunStore
+from core.engine.strategies import STRATEGIES
 from core.experiments import tables
-from core.features import extract, probe
-from core.features.extract import Source
-from core.train import autoencoder
-from core.train.runstore import RunStore
-from core.train.strategies import STRATEGIES
+from core.features import probe
+from core.studies.feature_extraction import experiment as fe
+from core.studies.feature_extraction import extract
+from core.studies.feature_extraction import train as autoencoder
+from core.studies.feature_extraction.extract import Source
 from ui import feature_extraction as ui_fx
 from ui import figures, jobs
 from ui.settings import KEEP

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,8 +17,9 @@ from pathlib import Path
 import streamlit as st
 
 from core.data.types import DataError
-from core.train import launch as launcher
-from core.train.runstore import LIVE, Run, RunStore, RunStoreError
+from core.engine import launch as launcher
+from core.engine.store import LIVE, Run, RunStore, RunStoreError
+from ui import sidebar
 
 
 @dataclass(frozen=True)
@@ -48,11 +48,11 @@ def _key(prefix: str) -> str:
     return f"{prefix}.job"
 
 
-def launch(cmd: list[str], run_ids: list[str], store: RunStore | None = None) -> Job:
-    """Start cmd in a new process group (Stop ends it and its workers), output in its own log; the runs learn
-    the process id, so that they are marked failed if it dies before finishing them."""
+def launch(run_ids: list[str], force_cpu: bool = False, store: RunStore | None = None) -> Job:
+    """Start the worker for these queued runs (core.worker.launch: its own process group, its own log); the runs
+    learn the process id, so that they are marked failed if it dies before finishing them."""
     store = store or RunStore()
-    proc = launcher.start(cmd, run_ids, store)
+    proc = launcher.launch(run_ids, store, force_cpu=force_cpu)
     return Job(proc.pid, tuple(run_ids), str(launcher.log_path(store, run_ids, "job")), time.time())
 
 
@@ -73,26 +73,26 @@ def last_error(log: str) -> str:
     return errors[-1].removeprefix("error: ") if errors else ""
 
 
-def start(prefix: str, cmd: list[str], run_ids: list[str]) -> Job:
+def start(prefix: str, run_ids: list[str], force_cpu: bool = False) -> Job:
     """Launch and remember the job in this browser session. How the previous job ended (f"{prefix}.failed",
     ".stopped", ".removed") is shown until now: a message taken out of the session as it is drawn is lost when a
     newer rerun interrupts that script run, as happens when a job ends while the page is busy."""
     for outcome in ("failed", "stopped", "removed"):
         st.session_state.pop(f"{prefix}.{outcome}", None)
-    job = launch(cmd, run_ids)
+    job = launch(run_ids, force_cpu)
     st.session_state[_key(prefix)] = job
     return job
 
 
-def queue_and_start(prefix: str, queue: Callable[[], list[str]], module: str, force_cpu: bool) -> None:
-    """Queue the runs (a refusal is kept for the page to show under f"{prefix}.failed"), then start one process,
-    `python -m MODULE --runs ID ...`, that carries them out."""
+def queue_and_start(prefix: str, queue: Callable[[], list[str]], force_cpu: bool = False) -> None:
+    """Queue the runs (a refusal is kept for the page to show under f"{prefix}.failed"), then start the worker,
+    one process that carries them out in order."""
     try:
         run_ids = queue()
     except (ValueError, DataError, RunStoreError) as exc:
         st.session_state[f"{prefix}.failed"] = [str(exc)]
         return
-    start(prefix, [sys.executable, "-m", module, "--runs", *run_ids] + (["--cpu"] if force_cpu else []), run_ids)
+    start(prefix, run_ids, force_cpu)
 
 
 def current(prefix: str) -> Job | None:
@@ -183,6 +183,25 @@ def running_run(job: Job) -> tuple[Run, str]:
     runs = job.runs()
     run = next((r for r in runs if r.status == "running"), runs[0])
     return run, f"{[r.id for r in runs].index(run.id) + 1} of {len(runs)}"
+
+
+def panel(prefix: str, progress: Callable[[Job], None], on_end: Callable[[Ended], None] = lambda ended: None,
+          stopping: str = "Stopping: the run keeps its last checkpoint…") -> None:
+    """The one job panel every training page shows: this session's job under prefix, polled every 2 s; its place
+    in line while it waits, progress(job) while it runs (the page's phase, k of n, epoch and figures, time left),
+    "Stopping…" once Stop is pressed, and Stop. When the job ends, on_end sees how, and the page reruns to show it
+    (see follow)."""
+    @sidebar.live(run_every=2)
+    def view() -> None:
+        job = follow(prefix, on_end)
+        if job is None:
+            return
+        if st.session_state.get(f"{prefix}.stopping"):
+            st.info(stopping, icon=":material/stop_circle:")
+        else:
+            progress(job)
+        stop_button(prefix)
+    view()
 
 
 def stop_button(prefix: str) -> None:

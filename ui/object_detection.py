@@ -13,15 +13,15 @@ from PIL import Image
 
 from core import devices, numbers, plots, registry
 from core.data import catalogue
-from core.experiments import object_detection as od
+from core.engine.store import Run, RunStore
 from core.experiments import tables
 from core.experiments.comparison import Comparison
 from core.metrics import paired
 from core.models import yolo
-from core.predictors import Detections
-from core.train import yolo as trainer
-from core.train.runstore import Run, RunStore
-from ui import figures, jobs, sidebar
+from core.models.outputs import Detections
+from core.studies.object_detection import experiment as od
+from core.studies.object_detection import train as trainer
+from ui import figures, jobs
 
 PREFIX = "yolo"
 UNREADABLE = (RuntimeError, OSError, EOFError, KeyError, pickle.UnpicklingError, zipfile.BadZipFile)  # a damaged file
@@ -90,20 +90,19 @@ def study_table(result: Comparison) -> pd.DataFrame:
 
 def start_training(dataset: str, settings: str, force_cpu: bool) -> None:
     cfg = replace(SETTINGS[settings], dataset=dataset)
-    jobs.queue_and_start(PREFIX, lambda: trainer.queue_pair(cfg, RunStore()), "core.train.yolo", force_cpu)
+    jobs.queue_and_start(PREFIX, lambda: trainer.queue_pair(cfg, RunStore()), force_cpu)
 
 
-@sidebar.live(run_every=2)
 def training_status() -> None:
-    job = jobs.follow(PREFIX, lambda ended: None)  # finished runs are listed by od.runs_on on the rerun
-    if job is None:
-        return
+    jobs.panel(PREFIX, _progress, stopping="Stopping: the run keeps the checkpoints it has written…")  # finished
+    # runs are listed by od.runs_on on the rerun
+
+
+def _progress(job: jobs.Job) -> None:
     run, nth = jobs.running_run(job)
     start, epochs = run.config.get("start", "?"), int(run.config.get("epochs", 1))
     phase = run.metrics.get("phase")
-    if st.session_state.get(f"{PREFIX}.stopping"):
-        st.info("Stopping: the run keeps the checkpoints it has written…")
-    elif phase and phase["name"].startswith("predicting"):
+    if phase and phase["name"].startswith("predicting"):
         st.info(f"Training **{start}** ({nth}): {phase['name']} ({phase['done']} of {phase['total']})…")
     elif run.history:
         last = run.history[-1]
@@ -111,7 +110,6 @@ def training_status() -> None:
                                                     f"{epochs}, validation AP50 {numbers.text(last['val'].get('AP50'))}")
     else:
         st.info(f"Training **{start}** ({nth}): starting…")
-    jobs.stop_button(PREFIX)
 
 
 def training_panel(dataset: str, expanded: bool, force_cpu: bool) -> None:

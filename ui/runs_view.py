@@ -11,9 +11,12 @@ import streamlit as st
 
 from core import numbers, plots
 from core import runs as catalogue
+from core.engine.liveness import ADOPTED, ORPHANED
+from core.engine.queue import MAX_RUNNING_ENV, max_running
+from core.engine.store import LIVE, Run, RunStore, RunStoreError
 from core.runs import export, finals
-from core.train.runstore import ADOPTED, LIVE, MAX_RUNNING_ENV, ORPHANED, Run, RunStore, RunStoreError, max_running
-from ui import figures, jobs, sidebar
+from core.studies import index
+from ui import figures, jobs, resume, sidebar
 from ui.settings import KEEP
 
 COMPARE = "runs.compare"  # the runs picked: a query parameter, so that a link reopens the same comparison
@@ -57,7 +60,7 @@ def manage(run: Run, store: RunStore) -> None:
             store.label(run.id, name=name, tags=tags, note=note)
             st.toast(f"Saved {name or run.id}")
             st.rerun()
-    study = catalogue.study_title(run.experiment)
+    study = index.title(run.experiment)
     left, middle, right = st.columns(3)
     if left.button(f"Unpin as {study}'s baseline" if run.pinned else f"Pin as {study}'s baseline",
                    icon=":material/push_pin:", key=f"runs.pin.{run.id}"):
@@ -198,7 +201,7 @@ def live(store: RunStore) -> None:
     if not active:
         return
     orphans = any(r.status == "queued" and r.pid is None and r.message == ORPHANED for r in active)
-    if orphans and sidebar.resume_queue(str(store.folder.resolve())):
+    if orphans and resume.resume_queue(str(store.folder.resolve())):
         active = [r for r in store.list() if r.status in LIVE]
     st.subheader("In progress")
     for r in active:
@@ -208,6 +211,6 @@ def live(store: RunStore) -> None:
                  f"waiting, {jobs.ordinal(int(queue['place']))} in line" if r.status == "queued" and queue else
                  f"epoch {len(r.history)}" + (f" · {phase.get('name')}" if phase else "") if r.status == "running"
                  else "queued")
-        st.markdown(f"**{r.title}** · {catalogue.study_title(r.experiment)} · {where}")
+        st.markdown(f"**{r.title}** · {index.title(r.experiment)} · {where}")
     st.caption(f"{max_running()} run(s) train at a time here (${MAX_RUNNING_ENV}); the others wait in the order "
                "they were started. Stop a run on the page that started it.")

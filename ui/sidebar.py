@@ -9,7 +9,7 @@ import streamlit as st
 import torch
 
 from core import devices
-from core.train.runstore import RunStore, RunStoreError, StoreUnreadable
+from core.engine.store import RunStore, RunStoreError, StoreUnreadable
 from ui.settings import KEEP
 
 FORCE_CPU = "app.force_cpu"
@@ -78,25 +78,14 @@ def store_unreadable(exc: RunStoreError) -> None:
         st.error(str(exc), icon=":material/database_off:")
 
 
-@st.cache_resource(ttl=5, show_spinner=False)
-def resume_queue(folder: str) -> int:
-    """Start a process for the queued runs whose own ended before they began (the machine restarted, or the
-    process was killed): at most every 5 s per runs folder, in whichever session comes first (each page's
-    run, and the Home and Runs pages' live list while it shows such a run). The number of runs resumed."""
-    from core.runs import prepare
-
-    return sum(len(ids) for _, ids, _ in prepare.resume(RunStore(folder)))
-
-
-def render() -> None:
+def render() -> bool:
+    """The sidebar, and the runs folder's problem at the top of the page if it has one: whether runs can be kept."""
     problem = runs_problem()
     if problem and st.session_state[STORE_PROBLEM][0] == "unreadable":
         st.error(problem, icon=":material/database_off:")
     elif problem:
         st.error(f"{problem} Until then nothing can be trained; comparing what exists still works.",
                  icon=":material/folder_off:")
-    else:
-        resume_queue(str(RunStore().folder.resolve()))
     with st.sidebar:
         dev = device()
         st.markdown(f"**Device** · `{devices.describe(dev)}`")
@@ -108,3 +97,4 @@ def render() -> None:
                        "URL, so a link opens in it.")
     if presenting():
         st.markdown(_PRESENTATION_CSS, unsafe_allow_html=True)
+    return not problem

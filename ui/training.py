@@ -10,14 +10,15 @@ import streamlit as st
 from core import numbers, plots, tasks, weights
 from core.data import catalogue
 from core.data.types import DataError, LabelledImages
-from core.experiments import transfer as tx
+from core.engine import estimates
+from core.engine import strategies as strat
+from core.engine.loop import AUGMENTATIONS, TrainConfig, check_dataset
+from core.engine.store import Run, RunStore
+from core.engine.strategies import StrategyConfig
 from core.models import backbones
-from core.train import estimates, transfer
-from core.train import strategies as strat
-from core.train.loop import AUGMENTATIONS, TrainConfig, check_dataset
-from core.train.runstore import Run, RunStore
-from core.train.strategies import StrategyConfig
-from ui import figures, jobs, sidebar
+from core.studies.transfer import experiment as tx
+from core.studies.transfer import train as transfer
+from ui import figures, jobs
 from ui.settings import KEEP
 from ui.sidebar import FORCE_CPU
 
@@ -118,7 +119,7 @@ def _trainable(cfg: TrainConfig, outputs: int) -> None:
 def start(prefix: str, dataset: str, cfg: TrainConfig, names: list[str], force_cpu: bool) -> None:
     """Queue one run per strategy, then one process that carries them out; this session follows their ids."""
     cfgs = [cfg.with_strategy(name) for name in names]
-    jobs.queue_and_start(prefix, lambda: transfer.queue(dataset, cfgs, RunStore()), "core.train.transfer", force_cpu)
+    jobs.queue_and_start(prefix, lambda: transfer.queue(dataset, cfgs, RunStore()), force_cpu)
 
 
 def live(prefix: str, task: str) -> None:
@@ -126,21 +127,14 @@ def live(prefix: str, task: str) -> None:
     def finished(ended: jobs.Ended) -> None:
         st.session_state[f"{prefix}.new"] = ended.done  # joins this session's comparison
 
-    @sidebar.live(run_every=2)
-    def view() -> None:
-        job = jobs.follow(prefix, finished)
-        if job is None:
-            return
+    def progress(job: jobs.Job) -> None:
         runs = job.runs()
         running = next((r for r in runs if r.status == "running"), None)
-        if st.session_state.get(f"{prefix}.stopping"):
-            st.info("Stopping: the run ends at its next step and keeps its last checkpoint…", icon=":material/stop_circle:")
-        elif running is not None:
+        if running is not None:
             _progress(running, runs, task, prefix)
         else:
             st.info(f"Starting the training process for {len(runs)} run(s)…", icon=":material/hourglass_top:")
-        jobs.stop_button(prefix)
-    view()
+    jobs.panel(prefix, progress, finished, "Stopping: the run ends at its next step and keeps its last checkpoint…")
 
 
 def _progress(run: Run, runs: list[Run], task: str, prefix: str) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from core.data import archive, cartoon_attributes, domains, fashion_mnist, formats
+from core.data import archive, cartoon_attributes, domains, fashion_mnist, formats, identities
 from core.data.archive import dataset_root
 from core.data.types import DataError, Dataset, DetectionSet, LabelledImages, VerificationSet
 
@@ -367,8 +367,6 @@ def verification_names() -> list[str]:
 
 def people(name: str, seed: int = 0) -> LabelledImages:
     """The set's images labelled by person, with identity-disjoint train / val / test splits."""
-    from core.data import identities
-
     data = load(name)
     if isinstance(data, VerificationSet):
         return identities.disjoint_splits(identities.of_pairs(data), seed)
@@ -382,8 +380,6 @@ def people(name: str, seed: int = 0) -> LabelledImages:
 def pairs(name: str, split: str = "test", seed: int = 0) -> VerificationSet:
     """The pairs a set is scored on: its own pairs of that split (all of them when it has no splits), or
     balanced seeded pairs made from the split's people."""
-    from core.data import identities
-
     data = load(name)
     if isinstance(data, VerificationSet):
         chosen = [p for p in data.pairs if p.split == split] or [p for p in data.pairs if p.split == "all"]

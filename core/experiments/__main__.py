@@ -36,16 +36,17 @@ import argparse
 import json
 import sys
 
-from core import devices, numbers, tasks
+from core import devices, numbers
 from core.data.types import DataError
-from core.train.runstore import RunStore, RunStoreError
+from core.engine.store import RunStore, RunStoreError
+from core.studies import index
 from core.weights import WeightsUnavailable
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m core.experiments", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("experiment", choices=tasks.with_experiment())
+    p.add_argument("experiment", choices=index.with_comparison())
     p.add_argument("--dataset", help="another set for the task (python -m core.data lists them)")
     p.add_argument("--json", action="store_true", help="print the Comparison as JSON (default: a table)")
     p.add_argument("--cpu", action="store_true")
@@ -54,8 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     device = devices.pick_device(force_cpu=args.cpu)
     try:
         quick = {"quick": True} if args.quick else {}
-        result = tasks.get(args.experiment).default_comparison(dataset=args.dataset, store=RunStore(), device=device,
-                                                               **quick)
+        study = index.get(args.experiment)
+        result = study.comparison(study, dataset=args.dataset, store=RunStore(), device=device, **quick)
     except (ValueError, KeyError, DataError, WeightsUnavailable, RunStoreError) as exc:
         print(f"error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
         return 2

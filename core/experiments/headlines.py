@@ -4,16 +4,15 @@ they saved; no model runs and no bootstrap."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 import plotly.graph_objects as go
 
-from core import plots, registry, tasks
-from core.experiments import transfer as tx
-from core.metrics import classification, regression
-from core.train.runstore import Run, RunStore
+from core import plots, registry
+from core.engine.store import Run, RunStore
+from core.engine.study import Study
+from core.studies import index
 
 
 @dataclass(frozen=True)
@@ -45,76 +44,30 @@ def _newest_by_strategy(runs: list[Run]) -> dict[str, Run]:
     return newest
 
 
-def _last_val(metric: str) -> Callable[[Run], float | None]:
-    def value(run: Run) -> float | None:
-        history = run.metrics.get("history") or []
-        return history[-1].get("val", {}).get(metric) if history else None
-    return value
-
-
-def _test(task: str, metric: str) -> Callable[[Run], float | None]:
-    def value(run: Run) -> float | None:
-        try:
-            o = tx.outcome(run)
-        except ValueError:
-            return None
-        if task == "classification":
-            labels = [str(c) for c in run.config.get("labels") or []]
-            summary = classification.summary_of_counts(o.targets, o.predicted, labels)
-            return float(summary(np.ones(len(o.targets), np.int64))[metric])
-        return float(getattr(regression.evaluate(o.targets, o.predicted), metric))
-    return value
-
-
-@dataclass(frozen=True)
-class Study:
-    title: str
-    page: str
-    experiment: str
-    metric: str
-    value: Callable[[Run], float | None]
-    lower_is_better: bool = False
-    reference: tuple[str, str] = ("", "")  # (label, metrics key): a number the runs record for the pretrained model
-
-
-STUDIES = (
-    Study("Face detection", "app_pages/face_detection.py", "face_detection", "validation AP at IoU 0.3",
-          lambda r: r.metrics.get("val_AP30"), reference=("pretrained", "val_AP30_pretrained")),
-    Study("Face verification", "app_pages/face_verification.py", "face_verification", "validation AUC",
-          _last_val("AUC")),
-    Study("Object detection (YOLO)", "app_pages/object_detection.py", "object_detection", "validation AP50",
-          _last_val("AP50")),
-    Study("Transfer: classification", "app_pages/classification.py", "classification", "test mCA",
-          _test("classification", "mCA")),
-    Study("Transfer: regression", "app_pages/regression.py", "regression", "test Pearson r",
-          _test("regression", "pearson")),
-)
-
-
-def _dataset(study: Study) -> str | None:
-    """The study's default set: the tile speaks of it, as its page does on opening."""
-    task = tasks.TASKS.get(study.experiment)
-    return getattr(task, "default_dataset", None) or None
+def page(study: Study) -> str:
+    """The study's page, for the tile's link (pages are named after the study)."""
+    return f"app_pages/{study.name}.py"
 
 
 def tile(study: Study, store: RunStore) -> Tile:
-    dataset = _dataset(study)
-    runs = [r for r in store.list("done") if r.experiment == study.experiment
-            and (dataset is None or r.config.get("dataset") in (None, dataset))]
+    headline = study.headline
+    runs = [r for r in store.list("done") if r.experiment == study.name
+            and r.config.get("dataset") in (None, study.default_dataset)]  # the tile speaks of the page's set
     values: dict[str, float] = {}
     colours: dict[str, str] = {}
     for strategy, run in _newest_by_strategy(runs).items():
-        value = study.value(run)
+        value = headline.value(run)
         if value is not None and np.isfinite(value):
             values[strategy] = float(value)
             colours[strategy] = plots.colour_of(registry.run_variant(run).name)
-        label, key = study.reference
+        label, key = headline.reference
         if label and label not in values and isinstance(run.metrics.get(key), float) \
                 and np.isfinite(run.metrics[key]):
             values[label] = float(run.metrics[key])
-            colours[label] = plots.colour_of(registry.BUILTIN["mtcnn/pretrained"].name)
-    ordered = dict(sorted(values.items(), key=lambda kv: kv[1], reverse=not study.lower_is_better))
-    return Tile(study.title, study.page, study.metric, ordered, _bars(ordered, colours, study.metric) if ordered else None)
+            colours[label] = plots.colour_of(registry.BUILTIN[run.base_variant].name)
+    ordered = dict(sorted(values.items(), key=lambda kv: kv[1], reverse=True))
+    return Tile(study.title, page(study), headline.metric, ordered,
+                _bars(ordered, colours, headline.metric) if ordered else None)
 
 
 def _bars(values: dict[str, float], colours: dict[str, str], metric: str) -> go.Figure:
@@ -126,6 +79,9 @@ def _bars(values: dict[str, float], colours: dict[str, str], metric: str) -> go.
     fig.update_layout(height=40 + 34 * len(names), xaxis=dict(rangemode="tozero", nticks=4),
                       margin=dict(l=10, r=10, t=10, b=10))
     return plots.finish(fig, legend=False).update_layout(margin=dict(t=5))
+
+
+STUDIES = tuple(s for s in index.STUDIES if s.headline is not None)  # the studies with a tile
 
 
 def tiles(store: RunStore | None = None) -> list[Tile]:

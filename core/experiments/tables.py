@@ -12,9 +12,9 @@ from collections.abc import Sequence
 import pandas as pd
 
 from core import numbers
+from core.engine.store import Run
 from core.experiments.comparison import Comparison
 from core.metrics.paired import Paired
-from core.train.runstore import Run
 
 COUNTS = ("trainable_params", "no_face")  # metrics that count things: shown as whole numbers
 DIFFERING = ("backbone", "head", "image_size", "epochs", "lr", "augment")  # settings a short name mentions

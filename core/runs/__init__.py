@@ -8,17 +8,20 @@ import time
 from dataclasses import dataclass
 
 from core import numbers
-from core.train.runstore import Run, RunStore
+from core.engine.store import Run, RunStore
+from core.studies import index
 
 
-def study_title(experiment: str) -> str:
-    """The study an experiment belongs to, as the home page's tiles title it (else the task table's title)."""
-    from core import tasks
-    from core.experiments import headlines
-
-    found = next((s.title for s in headlines.STUDIES if s.experiment == experiment), None)
-    task = tasks.TASKS.get(experiment)
-    return found or (task.title if task is not None else experiment)
+def settings_note(run: Run) -> str:
+    """What a run's stored config says to this version: "" when every setting is known; else the settings an older
+    version stored that this one no longer has (the run reads them with today's defaults for anything new)."""
+    study = index.find(run.experiment)
+    if study is None:
+        return f"its study {run.experiment!r} is unknown to this version; the run is left as it is"
+    try:
+        return study.read_config(run)[1]
+    except (TypeError, ValueError, KeyError) as exc:
+        return f"its settings cannot be read by this version ({exc})"
 
 
 COLUMNS = ("id", "name", "status", "study", "dataset", "backbone", "strategy", "epochs", "headline", "value",
@@ -51,18 +54,17 @@ class Row:
 
 
 def _headline(run: Run) -> tuple[str, float | None]:
-    from core.experiments import headlines  # the same numbers as the home page's tiles
-
-    study = next((s for s in headlines.STUDIES if s.experiment == run.experiment), None)
-    if study is None:
+    """The same number as the home page's tile, by the run's study."""
+    study = index.find(run.experiment)
+    if study is None or study.headline is None:
         return "", None
     if run.status != "done":  # a run that did not finish has no test numbers; its last validation says something
-        return study.metric, None
+        return study.headline.metric, None
     try:
-        value = study.value(run)
+        value = study.headline.value(run)
     except (OSError, ValueError, KeyError):
         value = None
-    return study.metric, None if value is None else numbers.number(value)  # an Undefined keeps its reason
+    return study.headline.metric, None if value is None else numbers.number(value)  # an Undefined keeps its reason
 
 
 def row(run: Run) -> Row:
@@ -71,7 +73,7 @@ def row(run: Run) -> Row:
     asked = cfg.get("epochs")
     done = len(run.history)
     return Row(
-        id=run.id, name=run.name, status=run.status, study=study_title(run.experiment),
+        id=run.id, name=run.name, status=run.status, study=index.title(run.experiment),
         dataset=str(cfg.get("dataset", "")), backbone=str(cfg.get("architecture") or cfg.get("backbone")
                                                            or run.base_variant),
         strategy=str(cfg.get("label") or cfg.get("strategy") or cfg.get("start") or ""),

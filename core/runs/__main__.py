@@ -20,8 +20,9 @@ from pathlib import Path
 
 from core import numbers
 from core import runs as catalogue
-from core.runs import export
-from core.train.runstore import RunStore, RunStoreError
+from core.engine.store import RunStore, RunStoreError
+from core.runs import export, prepare
+from core.studies import index
 
 
 def _table(rows: list[catalogue.Row]) -> str:
@@ -94,32 +95,28 @@ def _run(args: argparse.Namespace, store: RunStore) -> int:
         print(numbers.public_dumps([r.as_dict() for r in rows], indent=2) if args.json else _table(rows))
         return 0
     if args.command == "resume":
-        from core.runs import prepare
-
         resumed = prepare.resume(store)
         for experiment, ids, pid in resumed:
-            print(f"{catalogue.study_title(experiment)}: {len(ids)} queued run(s) {', '.join(ids)} (process {pid})")
+            print(f"{index.title(experiment)}: {len(ids)} queued run(s) {', '.join(ids)} (process {pid})")
         print(f"resumed {sum(len(ids) for _, ids, _ in resumed)} queued run(s)" if resumed else
               "no queued run lacks a process")
         return 0
     if args.command == "prepare":
-        from core.runs import prepare
-
         for experiment, ids, pid in prepare.resume(store):  # the queue left by a reboot goes first, in its order
-            print(f"{catalogue.study_title(experiment)}: resumed {len(ids)} queued run(s) (process {pid})")
+            print(f"{index.title(experiment)}: resumed {len(ids)} queued run(s) (process {pid})")
         started = prepare.start(store)
         if not started:
             print("prepared already: every study's default variant is done, queued or running here")
             return 0
-        for item, ids, pid in started:
-            print(f"{item.study}: queued {len(ids)} run(s) {', '.join(ids)} (process {pid})")
+        for study, ids, pid in started:
+            print(f"{study.title}: queued {len(ids)} run(s) {', '.join(ids)} (process {pid})")
         if args.background:
             print("training in the background, one run at a time; the Home and Runs pages show the progress")
             return 0
         return 0 if prepare.wait(started, store) else 1
     run = catalogue.find(store, args.run if args.command != "export" else args.runs[0])
     if args.command == "show":
-        shown = {**catalogue.row(run).as_dict(), "config": run.config,
+        shown = {**catalogue.row(run).as_dict(), "config": run.config, "settings": catalogue.settings_note(run),
                  "last_epoch": run.history[-1] if run.history else None, "files": [str(p) for p in store.files(run.id)]}
         print(numbers.public_dumps(shown, indent=2) if args.json else
               "\n".join(f"{k}: {_shown(v)}" for k, v in shown.items()))

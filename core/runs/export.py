@@ -18,8 +18,8 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from core import devices, numbers, plots
+from core.engine.store import Run, RunStore
 from core.runs import Row, finals, row
-from core.train.runstore import Run, RunStore
 
 PACKAGES = ("torch", "torchvision", "streamlit", "plotly", "pandas", "numpy", "scikit-learn", "ultralytics",
             "facenet-pytorch", "grad-cam")

@@ -9,144 +9,71 @@ default run is already done, queued or running is left alone, so running this ag
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
 
-from core import tasks
-from core.train import estimates
-from core.train import launch as launcher
-from core.train.runstore import LIVE, RunStore
+from core.engine import estimates
+from core.engine import launch as launcher
+from core.engine.store import LIVE, RunStore
+from core.engine.study import Study
+from core.studies import index
 
-_PROCS: dict[int, subprocess.Popen] = {}  # the trainers this process started, for wait()
-
-
-@dataclass(frozen=True)
-class Default:
-    """One study's default run(s): how to queue them, and the trainer that carries them out."""
-    study: str
-    experiment: str
-    queue: Callable[[RunStore], list[str]]
-    configs: Callable[[], list[dict]] = lambda: []  # the stored configs, to tell whether they exist already
-
-    @property
-    def trainer(self) -> tuple[str, str]:
-        """The trainer's module and how it takes queued run ids (--runs; MTCNN's takes one: --run)."""
-        module, flag = tasks.get(self.experiment).trainer.split()
-        return module, flag
+_PROCS: dict[int, subprocess.Popen] = {}  # the workers this process started, for wait()
 
 
-def _transfer(task: str) -> Default:
-    from core.experiments import transfer as tx
-    from core.train import transfer
-
-    cfg = tx.quick_config(task)
-    dataset = tasks.get(task).default_dataset
-
-    def configs() -> list[dict]:
-        return [transfer.run_config(dataset, transfer._checked(dataset, cfg), cfg)]
-    from core.runs import study_title
-
-    return Default(study_title(task), task, lambda store: transfer.queue(dataset, [cfg], store), configs=configs)
+def defaults() -> list[Study]:
+    """The studies prepare trains a default run of, in the list's order (cheapest first)."""
+    return [s for s in index.STUDIES if s.defaults()]
 
 
-def _face_detection() -> Default:
-    from core.train import mtcnn
-
-    cfg = mtcnn.MTCNNConfig(stages=("pnet",))
-    return Default("Face detection", "face_detection", lambda store: [mtcnn.queue(cfg, store)],
-                   configs=lambda: [cfg.to_dict()])
-
-
-def _face_verification() -> Default:
-    from core.train import verification as fv
-
-    runs = [fv.recipe(fv.quick_config(), fv.EmbedConfig(), "phase2")]
-    return Default("Face verification", "face_verification",
-                   lambda store: fv.queue(fv.DEFAULT_DATASET, runs, store),
-                   configs=lambda: [fv.run_config(fv.DEFAULT_DATASET, c, e) for c, e in runs])
-
-
-def _object_detection() -> Default:
-    from core.train import yolo
-
-    cfg = replace(yolo.QUICK, dataset=yolo.DEFAULT_DATASET)  # the page compares two starts: both are trained
-
-    def configs() -> list[dict]:
-        stored = {k: v for k, v in asdict(cfg).items() if k != "source"}  # the source is resolved when queued
-        return [{**stored, "start": s} for s in yolo.STARTS]
-    return Default("Object detection (YOLO)", "object_detection", lambda store: yolo.queue_pair(cfg, store),
-                   configs=configs)
-
-
-def defaults() -> list[Default]:
-    """Cheapest first, so that the first pages fill soon."""
-    return [_face_detection(), _transfer("classification"), _face_verification(), _transfer("regression"),
-            _object_detection()]
-
-
-def prepared(item: Default, store: RunStore) -> bool:
+def prepared(study: Study, store: RunStore) -> bool:
     """Whether the study's default run(s) are done here, or queued or running."""
-    runs = [r for r in store.list() if r.experiment == item.experiment and (r.status == "done" or r.status in LIVE)]
-    return all(any(estimates._same(r, cfg) for r in runs) for cfg in item.configs())
+    runs = [r for r in store.list() if r.experiment == study.name and (r.status == "done" or r.status in LIVE)]
+    return all(any(estimates._same(r, cfg) for r in runs) for cfg in study.prepared())
 
 
-def queue_missing(store: RunStore, only: list[str] | None = None) -> list[tuple[Default, list[str]]]:
-    """Queue the default runs of each study that lacks them (or of `only` those experiments): (study, run ids)."""
+def queue_missing(store: RunStore, only: list[str] | None = None) -> list[tuple[Study, list[str]]]:
+    """Queue the default runs of each study that lacks them (or of `only` those studies): (study, run ids)."""
     store.check_writable()
-    return [(item, item.queue(store)) for item in defaults()
-            if (not only or item.experiment in only) and not prepared(item, store)]
-
-
-def launch(item: Default, ids: list[str], store: RunStore, why: str = "prepare") -> subprocess.Popen:
-    """The study's trainer for its queued runs, in a process of its own that outlives the caller and waits its
-    turn in the run queue; its output goes to runs/logs/."""
-    module, flag = item.trainer
-    return launcher.start([sys.executable, "-m", module, flag, *(ids if flag == "--runs" else ids[:1])], ids, store,
-                          why)
+    return [(study, [i for cfg in study.defaults() for i in study.queue(cfg, store)]) for study in defaults()
+            if (not only or study.name in only) and not prepared(study, store)]
 
 
 def resume(store: RunStore | None = None) -> list[tuple[str, list[str], int]]:
-    """Start a trainer for the queued runs whose process ended before they started (a crash, a reboot): one
-    process per study (per run for MTCNN's, which takes one), started in the order the runs were queued, so
-    they keep their places in line. (experiment, run ids, process id) for each started."""
+    """Start the worker for the queued runs whose process ended before they started (a crash, a reboot): one
+    process per study, started in the order the runs were queued, so they keep their places in line. A run of a
+    study this version does not know is left waiting. (study, run ids, process id) for each started."""
     store = store or RunStore()
-    adopted = store.adopt()
     groups: dict[str, list[str]] = {}
-    for run in adopted:
-        task = tasks.TASKS.get(run.experiment)
-        one = task is not None and task.trainer.endswith("--run")  # a trainer that takes one run at a time
-        groups.setdefault(f"{run.experiment}/{run.id}" if one else run.experiment, []).append(run.id)
+    for run in store.adopt():
+        groups.setdefault(run.experiment, []).append(run.id)
     started = []
-    for key, ids in groups.items():
-        experiment = key.split("/")[0]
-        task = tasks.TASKS.get(experiment)
-        if task is None or not task.trainer:  # a run of a study this version cannot train: left waiting
+    for name, ids in groups.items():
+        if index.find(name) is None:
             store.disown(ids)
             continue
         try:
-            proc = launch(Default(experiment, experiment, lambda _: []), ids, store, "resume")
+            proc = launcher.launch(ids, store, "resume")
         except OSError:
             store.disown(ids)
             continue
         _PROCS[proc.pid] = proc
-        started.append((experiment, ids, proc.pid))
+        started.append((name, ids, proc.pid))
     return started
 
 
-def start(store: RunStore | None = None, only: list[str] | None = None) -> list[tuple[Default, list[str], int]]:
-    """Queue each missing default and start its trainer: (study, run ids, process id) for each started."""
+def start(store: RunStore | None = None, only: list[str] | None = None) -> list[tuple[Study, list[str], int]]:
+    """Queue each missing default and start the worker for it: (study, run ids, process id) for each started."""
     store = store or RunStore()
     started = []
-    for item, ids in queue_missing(store, only):
-        proc = launch(item, ids, store)
+    for study, ids in queue_missing(store, only):
+        proc = launcher.launch(ids, store, "prepare")
         _PROCS[proc.pid] = proc
-        started.append((item, ids, proc.pid))
+        started.append((study, ids, proc.pid))
     return started
 
 
-def wait(started: list[tuple[Default, list[str], int]], store: RunStore, every: float = 15.0,
+def wait(started: list[tuple[Study, list[str], int]], store: RunStore, every: float = 15.0,
          say: Callable[[str], None] = print) -> bool:
     """Follow started runs to their end, saying how far they are every `every` seconds; whether all are done."""
     ids = [i for _, run_ids, _ in started for i in run_ids]

@@ -19,20 +19,21 @@ from dataclasses import asdict, dataclass, replace
 import numpy as np
 import torch
 
-from core import devices, registry, tasks, timing
+from core import devices, registry, timing
 from core.data import yolo_layout
 from core.data.types import DetectionSet, open_image
-from core.experiments import face_detection
+from core.engine.events import Finished
+from core.engine.store import Run, RunStore
+from core.engine.study import Study
 from core.experiments.comparison import Comparison
 from core.metrics import detection as det
 from core.metrics import paired
 from core.models import yolo
-from core.train import yolo as trainer
-from core.train.events import Finished
-from core.train.runstore import Run, RunStore
+from core.studies.face_detection import experiment as face_detection
+from core.studies.object_detection import train as trainer
+from core.studies.object_detection.scoring import IOU, Scored, score
 
 DATASET = trainer.DEFAULT_DATASET
-IOU = 0.5  # AP50's, and the IoU of the PR curves and the cross-family table
 TIMED_IMAGES = 8  # ms_per_image: interleaved rounds over the first test images
 MTCNN_VARIANTS = ("mtcnn/pretrained",)
 
@@ -54,17 +55,6 @@ class Checkpoint:
     @property
     def fitness(self) -> float:
         return 0.1 * self.val.get("AP50", 0.0) + 0.9 * self.val.get("AP50-95", 0.0)
-
-
-@dataclass(frozen=True)
-class Scored:
-    """A detector's test predictions, matched and scored."""
-
-    name: str
-    found: list[yolo.Found]
-    result: det.DetectionResult
-    metrics: dict[str, float]
-    ap_of_counts: object  # Callable[[np.ndarray], float]: AP50 from per-image draw counts, for the bootstrap
 
 
 def checkpoints(run: Run) -> list[Checkpoint]:
@@ -94,52 +84,6 @@ def runs_on(dataset: str, store: RunStore | None = None) -> dict[str, list[Run]]
 def test_split(dataset: str) -> tuple[DetectionSet, list]:
     data = trainer.detection_set(dataset)
     return data, yolo_layout.assign_splits(data)["test"]
-
-
-def _matched(found: list, truth: list, iou: float, classes: list[int]) -> tuple:
-    """Per class: (image index, scores, is_tp, truths per image) of the matched detections."""
-    out = {}
-    for c in classes:
-        img, scores, tp = [], [], []
-        n_gt = np.zeros(len(truth))
-        for i, (f, (boxes, labels)) in enumerate(zip(found, truth, strict=True)):
-            mine, theirs = f.classes == c, labels == c
-            match = det.match_image(f.boxes[mine], f.scores[mine], boxes[theirs], iou)
-            img.append(np.full(int(mine.sum()), i))
-            scores.append(f.scores[mine])
-            tp.append(match.is_tp)
-            n_gt[i] = theirs.sum()
-        out[c] = (np.concatenate(img), np.concatenate(scores), np.concatenate(tp).astype(bool), n_gt)
-    return out
-
-
-def mean_ap_of_counts(found: list, truth: list, classes: list[int], iou: float = IOU) -> object:
-    """AP at this IoU, averaged over the classes with truths, as a function of per-image draw counts."""
-    per_class = [det.ap_of_counts(*m) for m in _matched(found, truth, iou, classes).values() if m[3].sum()]
-
-    def metric(counts: np.ndarray) -> float:
-        values = [v for v in (f(counts) for f in per_class) if np.isfinite(v)]  # a class drawn without truths: skipped
-        return float(np.mean(values)) if values else float("nan")
-    return metric
-
-
-def score(name: str, found: list[yolo.Found], samples: list, classes: list[str]) -> Scored:
-    """Ours (COCO rules) and ultralytics' (the same predictions) for one detector on these samples."""
-    truth = [(np.asarray(s.boxes, float).reshape(-1, 4), np.asarray(s.labels, int)) for s in samples]
-    names = dict(enumerate(classes))
-    result = det.evaluate({i: det.ImageTruth(b, lab) for i, (b, lab) in enumerate(truth)},
-                          {i: det.ImageDetections(f.boxes, f.scores, f.classes) for i, f in enumerate(found)},
-                          class_names=names)
-    points = [det.best_f1(result.curves[n]) for n, row in zip(result.curves, result.per_class.itertuples(),
-                                                                strict=True) if row.n_gt > 0]
-    theirs = yolo.ultralytics_scores(truth, found)
-    metrics = {"AP50": result.stats["AP50"], "AP50-95": result.stats["AP"],
-               "P": float(np.mean([p.precision for p in points])) if points else float("nan"),
-               "R": float(np.mean([p.recall for p in points])) if points else float("nan"),
-               "F1": float(np.mean([p.f1 for p in points])) if points else float("nan"),
-               "ultralytics_P": theirs["P"], "ultralytics_R": theirs["R"],
-               "ultralytics_AP50": theirs["AP50"], "ultralytics_AP50-95": theirs["AP50-95"]}
-    return Scored(name, found, result, metrics, mean_ap_of_counts(found, truth, list(names)))
 
 
 def checkpoint_found(c: Checkpoint, data: DetectionSet, device: torch.device) -> list[yolo.Found]:
@@ -235,7 +179,7 @@ def ensure_pair(cfg: trainer.YoloConfig, store: RunStore, device: torch.device) 
     return [found[s][0] for s in trainer.STARTS]
 
 
-def default_comparison(task: tasks.Task, dataset: str | None = None, store: RunStore | None = None,
+def default_comparison(task: Study, dataset: str | None = None, store: RunStore | None = None,
                        device: torch.device | None = None, quick: bool = False, n_boot: int = paired.N_BOOT
                        ) -> Comparison:
     """The CLI's entry: scratch against pretrained at the quick settings (or the full ones), trained when the

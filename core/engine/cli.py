@@ -9,7 +9,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict
 
 from core.data.types import DataError
-from core.train.runstore import RunStoreError, stop_on_sigterm
+from core.engine.recording import stop_on_sigterm
+from core.engine.store import RunStoreError
 from core.weights import WeightsUnavailable
 
 BAD_INPUT = (ValueError, KeyError, DataError, WeightsUnavailable, RunStoreError)

@@ -7,7 +7,7 @@ fixed), as Lightning's BaseFinetuning.freeze and fastai's freeze do.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from torch import nn
 
@@ -26,7 +26,7 @@ STRATEGIES = {
 
 @dataclass(frozen=True)
 class StrategyConfig:
-    name: str
+    name: str = field(metadata={"flag": "strategies", "sweep": True, "help": "one run per strategy, in this order"})
     lr: float = 1e-3
     head_epochs: int = 1  # two_phase: epochs with only the head; gradual: epochs before the first unfreeze
     unfreeze_every: int = 1  # gradual: epochs between unfreezing one more block

@@ -18,15 +18,16 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from core import devices, predictors, registry, tasks, timing
+from core import devices, predictors, registry, timing
 from core.data import catalogue
 from core.data.types import ImageRef, VerificationSet, open_image
+from core.engine.loop import TrainConfig
+from core.engine.store import Run, RunStore
+from core.engine.study import Study
 from core.experiments.comparison import Comparison
 from core.metrics import paired, verification
 from core.models import backbones
-from core.train import verification as trainer
-from core.train.loop import TrainConfig
-from core.train.runstore import Run, RunStore
+from core.studies.face_verification import train as trainer
 
 DEFAULT_BACKBONE = "efficientnet_lite0"  # offline ImageNet weights with the 1000-class head
 STUDY_BACKBONES = ("alexnet", "vgg16")  # added when their weights are cached or downloadable
@@ -192,7 +193,7 @@ def backbones_to_compare() -> list[str]:
     return [DEFAULT_BACKBONE] + [b for b in STUDY_BACKBONES if backbones.available(b)]
 
 
-def default_comparison(task: tasks.Task, dataset: str | None = None, store: RunStore | None = None,
+def default_comparison(task: Study, dataset: str | None = None, store: RunStore | None = None,
                        device: torch.device | None = None, n_boot: int | None = None) -> Comparison:
     """The study's table on the cartoon test pairs: each backbone pretrained, after phase 1, after phase 2 and
     with a metric-learning loss (trained now when the store has none), and dlib's reference."""

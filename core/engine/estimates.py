@@ -6,7 +6,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Mapping
 
-from core.train.runstore import Run, RunStore
+from core.engine.store import Run, RunStore
 
 # what makes two runs' durations comparable: everything but names, seeds and the learning rate
 IGNORED = frozenset({"seed", "lr", "strategy_config", "labels", "target_name", "workers", "label"})

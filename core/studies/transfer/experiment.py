@@ -19,19 +19,22 @@ import torch
 
 from core import devices, numbers, registry, tasks
 from core.data import catalogue
+from core.engine.finals import Final, recorded
+from core.engine.loop import TrainConfig
+from core.engine.store import Run, RunStore
+from core.engine.study import Study
 from core.experiments.comparison import Comparison
 from core.metrics import classification, paired, regression
-from core.train import transfer
-from core.train.loop import TrainConfig
-from core.train.runstore import Run, RunStore
+from core.studies.transfer import train as transfer
 
 DEFAULT_STRATEGIES = ("scratch", "frozen", "finetune")
 
 
 def quick_config(task: str) -> TrainConfig:
-    """The quick default comparison's settings (the task table's): MobileNetV2 (offline ImageNet weights), small
-    images, few epochs, sized to finish each task's three variants in under 5 minutes on 2 CPU cores."""
-    return TrainConfig(**tasks.get(task).train_defaults)
+    """The quick default comparison's settings (transfer.QUICK)."""
+    if task not in transfer.QUICK:
+        raise ValueError(f"unknown task {task!r}; choose from {list(transfer.QUICK)}")
+    return transfer.QUICK[task]
 
 
 @dataclass(frozen=True)
@@ -138,8 +141,8 @@ def compare(outcomes: list[Outcome], task: str, dataset: str, classes: list[str]
     """Metrics with bootstrap CIs per variant, and each variant against the baseline (a run id; by default the
     scratch run, else the first) on the same test images: paired bootstrap of mCA and McNemar (classification), of
     Pearson and MAE (regression)."""
-    if task not in tasks.trained_on_labels():
-        raise ValueError(f"unknown task {task!r}; choose from {tasks.trained_on_labels()}")
+    if task not in transfer.TASKS:
+        raise ValueError(f"unknown task {task!r}; choose from {list(transfer.TASKS)}")
     if not outcomes:
         raise ValueError(f"no finished runs on {dataset} to compare")
     sizes = {len(o.targets) for o in outcomes}
@@ -180,10 +183,39 @@ def run(task: str, dataset: str | None = None, strategies: tuple[str, ...] = DEF
     return compare([outcome(store.get(r)) for r in recorded], task, dataset, data.classes, device.type, n_boot)
 
 
-def default_comparison(task: tasks.Task, dataset: str | None = None, store: RunStore | None = None,
+def default_comparison(study: Study, dataset: str | None = None, store: RunStore | None = None,
                        device: torch.device | None = None, n_boot: int = paired.N_BOOT) -> Comparison:
-    """The CLI's entry (the task table names it): the quick default variants, trained now and compared."""
-    return run(task.name, dataset, store=store, device=device, n_boot=n_boot)
+    """The experiments CLI's entry: the quick default variants, trained now and compared."""
+    return run(study.name, dataset, store=store, device=device, n_boot=n_boot)
+
+
+FINAL_METRICS = {"mCA": "test mCA", "mF1": "test macro F1", "pearson": "test Pearson r",
+                 "spearman": "test Spearman ρ", "MAE": "test MAE"}  # metric key: its final number's name
+
+
+def finals(run: Run, n_boot: int = paired.N_BOOT_LIVE) -> list[Final]:
+    """A finished run's final numbers, computed from its test outputs with CIs from resampling test images: mCA
+    and macro F1 (classification); Pearson, Spearman and MAE (regression)."""
+    if run.status != "done":
+        return []
+    if "final" in run.metrics:
+        return recorded(run)
+    try:
+        o = outcome(run)
+    except ValueError:
+        return []
+    if len(o.targets) < 2:
+        return []
+    if run.experiment == "classification":
+        summary = classification.summary_of_counts(o.targets, o.predicted, [str(c) for c in run.config.get("labels")
+                                                                              or []])
+        keys = ("mCA", "mF1")
+    else:
+        summary = regression.summary_of_counts(o.targets, o.predicted)
+        keys = ("pearson", "spearman", "MAE")
+    values, cis = paired.values_and_cis(summary, len(o.targets), n_boot)
+    over = f"{len(o.targets):,} test images"
+    return [Final(FINAL_METRICS[key], float(values[key]), *cis[key], over) for key in keys]
 
 
 def history_frame(history: dict[str, list[dict]]) -> pd.DataFrame:
@@ -208,3 +240,18 @@ def unfreeze_epochs(history: dict[str, list[dict]]) -> dict[str, list[float]]:
         counts = [e["trainable"] for e in epochs]
         out[variant] = [i + 0.5 for i in range(1, len(counts)) if counts[i] > counts[i - 1]]
     return out
+
+
+def test_value(metric: str):  # noqa: ANN201 - a Headline's value function
+    """A finished run's test number for the home page's tile and the runs list: from its saved test outputs."""
+    def value(run: Run) -> float | None:
+        try:
+            o = outcome(run)
+        except ValueError:
+            return None
+        if run.experiment == "classification":
+            labels = [str(c) for c in run.config.get("labels") or []]
+            summary = classification.summary_of_counts(o.targets, o.predicted, labels)
+            return float(summary(np.ones(len(o.targets), np.int64))[metric])
+        return float(getattr(regression.evaluate(o.targets, o.predicted), metric))
+    return value

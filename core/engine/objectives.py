@@ -15,8 +15,8 @@ import torch
 from torch import nn
 
 from core.data.types import LabelledImages
+from core.engine import distributed
 from core.metrics import classification, regression, verification
-from core.train import distributed
 
 
 class Objective(Protocol):

@@ -23,17 +23,18 @@ import numpy as np
 import torch
 from PIL import Image
 
-from core import devices, registry, tasks, timing, weights
+from core import devices, registry, timing, weights
 from core.data import catalogue, samples
 from core.data.types import DetectionSet, open_image
+from core.engine.store import RunStore
+from core.engine.store import default_dir as default_runs_dir
+from core.engine.study import Study
 from core.experiments.comparison import Comparison
 from core.metrics import detection as det
 from core.metrics import paired, verification
 from core.models import mtcnn_batched
 from core.predictors import FaceDetector, build
-from core.train import mtcnn as mtcnn_train
-from core.train.runstore import RunStore
-from core.train.runstore import default_dir as default_runs_dir
+from core.studies.face_detection import train as mtcnn_train
 
 FLOOR = mtcnn_batched.STUDY_THRESHOLDS  # the study's stage thresholds are the cache's floor
 STUDY_IOU = mtcnn_batched.STUDY_IOU
@@ -268,7 +269,7 @@ def run(variants: list[str], thresholds: tuple[float, float, float] = FLOOR, iou
     return compare(runs, truth, thresholds, iou, n_boot, forgotten, dataset, device.type, timings)[0]
 
 
-def default_comparison(task: tasks.Task, dataset: str | None = None, store: RunStore | None = None,
+def default_comparison(task: Study, dataset: str | None = None, store: RunStore | None = None,
                        device: torch.device | None = None, n_boot: int = paired.N_BOOT) -> Comparison:
     """The CLI's entry (the task table names it): pretrained MTCNN against PNet fine-tuned (the study) and all
     stages fine-tuned, training each that the store lacks."""

@@ -21,13 +21,14 @@ import torch
 from core import devices, tasks
 from core.data import catalogue
 from core.data.types import LabelledImages
+from core.engine import strategies
+from core.engine.store import Run, RunStore
 from core.experiments.comparison import Comparison
-from core.features import cdfg, extract, probe, taps
-from core.features.extract import Source
+from core.features import cdfg, probe, taps
 from core.metrics import cka, paired
 from core.models import backbones
-from core.train import strategies
-from core.train.runstore import Run, RunStore
+from core.studies.feature_extraction import extract
+from core.studies.feature_extraction.extract import Source
 
 DEFAULT_DATASET = "cartoon_faces/race"
 DEFAULT_BACKBONE = "mobilenet_v2"

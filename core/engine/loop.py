@@ -1,9 +1,9 @@
 """The training loop: a frozen config in, one event per epoch out, whatever the task.
 
-Images stream through a DataLoader (core.train.streams): read and resized per sample, augmented
+Images stream through a DataLoader (core.engine.streams): read and resized per sample, augmented
 (flip, colour jitter, rotation, resized crop) as uint8, normalised per batch with the weights'
 statistics on the training device. What is optimised and scored is the objective's business
-(core.train.objectives). With the "frozen" strategy and no augmentation, the backbone's features
+(core.engine.objectives). With the "frozen" strategy and no augmentation, the backbone's features
 are computed once and cached, so an epoch trains only the head.
 """
 
@@ -20,11 +20,11 @@ from torch import nn
 from torchvision.transforms import v2 as T
 
 from core.data.types import LabelledImages
+from core.engine import distributed, objectives, streams
+from core.engine.events import EpochEnd, Phase
+from core.engine.store import stored_fields
+from core.engine.strategies import StrategyConfig, apply, count_trainable, set_train_mode
 from core.models import backbones
-from core.train import distributed, objectives, streams
-from core.train.events import EpochEnd, Phase
-from core.train.runstore import stored_fields
-from core.train.strategies import StrategyConfig, apply, count_trainable, set_train_mode
 
 AUGMENTATIONS = ("flip", "jitter", "rotation", "crop")
 
@@ -39,7 +39,7 @@ class TrainConfig:
     image_size: int = 64
     epochs: int = 3
     augment: tuple[str, ...] = ()
-    class_weighted: bool = True
+    class_weighted: bool = field(default=True, metadata={"flag": "class-weights"})
     mixed_precision: bool = True  # on CUDA only: fp16 autocast and channels_last
     seed: int = 0
     workers: int | None = None  # DataLoader worker processes; None: chosen from the split's size (streams.workers_for)

@@ -1,6 +1,6 @@
 """Training on several processes (torchrun): DistributedDataParallel over gloo on the CPU, nccl on GPUs.
 
-`torchrun --nproc_per_node=N -m core.train.transfer ...` starts N copies of a trainer; each joins the process
+`torchrun --nproc_per_node=N -m core.studies.transfer ...` starts N copies of a trainer; each joins the process
 group here, reads its share of every training epoch (a DistributedSampler), and DDP averages the gradients, so
 the N processes together take the steps one process takes with the whole batch. Only rank 0 writes to the run
 store and the checkpoints. Without torchrun (WORLD_SIZE unset) everything here is a no-op."""
@@ -8,11 +8,15 @@ store and the checkpoints. Without torchrun (WORLD_SIZE unset) everything here i
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from typing import TypeVar
 
 import torch
 import torch.distributed as dist
 from torch import nn
 from torch.utils.data import Dataset, DistributedSampler
+
+T = TypeVar("T")
 
 
 def world() -> int:
@@ -50,6 +54,24 @@ def close() -> None:
         gc.collect()
         dist.barrier()
         dist.destroy_process_group()
+
+
+def share(compute: Callable[[], T]) -> T:
+    """compute() on rank 0 (queueing runs, say), its result handed to every process; an error there is raised on
+    every process, so none waits for the others in vain. Without torchrun: compute()."""
+    if world() == 1:
+        return compute()
+    box: list[object] = [None]
+    if is_main():
+        try:
+            box = [("ok", compute())]
+        except Exception as exc:  # every process raises it: the others would otherwise wait forever
+            box = [("error", exc)]
+    dist.broadcast_object_list(box, src=0)
+    kind, value = box[0]  # type: ignore[misc]
+    if kind == "error":
+        raise value  # type: ignore[misc]
+    return value  # type: ignore[return-value]
 
 
 def per_process_batch(batch_size: int) -> int:

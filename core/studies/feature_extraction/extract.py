@@ -27,10 +27,12 @@ from torch import nn
 from torchvision.transforms import v2 as T
 
 from core.data.types import DataError, LabelledImages
+from core.engine import streams
+from core.engine.store import Run, RunStore
 from core.features import taps
+from core.files import atomic_write
 from core.models import backbones
-from core.train import streams
-from core.train.runstore import Run, RunStore, atomic_write
+from core.models.autoencoder import ConvAutoencoder, encoder_from_checkpoint
 
 AUTOENCODER = "conv_autoencoder"
 MAX_IMAGES = 2000  # a larger set is sampled down (stratified, seeded) before extraction
@@ -74,8 +76,6 @@ class Extracted:
 def architecture(backbone: str) -> nn.Module:
     """A randomly initialised copy: what the layer lists are read from (the same graph for every weights)."""
     if backbone == AUTOENCODER:
-        from core.models.autoencoder import ConvAutoencoder
-
         return ConvAutoencoder().encoder
     model, _ = backbones.build(backbone, 1, pretrained=False)
     return model
@@ -104,8 +104,6 @@ def load(source: Source, store: RunStore | None = None) -> tuple[nn.Module, tupl
     """(network in eval mode, normalisation mean, std) for a source; WeightsUnavailable when ImageNet weights are not
     on this machine."""
     if source.backbone == AUTOENCODER:
-        from core.models.autoencoder import encoder_from_checkpoint
-
         return encoder_from_checkpoint(_run(source, store or RunStore()).checkpoint), (0.0,) * 3, (1.0,) * 3
     prep = backbones.preprocess(source.backbone)
     if source.weights == "imagenet":

@@ -1,0 +1,96 @@
+"""What a study is to the rest of the dashboard: one `Study` object, exported by its package under core/studies.
+
+A study compares model variants on one task and dataset. Its package holds its config (a frozen dataclass with
+named presets), how a config becomes queued runs, how one run is trained (`train(run, recorder, device)`,
+called by the one worker inside the run's recording), its experiment (the `Comparison` the page draws and
+`python -m core.experiments NAME` prints), and its final numbers. The list of studies (core.studies.index)
+holds these objects; the registry, the CLIs, prepare, the Runs page and the pages read it, never strings."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from core.engine import config as settings
+from core.engine.finals import Final, recorded
+from core.engine.store import Recorder, Run, RunStore
+from core.tasks import Task
+
+Trainer = Callable[[Run, Recorder, torch.device], Iterator[object]]
+
+
+@dataclass(frozen=True)
+class Headline:
+    """The one number the home page's tile and the runs list show for a run of the study."""
+    metric: str  # "test mCA", "validation AUC"
+    value: Callable[[Run], float | None]  # from what the run recorded; None when it has no such number
+    reference: tuple[str, str] = ("", "")  # (bar label, metrics key): a number its runs record for the pretrained model
+
+
+@dataclass(frozen=True, eq=False)
+class Study:
+    name: str  # the runs' `experiment`, the experiments CLI's argument: "face_detection"
+    title: str  # as the pages name it: "Face detection"
+    task: Task  # what its variants predict and how their outputs are scored (core.tasks)
+    config: type  # the frozen dataclass of its settings (core.engine.config writes and reads it)
+    presets: Mapping[str, Any]  # named configs: "quick" (what prepare trains) and "default" at least
+    queue: Callable[[Any, RunStore], list[str]]  # a config's queued runs, its data checked first; their ids
+    train: Trainer  # one queued run, inside its recording: its events
+    comparison: Callable[..., Any] | None = None  # (study, dataset=, store=, device=, **options) -> Comparison
+    finals: Callable[[Run, int], list[Final]] = recorded  # a finished run's final numbers with CIs (run, resamples)
+    headline: Headline | None = None
+    labels: tuple[str, ...] = ()  # keys a run stores beside its settings (names, class lists): not settings
+    legacy: Callable[[dict], dict] = dict  # an older version's stored config, in today's keys
+    defaults: Callable[[], list[Any]] = list  # the configs `prepare` trains on a fresh install (none: it trains none)
+    prepared: Callable[[], list[dict]] = list  # their stored form, to tell whether they exist already
+    extras: Mapping[str, Any] = field(default_factory=dict)  # what only some pages or CLIs read
+
+    def __post_init__(self) -> None:
+        missing = [p for p in ("quick", "default") if p not in self.presets]
+        if missing:
+            raise ValueError(f"study {self.name!r} lacks the preset(s) {missing}")
+
+    @property
+    def metrics(self) -> tuple[str, ...]:
+        """Keys of each variant's metrics in its Comparison, the headline first."""
+        return self.task.metrics
+
+    @property
+    def default_dataset(self) -> str:
+        return self.task.default_dataset
+
+    def config_of(self, run: Run) -> Any:
+        """The config a run was (or is to be) trained with: new fields at their defaults."""
+        return self.read_config(run)[0]
+
+    def read_config(self, run: Run) -> tuple[Any, str]:
+        """(config, what to say about settings an older version stored that this one no longer has)."""
+        cfg, removed = settings.read(self.config, self.legacy(dict(run.config)), self.labels)
+        return cfg, settings.removed_message(removed)
+
+    def parser(self, prog: str, description: str = "") -> argparse.ArgumentParser:
+        """Its training command line: --preset, one flag per config field, --runs for queued runs, --cpu."""
+        p = argparse.ArgumentParser(prog=prog, description=description or f"Train {self.title} runs.")
+        p.add_argument("--preset", choices=sorted(self.presets), default="default",
+                       help="the settings the flags start from")
+        settings.add_flags(p, self.config)
+        p.add_argument("--runs", nargs="+", metavar="RUN_ID", help="carry out these queued runs with their stored "
+                       "configs (the other settings are ignored)")
+        p.add_argument("--cpu", action="store_true", help="train on the CPU even when a GPU is present")
+        return p
+
+    def configs(self, args: argparse.Namespace) -> list[Any]:
+        """The configs a parsed command line asks for."""
+        return settings.from_flags(args, self.presets[args.preset])
+
+
+def last_validation(metric: str) -> Callable[[Run], float | None]:
+    """A Headline value: the run's last epoch's validation number."""
+    def value(run: Run) -> float | None:
+        history = run.metrics.get("history") or []
+        return history[-1].get("val", {}).get(metric) if history else None
+    return value

@@ -1,0 +1,1 @@
+"""The studies: one package each, named as the user sees it."""

@@ -1,0 +1,19 @@
+"""Face detection: MTCNN pretrained on real faces against MTCNN with its PNet (or every stage) fine-tuned on
+cartoon faces; AP with IoU matching, PR curves, speed.
+
+    python -m core.studies.face_detection --stages pnet --epochs 8
+"""
+
+from __future__ import annotations
+
+from core import tasks
+from core.engine.study import Headline, Study
+from core.studies.face_detection import experiment, train
+
+STUDY = Study(
+    name="face_detection", title="Face detection", task=tasks.get("face_detection"), config=train.MTCNNConfig,
+    presets={"quick": train.QUICK, "default": train.MTCNNConfig()},
+    queue=train.queue_config, train=train.train_run, comparison=experiment.default_comparison,
+    headline=Headline(f"validation AP at IoU {train.EVAL_IOU:g}", lambda r: r.metrics.get("val_AP30"),
+                      reference=("pretrained", "val_AP30_pretrained")),
+    labels=train.LABELS, defaults=lambda: [train.QUICK], prepared=lambda: [train.QUICK.to_dict()])

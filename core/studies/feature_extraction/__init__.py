@@ -1,0 +1,17 @@
+"""Feature extraction: features from a chosen layer (or several, fused) of a pretrained CNN, against random
+initialisation, a fine-tuned run and a small autoencoder trained here, probed by a linear SVM with k-fold
+cross-validation; and a cross-domain generalisation measure. Its runs train the autoencoder.
+
+    python -m core.studies.feature_extraction --dataset fashion_mnist_sample --epochs 5
+"""
+
+from __future__ import annotations
+
+from core import tasks
+from core.engine.study import Study
+from core.studies.feature_extraction import experiment, train
+
+STUDY = Study(
+    name="feature_extraction", title="Feature extraction", task=tasks.get("feature_extraction"),
+    config=train.AutoencoderConfig, presets={"quick": train.AutoencoderConfig(), "default": train.AutoencoderConfig()},
+    queue=train.queue_config, train=train.train_run, comparison=experiment.default_comparison)

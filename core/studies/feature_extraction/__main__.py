@@ -1,0 +1,14 @@
+"""`python -m core.studies.feature_extraction`: queue the runs the flags describe and train them here (`--help`)."""
+
+import sys
+
+from core.studies.feature_extraction import STUDY
+from core.worker import study_main
+
+
+def main(argv: list[str] | None = None) -> int:
+    return study_main(STUDY, "python -m core.studies.feature_extraction", argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

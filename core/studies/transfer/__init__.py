@@ -1,0 +1,36 @@
+"""Transfer learning on a labelled set: a backbone trained from scratch, frozen with a new head, or fine-tuned
+with a freeze strategy, compared on the test split. One package, two studies that share its trainer and its
+experiment: classification (mCA, F1, per-class accuracy) and regression (Pearson, Spearman, MAE).
+
+    python -m core.studies.transfer --dataset fashion_mnist_imbalanced3 --strategies scratch frozen finetune
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from core import tasks
+from core.engine.study import Headline, Study
+from core.studies.transfer import experiment, train
+
+
+def _prepared(task: str):  # noqa: ANN202 - the Study's `prepared`
+    def configs() -> list[dict]:
+        cfg = train.QUICK[task]
+        return [train.run_config(cfg.dataset, train._checked(cfg.dataset, cfg), cfg)]
+    return configs
+
+
+def _study(task: str, title: str, metric: str, label: str) -> Study:
+    quick = train.QUICK[task]
+    return Study(name=task, title=title, task=tasks.get(task), config=train.TransferConfig,
+                 presets={"quick": quick, "default": replace(train.TransferConfig(), dataset=quick.dataset,
+                                                             head=quick.head)},
+                 queue=train.queue_config, train=train.train_run, comparison=experiment.default_comparison,
+                 finals=experiment.finals, headline=Headline(label, experiment.test_value(metric)),
+                 labels=train.LABELS, legacy=train.legacy, defaults=lambda: [quick], prepared=_prepared(task))
+
+
+CLASSIFICATION, REGRESSION = (_study(task, *about) for task, about in zip(train.TASKS, (
+    ("Transfer: classification", "mCA", "test mCA"), ("Transfer: regression", "pearson", "test Pearson r")),
+    strict=True))

@@ -1,0 +1,111 @@
+"""The one worker, and the one place its processes start.
+
+    python -m core.worker --runs RUN_ID [RUN_ID ...] [--cpu]
+
+carries out queued runs of any study, in order: each run's study is read from the run (core.studies.index), its
+stored config read back (new settings at their defaults; settings an older version stored and this one no longer
+has are named on stderr), and the study's `train(run, recorder, device)` called inside the run's recording. A run
+whose study this version does not know is named on stderr and left as it is. One JSON line per event on stdout;
+exit 2 with one message on bad input, 130 when stopped. Under torchrun every process joins; rank 0 records.
+
+core.engine.launch starts it for queued runs (a page's Train button, prepare, resume).
+
+Each study's own command line (`python -m core.studies.NAME --flags`) queues the runs its flags describe and
+carries them out here, in the foreground (`study_main`)."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+from collections.abc import Iterator
+
+from core import devices, numbers, registry
+from core.engine import cli, distributed
+from core.engine.events import Finished
+from core.engine.recording import Discard
+from core.engine.store import Run, RunStore, carry_out
+from core.engine.study import Study
+from core.studies import index
+
+
+def _train_one(run: Run, study: Study, store: RunStore, device: object) -> Iterator[object]:
+    _, removed = study.read_config(run)
+    if removed and distributed.is_main():
+        print(f"run {run.id}: {removed}", file=sys.stderr)
+    if not distributed.is_main():  # torchrun's other processes train their share; rank 0 records
+        yield from study.train(run, Discard(), device)  # type: ignore[arg-type]
+        return
+    with store.recording(run.id) as rec:
+        yield from study.train(run, rec, device)  # type: ignore[arg-type]
+    done = store.get(run.id)
+    try:
+        name = registry.run_variant(done).name
+    except (KeyError, ValueError, TypeError):  # a study whose runs are no variant of their own (an autoencoder)
+        name = f"{done.base_variant}-{done.id}"
+    yield Finished(run.id, name, float(numbers.number(done.metrics.get("seconds", done.seconds))))
+
+
+def known(run_ids: list[str], store: RunStore) -> list[str]:
+    """The runs whose study this version knows; each other one is named on stderr and left as it is."""
+    out = []
+    for run_id in run_ids:
+        study = index.find(store.get(run_id).experiment)
+        if study is None:
+            print(f"run {run_id}: its study {store.get(run_id).experiment!r} is unknown to this version (choose from "
+                  f"{[s.name for s in index.STUDIES]}); left as it is", file=sys.stderr)
+            continue
+        out.append(run_id)
+    return out
+
+
+def carry(run_ids: list[str], store: RunStore, device: object) -> Iterator[tuple[Run, object]]:
+    """The queued runs in order, each by its study (see carry_out: a stop removes the runs after it)."""
+    return carry_out(known(run_ids, store), store,
+                     lambda run: _train_one(run, index.get(run.experiment), store, device))
+
+
+def _print(run_ids: list[str], store: RunStore, device: object) -> int:
+    def events() -> Iterator[tuple[dict, object]]:
+        for run, event in carry(run_ids, store, device):
+            if distributed.is_main() and type(event).__name__ != "Predictions":  # test outputs go to the run's file
+                yield {"run_id": run.id, "strategy": run.config.get("strategy")}, event
+    try:
+        return cli.print_events(events)
+    finally:
+        distributed.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m core.worker", description=__doc__.split("\n\n")[1].strip())
+    p.add_argument("--runs", nargs="+", metavar="RUN_ID", required=True, help="queued runs, carried out in order")
+    p.add_argument("--cpu", action="store_true", help="train on the CPU even when a GPU is present")
+    args = p.parse_args(argv)
+    device = distributed.init(devices.pick_device(force_cpu=args.cpu))  # under torchrun: joins the group
+    store = RunStore()
+    try:
+        ids = [store.get(r).id for r in args.runs]
+    except KeyError as exc:
+        print(f"error: {exc.args[0]}", file=sys.stderr)
+        return 2
+    code = _print(ids, store, device)
+    return code or (2 if len(known(ids, store)) < len(ids) else 0)
+
+
+def study_main(study: Study, prog: str, argv: list[str] | None = None) -> int:
+    """A study's own command line: queue the runs its flags describe (one per sweep value) and carry them out."""
+    args = study.parser(prog).parse_args(argv)
+    device = distributed.init(devices.pick_device(force_cpu=args.cpu))
+    store = RunStore()
+    try:
+        ids = args.runs or distributed.share(lambda: [i for cfg in study.configs(args) for i in study.queue(cfg, store)])
+    except cli.BAD_INPUT as exc:
+        with contextlib.suppress(Exception):
+            distributed.close()
+        print(f"error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
+        return 2
+    return _print(ids, store, device)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
