@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from core import runs as catalogue
+from core import runs as runlist
 from core.engine.store import RunStore
 from ui import figures
 from ui import runs_view as view
@@ -16,7 +16,7 @@ figures.intro("Every run of every study, including stopped, failed and damaged o
 store = RunStore()
 view.notice()
 view.live(store)
-rows = catalogue.rows(store)
+rows = runlist.rows(store)
 if not rows:
     st.info("No runs yet: start one with a study page's training buttons.")
     st.stop()

@@ -3,15 +3,14 @@
 import streamlit as st
 
 from core import devices, plots, registry, tasks, timing
-from core.models.mtcnn_batched import DEFAULT_THRESHOLDS
-from core.predictors import Detections, TopK, Value
+from core.models.mtcnn_batched import DEFAULT_THRESHOLDS, STUDY_IOU
+from core.models.outputs import Detections, TopK
+from core.predictors import Value
 from core.weights import WeightsUnavailable
 from ui import cache, explain_view, figures
 from ui.image_input import pick_image
 from ui.settings import KEEP
 from ui.sidebar import device, presenting
-
-FACE_IOU = 0.3
 
 st.title("Try your image")
 figures.intro("Run two variants of one task on the same photo and compare their outputs and speed.")
@@ -72,12 +71,12 @@ for i, (col, name) in enumerate(zip(columns, chosen, strict=True)):
         elif isinstance(out, Detections):
             st.markdown(f"**{len(out.boxes)}** " + ("face(s)" if task == "face_detection" else "box(es)") + " found")
             figures.show(plots.detections_figure(loaded.image, out, name=name, truth=picked.truth,
-                                                 iou_threshold=FACE_IOU), f"try.fig.{i}", "detections")
+                                                 iou_threshold=STUDY_IOU), f"try.fig.{i}", "detections")
             if task == "face_detection":
                 st.caption(f"MTCNN's default stage thresholds {', '.join(map(str, DEFAULT_THRESHOLDS))}, minimum face "
                            "20 px; the Face detection page sets its own in the sidebar.")
             if picked.truth is not None:
-                st.caption(f"Against the dataset's boxes at IoU ≥ {FACE_IOU} (the face study's threshold): "
+                st.caption(f"Against the dataset's boxes at IoU ≥ {STUDY_IOU} (the face study's threshold): "
                            "green TP, red FP, orange dashed FN.")
         elif isinstance(out, Value):
             st.metric(f"predicted {out.name}", f"{out.value:.3f}")

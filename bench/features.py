@@ -39,7 +39,7 @@ def svm_on_cached_features() -> dict:
     data = catalogue.labelled(DATASET)
     with tempfile.TemporaryDirectory() as folder:
         store = RunStore(folder)
-        source = extract.Source("mobilenet_v2", "imagenet")
+        source = extract.FeatureSource("mobilenet_v2", "imagenet")
         first = extract.extract(source, data, [LAYER], SIZE, store=store)
         x, y = first.features[LAYER], first.targets
         times: dict[str, list[float]] = {"linear_svm": [], "linear_svc": []}
@@ -60,7 +60,7 @@ def svm_on_cached_features() -> dict:
 @torch.inference_mode()
 def throughput(device: torch.device, batch: int = 128, images: int = 1024) -> dict:
     data = catalogue.labelled(DATASET)
-    model, mean, std = extract.load(extract.Source("mobilenet_v2", "imagenet"))
+    model, mean, std = extract.load(extract.FeatureSource("mobilenet_v2", "imagenet"))
     model = model.to(device)
     tapped = taps.tapped(model, [LAYER]).to(device)
     normalise = T.Normalize(mean, std)

@@ -304,7 +304,7 @@ def export_available() -> bool:
     return any(shutil.which(b) for b in ("chromium", "chromium-browser", "google-chrome", "chrome"))
 
 
-class ExportError(RuntimeError):
+class FigureExportError(RuntimeError):
     """A figure could not be turned into a file; the message says why."""
 
 
@@ -314,7 +314,7 @@ def export(fig: go.Figure, fmt: str, width: int = 1000, height: int = 600, scale
 
     Each export starts its own browser (about 2 s): kaleido's long-lived server waits forever for an answer when its
     browser failed to start, so it is not used. A browser that has not answered in EXPORT_TIMEOUT_S is given up on
-    with ExportError."""
+    with FigureExportError."""
     if fmt not in EXPORT_FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; choose from {list(EXPORT_FORMATS)}")
     answer: dict[str, object] = {}
@@ -334,7 +334,7 @@ def export(fig: go.Figure, fmt: str, width: int = 1000, height: int = 600, scale
     if "bytes" in answer:
         return answer["bytes"]  # type: ignore[return-value]
     reason = answer.get("error") or f"the browser did not answer within {EXPORT_TIMEOUT_S} s"
-    raise ExportError(f"Could not export the figure as {fmt.upper()}: {reason}")
+    raise FigureExportError(f"Could not export the figure as {fmt.upper()}: {reason}")
 
 
 def checkpoint_curves_figure(epochs: pd.DataFrame, kept: pd.DataFrame, metric: str = "AP50") -> go.Figure:

@@ -15,6 +15,7 @@ from PIL import Image
 from torch import nn
 
 from core import tasks
+from core.data.cartoon_faces import VERIFICATION_CROP
 from core.models import backbones, classifiers, embeddings, mtcnn_batched, yolo
 from core.models.dlib_face import DlibFaceEmbedder
 from core.models.outputs import Detections, TopK
@@ -111,7 +112,7 @@ class Embeddings:
     found: np.ndarray  # (N,) bool: a face was detected (always True for the ImageNet backbones, which take the image)
 
 
-EMBED_SIZE = 112  # the pretrained backbones embed at the cartoon crops' size, like the runs they are compared with
+EMBED_SIZE = VERIFICATION_CROP  # the pretrained backbones embed at the cartoon crops' size, like the runs they are compared with
 EMBED_BATCH = 32
 
 

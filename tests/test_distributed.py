@@ -33,9 +33,9 @@ def test_two_processes_reach_the_metrics_of_one_and_only_rank_0_records(tmp_path
     assert two.stdout.count('"event": "Finished"') == 1  # rank 1 trained its share and printed nothing
     (a,), (b,) = RunStore(tmp_path / "one").list(), RunStore(tmp_path / "two").list()  # one run each: rank 0's
     assert (a.metrics["world_size"], b.metrics["world_size"]) == (1, 2)
-    from core import runs as catalogue
+    from core import runs as runlist
 
-    assert catalogue.row(b).processes == 2  # the Runs page's "processes" column
+    assert runlist.row(b).processes == 2  # the Runs page's "processes" column
     assert len(a.history) == len(b.history) == 3
     for x, y in zip(a.history, b.history, strict=True):
         assert x["train_loss"] == pytest.approx(y["train_loss"], abs=TOLERANCE)

@@ -22,7 +22,7 @@ from core.studies.feature_extraction import __main__ as study_cli
 from core.studies.feature_extraction import experiment as fe
 from core.studies.feature_extraction import extract
 from core.studies.feature_extraction import train as autoencoder
-from core.studies.feature_extraction.extract import Source
+from core.studies.feature_extraction.extract import FeatureSource
 
 SIZE = 32
 
@@ -94,37 +94,37 @@ def _transfer_run(store: RunStore, seed: int) -> str:
 def test_features_are_cached_per_weights_and_a_retrained_run_is_not_served_stale(faces):
     store = RunStore()
     layers = ["blocks.6.add", "blocks.18"]
-    first = extract.extract(Source("mobilenet_v2", "imagenet"), faces, layers, SIZE, store=store)
+    first = extract.extract(FeatureSource("mobilenet_v2", "imagenet"), faces, layers, SIZE, store=store)
     assert first.computed == 200 and first.features["blocks.18"].shape == (200, 1280)
-    again = extract.extract(Source("mobilenet_v2", "imagenet"), faces, layers, SIZE, store=store)
+    again = extract.extract(FeatureSource("mobilenet_v2", "imagenet"), faces, layers, SIZE, store=store)
     assert again.computed == 0 and np.array_equal(again.features["blocks.6.add"], first.features["blocks.6.add"])
-    random = extract.extract(Source("mobilenet_v2", "random"), faces, layers, SIZE, store=store)
+    random = extract.extract(FeatureSource("mobilenet_v2", "random"), faces, layers, SIZE, store=store)
     assert random.computed == 200 and not np.allclose(random.features["blocks.18"], first.features["blocks.18"])
 
     run_id = _transfer_run(store, seed=1)
-    tuned = extract.extract(Source("mobilenet_v2", run_id), faces, ["blocks.18"], SIZE, store=store)
+    tuned = extract.extract(FeatureSource("mobilenet_v2", run_id), faces, ["blocks.18"], SIZE, store=store)
     assert tuned.computed == 200
     run = store.get(run_id)
     torch.manual_seed(2)
     model, _ = backbones.build("mobilenet_v2", 2, pretrained=False)
     torch.save(model.state_dict(), run.checkpoint)  # the run's weights change (trained again)
-    retrained = extract.extract(Source("mobilenet_v2", run_id), faces, ["blocks.18"], SIZE, store=store)
+    retrained = extract.extract(FeatureSource("mobilenet_v2", run_id), faces, ["blocks.18"], SIZE, store=store)
     assert retrained.computed == 200
     assert not np.allclose(retrained.features["blocks.18"], tuned.features["blocks.18"], rtol=1e-3, atol=0)
 
 
 def test_pretrained_layers_probe_better_than_random_ones_and_rows_compare_on_the_same_folds(faces):
     cfg = probe.ProbeConfig(folds=5)
-    rows = {w: fe.probe_row(faces, fe.FeatureSpec(Source("mobilenet_v2", w), ("blocks.12.add",), size=SIZE), cfg)
+    rows = {w: fe.probe_row(faces, fe.FeatureSpec(FeatureSource("mobilenet_v2", w), ("blocks.12.add",), size=SIZE), cfg)
             for w in ("imagenet", "random")}
     assert rows["imagenet"].result.mean > 0.95 and len(rows["imagenet"].result.folds) == 5
-    fused = fe.probe_row(faces, fe.FeatureSpec(Source("mobilenet_v2", "imagenet"), ("blocks.6.add", "blocks.12.add"),
+    fused = fe.probe_row(faces, fe.FeatureSpec(FeatureSource("mobilenet_v2", "imagenet"), ("blocks.6.add", "blocks.12.add"),
                                                size=SIZE), probe.ProbeConfig(pca=0.9))
     assert fused.result.n_features < 32 + 96 and fused.as_dict()["layers"] == "blocks.6.add + blocks.12.add"
     c = fe.compare(rows["imagenet"], rows["random"])
     assert c.test == "corrected resampled t-test" and c.delta == pytest.approx(
         rows["imagenet"].result.mean - rows["random"].result.mean)
-    other = fe.probe_row(faces, fe.FeatureSpec(Source("mobilenet_v2", "imagenet"), ("blocks.12.add",), size=SIZE),
+    other = fe.probe_row(faces, fe.FeatureSpec(FeatureSource("mobilenet_v2", "imagenet"), ("blocks.12.add",), size=SIZE),
                          probe.ProbeConfig(folds=4))
     with pytest.raises(ValueError, match="same images and folds"):
         fe.compare(rows["imagenet"], other)
@@ -168,7 +168,7 @@ def test_autoencoder_trains_as_a_run_and_its_features_join_the_same_table(faces)
     run = store.get(events[-1].run_id)
     assert run.status == "done" and run.checkpoint_label == "epoch 2" and len(run.metrics["history"]) == 2
     assert [r.id for r in fe.autoencoder_runs(store)] == [run.id]
-    row = fe.probe_row(faces, fe.FeatureSpec(Source(extract.AUTOENCODER, run.id), ("enc.2.2",), size=16),
+    row = fe.probe_row(faces, fe.FeatureSpec(FeatureSource(extract.AUTOENCODER, run.id), ("enc.2.2",), size=16),
                        probe.ProbeConfig(folds=3), store=store)
     assert row.as_dict()["features"] == f"conv_autoencoder · run {run.id}" and row.result.mean > 0.6
     with pytest.raises(ValueError, match="multiple of 8"):
@@ -190,7 +190,7 @@ def test_cka_per_layer_and_the_trainable_map_of_a_run(faces):
     run_id = _transfer_run(store, seed=3)
     table = fe.cka_by_layer(faces, "mobilenet_v2", run_id, SIZE, store=store)
     assert list(table.layer)[-1] == "blocks.18" and len(table) == 19 and table.cka.between(0, 1).all()
-    same = extract.extract(Source("mobilenet_v2", "imagenet"), faces, ["blocks.18"], SIZE, store=store)
+    same = extract.extract(FeatureSource("mobilenet_v2", "imagenet"), faces, ["blocks.18"], SIZE, store=store)
     assert cka.linear_cka(same.features["blocks.18"], same.features["blocks.18"]) == pytest.approx(1.0)
     frozen = store.get(store.create("classification", "mobilenet_v2", "classification",
                                     {"labels": ["a", "b"], "head": "linear", "epochs": 3,

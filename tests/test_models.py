@@ -8,7 +8,8 @@ from sklearn.model_selection import cross_val_score
 from core import registry
 from core.data import samples
 from core.models import classifiers
-from core.predictors import Detections, TopK, build
+from core.models.outputs import Detections, TopK
+from core.predictors import build
 
 CPU = torch.device("cpu")
 

@@ -95,13 +95,13 @@ def test_an_export_whose_browser_hangs_or_fails_ends_with_a_message(monkeypatch)
     never = threading.Event()
     monkeypatch.setattr(plots, "EXPORT_TIMEOUT_S", 0.2)
     monkeypatch.setattr(go.Figure, "to_image", lambda self, **kw: never.wait())
-    with pytest.raises(plots.ExportError, match="PNG: the browser did not answer within 0.2 s"):
+    with pytest.raises(plots.FigureExportError, match="PNG: the browser did not answer within 0.2 s"):
         plots.export(fig, "png")
 
     def broken(self, **kw):
         raise RuntimeError("Chromium exited at start")
     monkeypatch.setattr(go.Figure, "to_image", broken)
-    with pytest.raises(plots.ExportError, match="SVG: Chromium exited at start"):
+    with pytest.raises(plots.FigureExportError, match="SVG: Chromium exited at start"):
         plots.export(fig, "svg")
     never.set()
 

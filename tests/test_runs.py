@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from core import runs as catalogue
+from core import runs as runlist
 from core.engine import finals as recorded_finals
 from core.engine.events import EpochEnd
 from core.engine.store import RunStore, RunStoreError
@@ -53,7 +53,7 @@ def test_every_run_is_listed_with_its_study_headline_and_its_own_duration(tmp_pa
     queued = store.create("classification", "mobilenet_v2", "classification", {"strategy": "scratch", "epochs": 3})
     with store._db() as con:  # the good run waited 500 s in the queue before its 40 s of work
         con.execute("UPDATE runs SET created = updated - 540, started = updated - 40 WHERE id = ?", (good,))
-    rows = {r.id: r for r in catalogue.rows(store)}
+    rows = {r.id: r for r in runlist.rows(store)}
     assert list(rows) == [queued, failed, good]  # newest first
     g = rows[good]
     assert (g.status, g.study, g.dataset, g.backbone, g.strategy, g.epochs) == \
@@ -101,14 +101,14 @@ def test_names_tags_notes_and_one_pinned_baseline_per_study(tmp_path):
     assert (run.name, run.tags, run.note, run.title) == ("scratch baseline", ("slides", "talk"), "for the demo",
                                                          "scratch baseline")
     assert store.get(a).seconds == before  # a label is not an update of the run: its duration stays
-    assert catalogue.find(store, "scratch baseline").id == a and catalogue.find(store, b[-6:]).id == b
+    assert runlist.find(store, "scratch baseline").id == a and runlist.find(store, b[-6:]).id == b
     store.pin(a)
     store.pin(b)  # the study's baseline moves: one pinned run per study
     assert store.pinned("classification").id == b and not store.get(a).pinned
     store.pin(b, False)
     assert store.pinned("classification") is None
     with pytest.raises(KeyError, match="matches 2 runs"):
-        catalogue.find(store, a[:8])
+        runlist.find(store, a[:8])
 
 
 def test_delete_removes_the_run_and_its_files_but_not_a_running_one(tmp_path):

@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from core import numbers, registry
-from core import runs as catalogue
+from core import runs as runlist
 from core.engine.events import EpochEnd, Phase
 from core.engine.store import RunStore
 from core.runs import __main__ as runs_cli
@@ -36,7 +36,8 @@ FUZZ_EXAMPLES = int(os.environ.get("TLDASH_FUZZ_EXAMPLES", "15"))
 READER = """
 import sys, time, traceback
 from pathlib import Path
-from core import registry, runs as catalogue
+from core import registry
+from core import runs as runlist
 from core.runs import finals
 from core.engine.store import RunStore
 root = Path(sys.argv[1]); reads = 0
@@ -46,7 +47,7 @@ while not (root / "stop").exists():
     if current.exists() and current.read_text():
         try:
             store = RunStore(current.read_text())
-            runs = store.list(); catalogue.rows(store); registry.all_variants(store)
+            runs = store.list(); runlist.rows(store); registry.all_variants(store)
             for run in runs:
                 finals.of(run, n_boot=20)
             reads += 1
@@ -92,7 +93,7 @@ def _same(read: object, written: object) -> bool:
 def _check_every_reader(store: RunStore, ids: list[str]) -> None:
     listed = {r.id: r for r in store.list()}
     assert set(ids) <= set(listed)
-    rows = catalogue.rows(store)
+    rows = runlist.rows(store)
     assert set(ids) <= {r.id for r in rows}
     assert len(runs_view.frame(rows)) == len(listed)  # the Runs page's table
     registry.all_variants(store)

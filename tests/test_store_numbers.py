@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from core import numbers, registry
-from core import runs as catalogue
+from core import runs as runlist
 from core.engine import launch as launcher
 from core.engine import store as runstore
 from core.engine.events import EpochEnd
@@ -114,7 +114,7 @@ def test_a_damaged_row_is_listed_as_such_and_every_other_run_reads(tmp_path):
         "undefined (not a number: '0.5?')"
     assert numbers.text(odd.history[0]["train_loss"]) == "undefined (not a number: 'high')"
     assert math.isnan(odd.metrics["seconds"])
-    rows = {r.id: r for r in catalogue.rows(store)}
+    rows = {r.id: r for r in runlist.rows(store)}
     assert {rows[ids[n]].status for n in ("bad_json", "bad_config", "bad_history")} == {DAMAGED}
     variants = registry.all_variants(store)
     assert not any(ids["bad_json"] in name for name in variants)  # a damaged run is no variant
@@ -198,4 +198,4 @@ def test_counts_that_are_not_whole_numbers_read_as_defaults_not_as_a_crash():
                     ('{"world_size": Infinity, "queue": {"place": NaN, "limit": "two"}}', run_id))
     run = store.get(run_id)
     assert run.metrics["queue"] == {"place": 1, "limit": 1}
-    assert catalogue.row(run).processes == 1
+    assert runlist.row(run).processes == 1

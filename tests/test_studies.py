@@ -255,9 +255,9 @@ def test_an_older_config_opens_with_defaults_for_new_settings_and_names_the_remo
     cfg, message = study.read_config(old)
     assert (cfg.nms_margin, cfg.epochs, cfg.stages) == (0.25, 2, ("pnet",))
     assert "no longer has: gamma" in message
-    from core import runs as catalogue
+    from core import runs as runlist
 
-    assert "gamma" in catalogue.settings_note(old)
+    assert "gamma" in runlist.settings_note(old)
 
 
 def test_nested_settings_and_sweeps_make_one_config_per_value():

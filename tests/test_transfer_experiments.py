@@ -12,7 +12,8 @@ from core.data import catalogue
 from core.data.types import open_image
 from core.engine.loop import TrainConfig
 from core.engine.store import RunStore
-from core.predictors import TopK, Value, build
+from core.models.outputs import TopK
+from core.predictors import Value, build
 from core.studies.transfer import __main__ as transfer_cli
 from core.studies.transfer import experiment as tx
 from core.studies.transfer import train as trainer

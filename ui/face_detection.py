@@ -110,7 +110,7 @@ def crops(image: Image.Image, boxes: np.ndarray) -> list[Image.Image]:
 
 
 @st.dialog("Test image", width="large")
-def enlarge(index: int, variant: str, scored: fd.Scored, iou: float) -> None:
+def enlarge(index: int, variant: str, scored: fd.ScoredCascade, iou: float) -> None:
     images, truth = test_split()
     d = scored.detections[index]
     figures.show(plots.detections_figure(images[index], Detections(d.boxes, d.scores), truth=truth[index],

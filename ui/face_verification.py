@@ -159,7 +159,7 @@ def _two(variant: str, device_name: str, key_a: str, key_b: str, _a: Image.Image
     return out.vectors, out.found
 
 
-def verify_two(ps: fv.PairSet, variants: list[registry.Variant], scored: dict[str, fv.Scored], distance: str,
+def verify_two(ps: fv.PairSet, variants: list[registry.Variant], scored: dict[str, fv.ScoredPairs], distance: str,
                threshold: float, device_name: str) -> None:
     """Two faces, every variant's distance (normalised by its largest on the pairs set) and decision."""
     faces = []

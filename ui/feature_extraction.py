@@ -23,7 +23,7 @@ from core.features import probe, taps
 from core.studies.feature_extraction import experiment as fe
 from core.studies.feature_extraction import extract
 from core.studies.feature_extraction import train as autoencoder
-from core.studies.feature_extraction.extract import Source
+from core.studies.feature_extraction.extract import FeatureSource
 from core.studies.transfer import train as transfer
 from core.weights import WeightsUnavailable
 from ui import jobs
@@ -45,16 +45,16 @@ def dataset(name: str, source: str) -> LabelledImages:
     return catalogue.labelled(name)
 
 
-def sources(backbone: str) -> dict[str, Source]:
+def sources(backbone: str) -> dict[str, FeatureSource]:
     """Every feature source for this backbone: ImageNet, random init, its fine-tuned runs, the autoencoder runs."""
-    found = {"ImageNet weights": Source(backbone, "imagenet"), "random init": Source(backbone, "random")}
+    found = {"ImageNet weights": FeatureSource(backbone, "imagenet"), "random init": FeatureSource(backbone, "random")}
     store = RunStore()
     for run in fe.finetuned_runs(backbone, store):
         strategy = run.config.get("strategy", "?")
-        found[f"fine-tuned run {run.id} ({strategy} on {run.config.get('dataset', '?')}, {run.status})"] = Source(
+        found[f"fine-tuned run {run.id} ({strategy} on {run.config.get('dataset', '?')}, {run.status})"] = FeatureSource(
             backbone, run.id)
     for run in fe.autoencoder_runs(store):
-        found[f"autoencoder run {run.id} ({run.config.get('dataset', '?')}, {run.status})"] = Source(
+        found[f"autoencoder run {run.id} ({run.config.get('dataset', '?')}, {run.status})"] = FeatureSource(
             extract.AUTOENCODER, run.id)
     return found
 
@@ -65,7 +65,7 @@ def layer_label(node: taps.Node) -> str:
     return f"{where} · {node.channels} ch"
 
 
-def layer_picker(source: Source, key: str, multi: bool = True) -> list[str]:
+def layer_picker(source: FeatureSource, key: str, multi: bool = True) -> list[str]:
     """The source's layers in network order, labelled by block; the last block's output by default."""
     nodes = extract.layers_of(source.backbone)
     labels = {n.name: layer_label(n) for n in nodes}
@@ -82,7 +82,7 @@ def layer_picker(source: Source, key: str, multi: bool = True) -> list[str]:
 
 @st.cache_data(max_entries=64, show_spinner="Extracting features and fitting the probe on every fold…")
 def probed(name: str, source: str, spec: fe.FeatureSpec, cfg: probe.ProbeConfig, max_images: int, device_name: str,
-           runs_dir: str) -> fe.Row:
+           runs_dir: str) -> fe.ProbeRow:
     return fe.probe_row(capped(name, source, max_images), spec, cfg, device(), RunStore(runs_dir))
 
 
@@ -98,13 +98,13 @@ def capped(name: str, source: str, max_images: int) -> LabelledImages:
     return data if len(data.images) <= max_images else _capped(data, max_images)
 
 
-def add_row(row: fe.Row) -> None:
-    rows: list[fe.Row] = st.session_state.setdefault(ROWS, [])
+def add_row(row: fe.ProbeRow) -> None:
+    rows: list[fe.ProbeRow] = st.session_state.setdefault(ROWS, [])
     if all(r.as_dict() != row.as_dict() for r in rows):
         rows.append(row)
 
 
-def rows_table(rows: list[fe.Row]) -> pd.DataFrame:
+def rows_table(rows: list[fe.ProbeRow]) -> pd.DataFrame:
     frame = pd.DataFrame([r.as_dict() for r in rows])
     frame.insert(0, "#", range(1, len(rows) + 1))
     first = ["#", "features", "layers", "balanced_accuracy", "std", "folds", "n_features", "probe"]
@@ -118,7 +118,7 @@ def rows_table(rows: list[fe.Row]) -> pd.DataFrame:
 
 
 @st.cache_data(max_entries=16, show_spinner="Probing every block's output (features are cached on disk)…")
-def curve(name: str, source: str, sources_: tuple[Source, ...], cfg: probe.ProbeConfig, size: int, pool: str,
+def curve(name: str, source: str, sources_: tuple[FeatureSource, ...], cfg: probe.ProbeConfig, size: int, pool: str,
           max_images: int, runs_dir: str) -> pd.DataFrame:
     return fe.layer_curve(capped(name, source, max_images), list(sources_), cfg, size, pool, device(),
                           RunStore(runs_dir))

@@ -18,7 +18,7 @@ from core.features import probe
 from core.studies.feature_extraction import experiment as fe
 from core.studies.feature_extraction import extract
 from core.studies.feature_extraction import train as autoencoder
-from core.studies.feature_extraction.extract import Source
+from core.studies.feature_extraction.extract import FeatureSource
 from ui import feature_extraction as ui_fx
 from ui import figures, jobs
 from ui.settings import KEEP
@@ -35,7 +35,7 @@ class Context:
     pool: str
     max_images: int
     runs_dir: str
-    available: dict[str, Source]  # feature sources by label
+    available: dict[str, FeatureSource]  # feature sources by label
     names: list[str]  # the labelled sets
     data: LabelledImages  # the set as probed (sampled down to max_images)
 

@@ -39,7 +39,7 @@ def _runs(run_ids: tuple[str, ...]) -> list[Run]:
 
 @st.cache_resource(max_entries=8, show_spinner="Scoring every kept checkpoint on the test split…")
 def study(run_ids: tuple[str, ...], labels: tuple[str, ...], dataset: str, device_name: str
-          ) -> tuple[Comparison, dict[str, od.Scored]]:
+          ) -> tuple[Comparison, dict[str, od.ScoredBoxes]]:
     """labels: the runs' last checkpoints, so that a run that kept another one is scored again."""
     return od.study(_runs(run_ids), dataset, devices.pick_device(force_cpu=device_name == "cpu"), paired.N_BOOT_LIVE)
 

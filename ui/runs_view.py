@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from core import numbers, plots
-from core import runs as catalogue
+from core import runs as runlist
 from core.engine.liveness import ADOPTED, ORPHANED
 from core.engine.queue import MAX_RUNNING_ENV, max_running
 from core.engine.store import LIVE, Run, RunStore, RunStoreError
@@ -25,7 +25,7 @@ NOTICE = "runs.notice"
 PARALLEL_FIELDS = 6  # config axes at most, the first that differ: more become unreadable
 
 
-def frame(rows: list[catalogue.Row]) -> pd.DataFrame:
+def frame(rows: list[runlist.Row]) -> pd.DataFrame:
     """The rows as the table shows them: numbers formatted, the pinned baseline starred."""
     return pd.DataFrame({
         "run": [("★ " if r.pinned else "") + (r.name or r.id) for r in rows],
@@ -140,7 +140,7 @@ def compare(runs: list[Run]) -> None:
 def config_frame(runs: list[Run]) -> tuple[pd.DataFrame, set[str]]:
     """Fields × runs: the headline and the last epoch's validation numbers, then every config field (those that
     differ first); and the set of fields that differ."""
-    rows = {r.title: catalogue.row(r) for r in runs}
+    rows = {r.title: runlist.row(r) for r in runs}
     cells, _ = finals.table(runs, {r.id: final_numbers(r) for r in runs})
     table: dict[str, dict[str, str]] = {}
     for r in runs:
@@ -173,7 +173,7 @@ def _final_numbers(run_id: str, status: str, updated: float, _run: Run) -> list[
 def parallel_figure(runs: list[Run]) -> go.Figure:
     """One line per run through the config fields that differ (numbers as they are, words as codes) to its
     headline number."""
-    rows = [catalogue.row(r) for r in runs]
+    rows = [runlist.row(r) for r in runs]
     nested = {k for r in runs for k, v in r.config.items() if isinstance(v, dict | list)}
     fields = [k for k in dict.fromkeys(k for r in runs for k in r.config if k not in nested)
               if len({json.dumps(r.config.get(k)) for r in runs}) > 1][:PARALLEL_FIELDS]

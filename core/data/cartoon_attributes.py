@@ -14,13 +14,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
+from core.data.cartoon_faces import VERIFICATION_CROP
 from core.data.types import DataError, ImageRef, LabelledImages, open_image
 
 if TYPE_CHECKING:
     import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[2] / "assets" / "cartoon_faces"
-SIZE = 112
+SIZE = VERIFICATION_CROP  # the portraits' size: every crop is one
 MARGIN = 0.2  # each side, as a fraction of the face box: the outline of the face must show for fatness
 CLASSES: dict[str, list[str] | None] = {
     "fatness": None,

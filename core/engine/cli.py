@@ -16,22 +16,6 @@ from core.weights import WeightsUnavailable
 BAD_INPUT = (ValueError, KeyError, DataError, WeightsUnavailable, RunStoreError)
 
 
-Tagged = Iterator[tuple[dict, object]]
-
-
-def queued_or_fresh(run_ids: list[str] | None, carry: Callable[[list[str]], Iterator[tuple[object, object]]],
-                    fresh: Callable[[], Tagged]) -> Callable[[], Tagged]:
-    """What a trainer's command line prints: the events of queued runs carried out (--runs, as pages start them),
-    each tagged with its run id, or else those of the runs its flags describe."""
-    def events() -> Tagged:
-        if not run_ids:
-            yield from fresh()
-            return
-        for run, event in carry(run_ids):
-            yield {"run_id": run.id}, event  # type: ignore[attr-defined]
-    return events
-
-
 def print_events(events: Callable[[], Iterator[tuple[dict, object]]]) -> int:
     """Run the trainer; each (extra fields, event) it yields is printed as one JSON line. The exit status."""
     stop_on_sigterm()

@@ -19,13 +19,13 @@ import sys
 from pathlib import Path
 
 from core import numbers
-from core import runs as catalogue
+from core import runs as runlist
 from core.engine.store import RunStore, RunStoreError
 from core.runs import export, prepare
 from core.studies import index
 
 
-def _table(rows: list[catalogue.Row]) -> str:
+def _table(rows: list[runlist.Row]) -> str:
     head = ("id", "name", "status", "study", "strategy", "epochs", "value", "seconds", "created")
     lines = [head]
     for r in rows:
@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace, store: RunStore) -> int:
     if args.command == "list":
-        rows = catalogue.rows(store)
+        rows = runlist.rows(store)
         if args.status:
             rows = [r for r in rows if r.status == args.status]
         if args.study:
@@ -114,9 +114,9 @@ def _run(args: argparse.Namespace, store: RunStore) -> int:
             print("training in the background, one run at a time; the Home and Runs pages show the progress")
             return 0
         return 0 if prepare.wait(started, store) else 1
-    run = catalogue.find(store, args.run if args.command != "export" else args.runs[0])
+    run = runlist.find(store, args.run if args.command != "export" else args.runs[0])
     if args.command == "show":
-        shown = {**catalogue.row(run).as_dict(), "config": run.config, "settings": catalogue.settings_note(run),
+        shown = {**runlist.row(run).as_dict(), "config": run.config, "settings": runlist.settings_note(run),
                  "last_epoch": run.history[-1] if run.history else None, "files": [str(p) for p in store.files(run.id)]}
         print(numbers.public_dumps(shown, indent=2) if args.json else
               "\n".join(f"{k}: {_shown(v)}" for k, v in shown.items()))
@@ -137,7 +137,7 @@ def _run(args: argparse.Namespace, store: RunStore) -> int:
         removed = store.delete(run.id)
         print(f"deleted {run.id} and {len(removed)} file(s)")
     elif args.command == "export":
-        runs = [catalogue.find(store, ref) for ref in args.runs]
+        runs = [runlist.find(store, ref) for ref in args.runs]
         stem = runs[0].id if len(runs) == 1 else f"{len(runs)}-runs"
         if args.html:
             out = args.out or Path(f"{stem}.html")

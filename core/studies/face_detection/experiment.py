@@ -35,12 +35,12 @@ from core.metrics import paired, verification
 from core.models import mtcnn_batched
 from core.predictors import FaceDetector, build
 from core.studies.face_detection import train as mtcnn_train
+from core.studies.face_detection.samples import STAGE_SIZE
 
 FLOOR = mtcnn_batched.STUDY_THRESHOLDS  # the study's stage thresholds are the cache's floor
 STUDY_IOU = mtcnn_batched.STUDY_IOU
 DATASET = "cartoon_faces/detection"
 REAL_PHOTOS = ("astronaut", "grace_hopper", "zidane")
-PATCH_SIZES = {"pnet": 12, "rnet": 24, "onet": 48}
 STUDY_STAGES = (("pnet",), ("pnet", "rnet", "onet"))  # the study's variant, and going beyond it
 TIMED_IMAGES = 4  # ms_per_image: interleaved timed passes over the first test images (core.timing)
 
@@ -55,7 +55,7 @@ class VariantRun:
 
 
 @dataclass(frozen=True)
-class Scored:
+class ScoredCascade:
     name: str
     detections: list[mtcnn_batched.StagedDetections]
     matches: list[det.ImageMatch]
@@ -162,7 +162,7 @@ def time_variants(names: list[str], images: list[Image.Image], device: torch.dev
 
 
 def score(run: VariantRun, truth: list[np.ndarray], thresholds: tuple[float, float, float],
-          iou: float = STUDY_IOU) -> Scored:
+          iou: float = STUDY_IOU) -> ScoredCascade:
     """Detections at these stage thresholds, matched at this IoU: no network runs."""
     found = [mtcnn_batched.resolve(c, thresholds) for c in run.cascades]
     matches = [det.match_image(d.boxes, d.scores, t, iou) for d, t in zip(found, truth, strict=True)]
@@ -171,11 +171,11 @@ def score(run: VariantRun, truth: list[np.ndarray], thresholds: tuple[float, flo
     image_index = np.concatenate([np.full(len(d.scores), i) for i, d in enumerate(found)]) if found else np.zeros(0)
     n_gt = np.array([len(t) for t in truth])
     curve = det.pr_curve(scores, is_tp, int(n_gt.sum()))
-    return Scored(run.name, found, matches, curve, det.ap_coco101(curve), det.ap_voc(curve), det.best_f1(curve),
+    return ScoredCascade(run.name, found, matches, curve, det.ap_coco101(curve), det.ap_voc(curve), det.best_f1(curve),
                   det.ap_of_counts(image_index, scores, is_tp, n_gt))
 
 
-def compare_ap(a: Scored, b: Scored, n_images: int, n_boot: int = paired.N_BOOT) -> paired.Paired:
+def compare_ap(a: ScoredCascade, b: ScoredCascade, n_images: int, n_boot: int = paired.N_BOOT) -> paired.Paired:
     return paired.paired_bootstrap(a.ap_of_counts, b.ap_of_counts, n_images, "AP", n_boot=n_boot)
 
 
@@ -183,7 +183,7 @@ def _patch_scores(detector: FaceDetector, patches: list[Image.Image]) -> np.ndar
     """The cascade's face probability of whole patches: PNet x RNet x ONet, each on the patch resized."""
     total = np.ones(len(patches))
     with torch.inference_mode():
-        for stage, size in PATCH_SIZES.items():
+        for stage, size in STAGE_SIZE.items():
             x = torch.stack([torch.as_tensor(np.array(p.resize((size, size), Image.Resampling.BILINEAR)))
                              for p in patches]).permute(0, 3, 1, 2).float().to(detector.device)
             prob = getattr(detector.mtcnn, stage)(mtcnn_batched.normalise(x))[-1].reshape(len(patches), 2)
@@ -234,7 +234,7 @@ def ensure_finetuned(store: RunStore, device: torch.device, stages: tuple[str, .
 def compare(runs: list[VariantRun], truth: list[np.ndarray], thresholds: tuple[float, float, float] = FLOOR,
             iou: float = STUDY_IOU, n_boot: int = paired.N_BOOT, forgotten: dict[str, dict[str, float]] | None = None,
             dataset: str = DATASET, device: str = "cpu", timings: dict[str, timing.Timing] | None = None
-            ) -> tuple[Comparison, dict[str, Scored]]:
+            ) -> tuple[Comparison, dict[str, ScoredCascade]]:
     """The Comparison of cached variant runs at these thresholds (no network runs), the first variant as the
     baseline of the paired AP bootstrap; and each variant's scored detections, for figures. timings (from
     time_variants) give ms_per_image as interleaved medians, their ranges in extra["ms_range"]; without them it

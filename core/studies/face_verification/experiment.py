@@ -87,7 +87,7 @@ def time_variants(variants: list[registry.Variant], images: list[ImageRef], devi
 
 
 @dataclass(frozen=True)
-class Scored:
+class ScoredPairs:
     """One variant on one pair set: normalised distances, the largest raw one, and the ROC summary."""
 
     distances: np.ndarray  # (P,) in [0, 1]; accept (same person) when <= a threshold
@@ -95,11 +95,11 @@ class Scored:
     result: verification.VerificationResult
 
 
-def score(emb: Embedded, ps: PairSet, distance: str) -> Scored:
+def score(emb: Embedded, ps: PairSet, distance: str) -> ScoredPairs:
     raw = verification.pair_distances(emb.vectors[ps.a], emb.vectors[ps.b], distance)
     largest = float(raw.max()) if raw.size else 0.0
     d = verification.normalise(raw, distance, largest)
-    return Scored(d, largest, verification.evaluate(1.0 - d, ps.same, fars=(FAR, 1e-2)))
+    return ScoredPairs(d, largest, verification.evaluate(1.0 - d, ps.same, fars=(FAR, 1e-2)))
 
 
 def summary(r: verification.VerificationResult, emb: Embedded) -> dict[str, float]:

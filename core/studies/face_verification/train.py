@@ -18,6 +18,7 @@ import torch
 
 from core import devices
 from core.data import catalogue
+from core.data.cartoon_faces import VERIFICATION_CROP
 from core.data.types import LabelledImages
 from core.engine import config as settings
 from core.engine import distributed, finals, objectives
@@ -55,7 +56,7 @@ RECIPES = {
 
 def quick_config(backbone: str = "efficientnet_lite0") -> TrainConfig:
     """Settings that train EfficientNet-Lite0 on the cartoon people in about a minute a run on 2 CPU cores."""
-    return TrainConfig(backbone=backbone, image_size=112, epochs=8, batch_size=32, augment=("flip",),
+    return TrainConfig(backbone=backbone, image_size=VERIFICATION_CROP, epochs=8, batch_size=32, augment=("flip",),
                        strategy=StrategyConfig("two_phase", lr=5e-4, head_epochs=2), class_weighted=False)
 
 

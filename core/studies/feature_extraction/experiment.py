@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from core import devices, tasks
+from core import devices
 from core.data import catalogue
 from core.data.types import LabelledImages
 from core.engine import strategies
@@ -28,7 +28,8 @@ from core.features import cdfg, probe, taps
 from core.metrics import cka, paired
 from core.models import backbones
 from core.studies.feature_extraction import extract
-from core.studies.feature_extraction.extract import Source
+from core.studies.feature_extraction.extract import FeatureSource
+from core.studies.transfer import train as transfer
 
 DEFAULT_DATASET = "cartoon_faces/race"
 DEFAULT_BACKBONE = "mobilenet_v2"
@@ -44,7 +45,7 @@ DEFAULT_PAIR = "Fashion-MNIST vs inverted"
 class FeatureSpec:
     """Which features: a source, the layers fused (concatenated in this order), the pooling and the image size."""
 
-    source: Source
+    source: FeatureSource
     layers: tuple[str, ...]
     pool: str = "avg"
     size: int = 64
@@ -63,7 +64,7 @@ class FeatureSpec:
 
 
 @dataclass(frozen=True)
-class Row:
+class ProbeRow:
     """One probe of the results table."""
 
     dataset: str
@@ -84,20 +85,20 @@ class Row:
 
 
 def features(spec: FeatureSpec, data: LabelledImages, device: torch.device | None = None,
-             store: RunStore | None = None) -> tuple[np.ndarray, extract.Extracted]:
+             store: RunStore | None = None) -> tuple[np.ndarray, extract.Features]:
     """(N, D) fused features of the sampled images, and what extraction returned."""
     got = extract.extract(spec.source, data, list(spec.layers), spec.size, spec.pool, device=device, store=store)
     return np.concatenate([got.features[name] for name in spec.layers], 1), got
 
 
 def probe_row(data: LabelledImages, spec: FeatureSpec, cfg: probe.ProbeConfig, device: torch.device | None = None,
-              store: RunStore | None = None) -> Row:
+              store: RunStore | None = None) -> ProbeRow:
     x, got = features(spec, data, device, store)
     result = probe.cross_validated(x, got.targets, cfg, data.classes)
-    return Row(data.name, spec, cfg, result, got.seconds, extract.dataset_key(data, got.index))
+    return ProbeRow(data.name, spec, cfg, result, got.seconds, extract.dataset_key(data, got.index))
 
 
-def compare(a: Row, b: Row) -> paired.Paired:
+def compare(a: ProbeRow, b: ProbeRow) -> paired.Paired:
     """a - b in balanced accuracy over the same folds; ValueError when the two rows were not scored on the same
     images and folds."""
     if (a.dataset, a.sample, a.cfg.folds, a.cfg.seed) != (b.dataset, b.sample, b.cfg.folds, b.cfg.seed):
@@ -130,7 +131,7 @@ def project(x: np.ndarray, method: str, seed: int = 0) -> np.ndarray:
 
 def finetuned_runs(backbone: str, store: RunStore | None = None) -> list[Run]:
     """Transfer runs of this backbone that left a checkpoint (done, or stopped after an epoch), newest first."""
-    runs = [r for r in (store or RunStore()).list() if r.base_variant == backbone and r.task in tasks.trained_on_labels()
+    runs = [r for r in (store or RunStore()).list() if r.base_variant == backbone and r.task in transfer.TASKS
             and r.checkpoint_label and r.status in ("done", "stopped", "failed")]
     return sorted(runs, key=lambda r: r.created, reverse=True)
 
@@ -141,7 +142,7 @@ def autoencoder_runs(store: RunStore | None = None) -> list[Run]:
     return sorted(runs, key=lambda r: r.created, reverse=True)
 
 
-def layer_curve(data: LabelledImages, sources: list[Source], cfg: probe.ProbeConfig, size: int = 64,
+def layer_curve(data: LabelledImages, sources: list[FeatureSource], cfg: probe.ProbeConfig, size: int = 64,
                 pool: str = "avg", device: torch.device | None = None, store: RunStore | None = None) -> pd.DataFrame:
     """Balanced accuracy at each block's output, for each source: one row per (source, depth)."""
     rows = []
@@ -160,8 +161,8 @@ def cka_by_layer(data: LabelledImages, backbone: str, run_id: str, size: int = 6
                  device: torch.device | None = None, store: RunStore | None = None) -> pd.DataFrame:
     """Linear CKA between the ImageNet and the run's features at each block's output, on the same images."""
     blocks = [b.name for b in taps.block_outputs(extract.architecture(backbone))]
-    before = extract.extract(Source(backbone, "imagenet"), data, blocks, size, pool, device=device, store=store)
-    after = extract.extract(Source(backbone, run_id), data, blocks, size, pool, device=device, store=store)
+    before = extract.extract(FeatureSource(backbone, "imagenet"), data, blocks, size, pool, device=device, store=store)
+    after = extract.extract(FeatureSource(backbone, run_id), data, blocks, size, pool, device=device, store=store)
     return pd.DataFrame([{"depth": d, "layer": name, "cka": cka.linear_cka(before.features[name], after.features[name])}
                          for d, name in enumerate(blocks)])
 
@@ -210,7 +211,7 @@ def default_comparison(task: object = None, dataset: str | None = None, store: R
     device = device or devices.pick_device()
     data = catalogue.labelled(dataset or DEFAULT_DATASET)
     cfg = probe.ProbeConfig()
-    pretrained, random = Source(DEFAULT_BACKBONE, "imagenet"), Source(DEFAULT_BACKBONE, "random")
+    pretrained, random = FeatureSource(DEFAULT_BACKBONE, "imagenet"), FeatureSource(DEFAULT_BACKBONE, "random")
     curve = layer_curve(data, [pretrained, random], cfg, size, device=device, store=store)
     ours = curve[curve.weights == "imagenet"].reset_index(drop=True)
     last, best = ours.layer.iloc[-1], ours.layer.iloc[int(ours.balanced_accuracy.idxmax())]

@@ -40,7 +40,7 @@ WEIGHTS = {"imagenet": "ImageNet weights", "random": "random initialisation (see
 
 
 @dataclass(frozen=True)
-class Source:
+class FeatureSource:
     """backbone: a key of core.models.backbones.BACKBONES, or AUTOENCODER. weights: "imagenet", "random", or the
     id of a run in the store (a transfer run of that backbone, or an autoencoder run)."""
 
@@ -64,7 +64,7 @@ class Source:
 
 
 @dataclass(frozen=True)
-class Extracted:
+class Features:
     features: dict[str, np.ndarray]  # layer -> (N, D) float32, rows in the order of `index`
     index: np.ndarray  # (N,) positions in the dataset
     targets: np.ndarray  # (N,) class indices
@@ -90,7 +90,7 @@ def default_layer(backbone: str) -> str:
     return taps.block_outputs(architecture(backbone))[-1].name
 
 
-def _run(source: Source, store: RunStore) -> Run:
+def _run(source: FeatureSource, store: RunStore) -> Run:
     run = store.get(source.run_id)
     if not run.checkpoint or not Path(run.checkpoint).is_file():
         raise DataError(f"run {run.id} has no checkpoint to read features from ({run.status})")
@@ -100,7 +100,7 @@ def _run(source: Source, store: RunStore) -> Run:
     return run
 
 
-def load(source: Source, store: RunStore | None = None) -> tuple[nn.Module, tuple, tuple]:
+def load(source: FeatureSource, store: RunStore | None = None) -> tuple[nn.Module, tuple, tuple]:
     """(network in eval mode, normalisation mean, std) for a source; WeightsUnavailable when ImageNet weights are not
     on this machine."""
     if source.backbone == AUTOENCODER:
@@ -120,7 +120,7 @@ def load(source: Source, store: RunStore | None = None) -> tuple[nn.Module, tupl
     return model.eval(), prep.mean, prep.std
 
 
-def identity(source: Source, store: RunStore | None = None) -> str:
+def identity(source: FeatureSource, store: RunStore | None = None) -> str:
     """What the cache key says of the weights: a run's checkpoint by size and modification time."""
     if source.weights == "imagenet":
         return f"imagenet:{backbones.BACKBONES[source.backbone].source}"
@@ -192,9 +192,9 @@ def _forward(model: nn.Module, layers: list[str], data: LabelledImages, index: n
     return {name: np.concatenate(p).astype(np.float32) for name, p in parts.items()}
 
 
-def extract(source: Source, data: LabelledImages, layers: list[str], size: int = 64, how: str = "avg",
+def extract(source: FeatureSource, data: LabelledImages, layers: list[str], size: int = 64, how: str = "avg",
             max_images: int = MAX_IMAGES, device: torch.device | None = None, store: RunStore | None = None
-            ) -> Extracted:
+            ) -> Features:
     """Features of the sampled images at each layer; cached layers are read, the others computed in one pass."""
     if data.classes is None:
         raise DataError(f"{data.name} has no classes: feature probes need a labelled classification set")
@@ -218,6 +218,6 @@ def extract(source: Source, data: LabelledImages, layers: list[str], size: int =
         for name, array in computed.items():
             _save(files[name], array, {**base, "layer": name})
             features[name] = array
-    return Extracted({n: features[n] for n in layers}, index, data.targets[index].astype(int), seconds,
+    return Features({n: features[n] for n in layers}, index, data.targets[index].astype(int), seconds,
                      len(index) if missing else 0)
 

@@ -31,7 +31,7 @@ from core.metrics import paired
 from core.models import yolo
 from core.studies.face_detection import experiment as face_detection
 from core.studies.object_detection import train as trainer
-from core.studies.object_detection.scoring import IOU, Scored, score
+from core.studies.object_detection.scoring import IOU, ScoredBoxes, score
 
 DATASET = trainer.DEFAULT_DATASET
 TIMED_IMAGES = 8  # ms_per_image: interleaved rounds over the first test images
@@ -102,7 +102,7 @@ def time_checkpoints(chosen: dict[str, Checkpoint], samples: list, device: torch
 
 
 def study(runs: list[Run], dataset: str = DATASET, device: torch.device | None = None, n_boot: int = paired.N_BOOT,
-          timed: bool = True) -> tuple[Comparison, dict[str, Scored]]:
+          timed: bool = True) -> tuple[Comparison, dict[str, ScoredBoxes]]:
     """Each run's best and last checkpoints scored on the test split; AP50 of each run against the first one's,
     at the last and at the best checkpoint, by paired bootstrap over images."""
     device = device or devices.pick_device()
@@ -139,7 +139,7 @@ def study(runs: list[Run], dataset: str = DATASET, device: torch.device | None =
     return Comparison("object_detection", f"{dataset}/test", device.type, variants, comparisons, extra), scored
 
 
-def cross_family(yolo_scored: dict[str, Scored], dataset: str = DATASET, device: torch.device | None = None,
+def cross_family(yolo_scored: dict[str, ScoredBoxes], dataset: str = DATASET, device: torch.device | None = None,
                  mtcnn_variants: tuple[str, ...] = MTCNN_VARIANTS, n_boot: int = paired.N_BOOT
                  ) -> tuple[Comparison, dict[str, det.PRCurve]]:
     """MTCNN variants and YOLO checkpoints on the same test images at IoU 0.5: AP50 each, PR curves, and each

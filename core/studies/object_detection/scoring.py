@@ -15,7 +15,7 @@ IOU = 0.5  # AP50's, and the IoU of the PR curves and the cross-family table
 
 
 @dataclass(frozen=True)
-class Scored:
+class ScoredBoxes:
     """A detector's test predictions, matched and scored."""
 
     name: str
@@ -52,7 +52,7 @@ def mean_ap_of_counts(found: list, truth: list, classes: list[int], iou: float =
     return metric
 
 
-def score(name: str, found: list[yolo.Found], samples: list, classes: list[str]) -> Scored:
+def score(name: str, found: list[yolo.Found], samples: list, classes: list[str]) -> ScoredBoxes:
     """Ours (COCO rules) and ultralytics' (the same predictions) for one detector on these samples."""
     truth = [(np.asarray(s.boxes, float).reshape(-1, 4), np.asarray(s.labels, int)) for s in samples]
     names = dict(enumerate(classes))
@@ -68,4 +68,4 @@ def score(name: str, found: list[yolo.Found], samples: list, classes: list[str])
                "F1": float(np.mean([p.f1 for p in points])) if points else float("nan"),
                "ultralytics_P": theirs["P"], "ultralytics_R": theirs["R"],
                "ultralytics_AP50": theirs["AP50"], "ultralytics_AP50-95": theirs["AP50-95"]}
-    return Scored(name, found, result, metrics, mean_ap_of_counts(found, truth, list(names)))
+    return ScoredBoxes(name, found, result, metrics, mean_ap_of_counts(found, truth, list(names)))
