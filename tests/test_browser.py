@@ -131,7 +131,7 @@ def _job_processes(runs_dir) -> list:
     found = []
     for proc in psutil.process_iter(["cmdline"]):
         try:
-            if "core.studies.transfer.train" in " ".join(proc.info["cmdline"] or []) and \
+            if "core.worker" in " ".join(proc.info["cmdline"] or []) and \
                     proc.environ().get("TLDASH_RUNS_DIR") == str(runs_dir):
                 found.append(proc)
         except psutil.Error:

@@ -249,7 +249,7 @@ time.sleep(600)
 def test_the_queue_outlives_the_app_and_the_processes_that_wait_in_it(isolated_env):
     """A server that queued two runs is killed with its process group: the trainers live on in their own sessions,
     waiting in order. A waiting trainer killed as well (a crash, a reboot) leaves its run queued, not failed; the
-    app, opened again, starts its trainer (core.studies.transfer.train, for real); both then end in the order they were
+    app, opened again, starts the worker for it (python -m core.worker, for real); both then end in the order they were
     queued."""
     from streamlit.testing.v1 import AppTest
 
