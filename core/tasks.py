@@ -7,11 +7,7 @@ themselves are listed in core.studies.index."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
-
-from core.metrics import reports, synthetic
 
 
 @dataclass(frozen=True)
@@ -24,16 +20,10 @@ class Task:
     predictor: str = ""  # how one of its variants runs on an image: classifier, regressor, face_detector; "" if none
     score_format: str = ""  # what the Score page takes: "COCO json" or "CSV"
     score_columns: str = ""
-    report: Callable[..., reports.Report] | None = None  # scores an uploaded file
-    example: Callable[[], Any] | None = None  # a generated upload for the Score page
 
     @property
     def headline(self) -> str:
         return self.metrics[0]
-
-
-def _coco_example() -> tuple[dict, list]:
-    return synthetic.make_coco_set(7, 300, max_gt=6, background_rate=0.2, informative_scores=True)
 
 
 TASKS: dict[str, Task] = {t.name: t for t in [
@@ -41,25 +31,21 @@ TASKS: dict[str, Task] = {t.name: t for t in [
          ("mCA", "mF1", "mPrecision", "mRecall", "accuracy", "train_seconds", "trainable_params"),
          "fashion_mnist_imbalanced3", "classification",
          predictor="classifier", score_format="CSV",
-         score_columns="true, pred (class names or ids); optional pred_b for a second variant",
-         report=reports.classification_report, example=synthetic.classification_example),
+         score_columns="true, pred (class names or ids); optional pred_b for a second variant"),
     Task("regression", "Image regression", ("pearson", "spearman", "MAE", "train_seconds", "trainable_params"),
          "cartoon_faces/fatness", "regression",
-         predictor="regressor", score_format="CSV", score_columns="true, pred; optional pred_b for a second variant",
-         report=reports.regression_report, example=synthetic.regression_example),
+         predictor="regressor", score_format="CSV", score_columns="true, pred; optional pred_b for a second variant"),
     Task("face_detection", "Face detection",
          ("AP", "AP_VOC", "best_F1", "best_F1_threshold", "ms_per_image", "real_photo_recall", "lfw_patch_AUC"),
          "cartoon_faces/detection", "detection",
          predictor="face_detector", score_format="COCO json",
          score_columns="ground truth (images, annotations, categories) and a result list "
-                       "(image_id, category_id, bbox as x y w h, score)",
-         report=reports.detection_report, example=_coco_example),
+                       "(image_id, category_id, bbox as x y w h, score)"),
     Task("face_verification", "Face verification",
          ("AUC", "EER", "TAR@FAR=0.001", "TAR@FAR=0.01", "best_accuracy", "EER_distance", "ms_per_image", "no_face"),
          "cartoon_faces/verification", "verification",
          predictor="embedder", score_format="CSV",
-         score_columns="label (1 same, 0 different) and score (higher = same) or distance; optional score_b / distance_b",
-         report=reports.verification_report, example=synthetic.verification_example),
+         score_columns="label (1 same, 0 different) and score (higher = same) or distance; optional score_b / distance_b"),
     Task("object_detection", "Object detection (YOLO)",
          ("AP50", "AP50-95", "P", "R", "F1", "ultralytics_AP50", "ultralytics_AP50-95", "ultralytics_P", "ultralytics_R",
           "val_AP50", "epoch",
@@ -68,7 +54,7 @@ TASKS: dict[str, Task] = {t.name: t for t in [
          predictor="yolo_detector"),
     Task("feature_extraction", "Feature extraction",
          ("balanced_accuracy", "balanced_accuracy_std", "n_features", "fit_seconds"),
-         "cartoon_faces/race", "classification",),
+         "cartoon_faces/race", "classification"),
 ]}
 
 
@@ -79,8 +65,9 @@ def get(name: str) -> Task:
 
 
 def scored() -> list[Task]:
-    """Tasks whose outputs the Score page and `python -m core.metrics` can score from a file."""
-    return [t for t in TASKS.values() if t.report is not None]
+    """Tasks whose outputs the Score page and `python -m core.metrics` can score from a file (by their family's
+    report: core.metrics.reports.for_family)."""
+    return [t for t in TASKS.values() if t.score_format]
 
 
 def by_scoring(family: str) -> Task:

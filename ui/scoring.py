@@ -11,7 +11,7 @@ import streamlit as st
 
 from core import tasks
 from core.experiments import tables
-from core.metrics import detection, reports
+from core.metrics import detection, reports, synthetic
 from ui import figures
 
 SCORED = {t.name: t for t in tasks.scored()}
@@ -29,18 +29,18 @@ def score(task_name: str, files: tuple[bytes, ...], ious: tuple[float, ...]) -> 
                 parsed.append(json.loads(data))
             except (json.JSONDecodeError, UnicodeDecodeError) as exc:
                 raise ValueError(f"The {name} file is not valid JSON ({exc}).") from None
-        return task.report(*parsed, ious)
+        return reports.for_family(task.scoring)(*parsed, ious)
     try:
         frame = pd.read_csv(io.BytesIO(files[0]))
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise ValueError(f"The file is not a readable CSV file ({exc}).") from None
-    return task.report(frame, "the uploaded CSV")
+    return reports.for_family(task.scoring)(frame, "the uploaded CSV")
 
 
 def example(task: tasks.Task) -> tuple[bytes, ...]:
     if task.score_format == "COCO json":
-        return tuple(json.dumps(part).encode() for part in task.example())
-    return (task.example().to_csv(index=False).encode(),)
+        return tuple(json.dumps(part).encode() for part in synthetic.example_for(task.scoring)())
+    return (synthetic.example_for(task.scoring)().to_csv(index=False).encode(),)
 
 
 def uploads(task: tasks.Task) -> tuple[bytes, ...] | None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.metrics import balanced_accuracy_score
 
 from core.data.types import DataError, LabelledImages
 from core.features import probe
@@ -56,6 +55,8 @@ def label_map(a: LabelledImages, b: LabelledImages) -> np.ndarray:
 def direction(xa: np.ndarray, ya: np.ndarray, xb: np.ndarray, yb: np.ndarray, cfg: probe.ProbeConfig,
               names: tuple[str, str], classes: list[str]) -> Direction:
     """ya, yb in the same class indices (see label_map)."""
+    from sklearn.metrics import balanced_accuracy_score  # here: scikit-learn stays out of the trainers' start
+
     in_domain = probe.cross_validated(xa, ya, cfg, classes)
     fitted = probe.fit(xa, ya, cfg, classes)
     across = balanced_accuracy_score(yb, fitted.predict(xb))

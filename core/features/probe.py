@@ -12,17 +12,13 @@ from __future__ import annotations
 import time
 import warnings
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-from sklearn.decomposition import PCA
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.feature_selection import VarianceThreshold
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold, cross_validate
-from sklearn.neighbors import KNeighborsClassifier
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
-from sklearn.svm import SVC, LinearSVC
+
+if TYPE_CHECKING:  # scikit-learn is imported where a probe is built: about a second off every trainer's start
+    from sklearn.model_selection import StratifiedKFold
+    from sklearn.pipeline import Pipeline
 
 CLASSIFIERS = {"linear_svm": "linear SVM (libsvm, linear kernel)",
                "linear_svc": "linear SVM (liblinear LinearSVC)",
@@ -76,6 +72,14 @@ class ProbeResult:
 
 def pipeline(cfg: ProbeConfig, train_samples: int, n_features: int) -> Pipeline:
     """The steps, checked against the data: PCA cannot keep more components than features or training samples."""
+    from sklearn.decomposition import PCA
+    from sklearn.feature_selection import VarianceThreshold
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import SVC, LinearSVC
+
     steps: list = [("constant", VarianceThreshold())] + ([("scale", StandardScaler())] if cfg.standardise else [])
     if cfg.pca:
         n = int(cfg.pca) if cfg.pca >= 1 else cfg.pca
@@ -126,11 +130,16 @@ def check(x: np.ndarray, y: np.ndarray, folds: int, classes: list[str] | None = 
 
 
 def folds_of(y: np.ndarray, cfg: ProbeConfig) -> StratifiedKFold:
+    from sklearn.model_selection import StratifiedKFold
+
     return StratifiedKFold(cfg.folds, shuffle=True, random_state=cfg.seed)
 
 
 def cross_validated(x: np.ndarray, y: np.ndarray, cfg: ProbeConfig, classes: list[str] | None = None) -> ProbeResult:
     """Balanced accuracy per fold of the probe pipeline; ProbeError when the data cannot be probed."""
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.model_selection import cross_validate
+
     check(x, y, cfg.folds, classes)
     start = time.perf_counter()
     with warnings.catch_warnings():
@@ -146,6 +155,8 @@ def cross_validated(x: np.ndarray, y: np.ndarray, cfg: ProbeConfig, classes: lis
 
 def fit(x: np.ndarray, y: np.ndarray, cfg: ProbeConfig, classes: list[str] | None = None) -> Pipeline:
     """The probe fitted on all of x (for scoring another domain)."""
+    from sklearn.exceptions import ConvergenceWarning
+
     check(x, y, 2, classes)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)

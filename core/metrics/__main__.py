@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
             ious = tuple(args.iou) if args.iou else reports.detection.COCO_IOUS
             report = reports.detection_report(_read_json(args.gt), _read_json(args.pred), ious)
         else:
-            report = tasks.by_scoring(args.task).report(_read_csv(args.file), args.file)
+            report = reports.for_family(tasks.by_scoring(args.task).scoring)(_read_csv(args.file), args.file)
     except (ValueError, KeyError, TypeError) as exc:
         print(f"error: {exc.args[0] if exc.args else exc!r}", file=sys.stderr)
         return 2

@@ -10,7 +10,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 from core.metrics.checks import check_finite, check_same_length, check_scores
 
@@ -123,6 +122,8 @@ def mcnemar(correct_a: np.ndarray, correct_b: np.ndarray) -> Paired:
     Exact binomial on the discordant pairs when there are fewer than 25 of them, else the
     chi-squared statistic with continuity correction. No CI: the bootstrap gives that.
     """
+    from scipy import stats  # here, not at import: about a second off every process that never tests (the trainers)
+
     a = np.asarray(correct_a, bool).reshape(-1)
     b = np.asarray(correct_b, bool).reshape(-1)
     check_same_length(correct_a=a, correct_b=b)
@@ -141,6 +142,8 @@ def mcnemar(correct_a: np.ndarray, correct_b: np.ndarray) -> Paired:
 
 def _placements(scores: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
     """AUC and DeLong's placement values V10 (per positive) and V01 (per negative), via midranks: O(N log N)."""
+    from scipy import stats  # here, not at import: about a second off every process that never tests (the trainers)
+
     pos, neg = scores[labels], scores[~labels]
     m, n = len(pos), len(neg)
     rank_all = stats.rankdata(np.r_[pos, neg])
@@ -153,6 +156,8 @@ def _placements(scores: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarr
 def delong(scores_a: np.ndarray, scores_b: np.ndarray, labels: np.ndarray) -> Paired:
     """DeLong, DeLong & Clarke-Pearson (1988) test of two correlated AUCs, with the fast midrank
     computation of Sun & Xu (2014). The CI is the normal one on the difference."""
+    from scipy import stats  # here, not at import: about a second off every process that never tests (the trainers)
+
     scores_a, scores_b = check_scores(scores_a, "scores_a"), check_scores(scores_b, "scores_b")
     labels = np.asarray(labels).reshape(-1)
     check_same_length(scores_a=scores_a, scores_b=scores_b, labels=labels)
@@ -183,6 +188,8 @@ def corrected_resampled_ttest(folds_a: np.ndarray, folds_b: np.ndarray, test_sha
     variance; the correction multiplies it by (1/k + n_test/n_train). test_share: n_test/n_train of
     one fold (1/(k-1) for k-fold). The CI is the t interval on k-1 degrees of freedom.
     """
+    from scipy import stats  # here, not at import: about a second off every process that never tests (the trainers)
+
     a, b = np.asarray(folds_a, float), np.asarray(folds_b, float)
     k = check_same_length(folds_a=a, folds_b=b)
     if k < 2:

@@ -5,6 +5,7 @@ Shared by the CLI (python -m core.metrics) and the "Score your predictions" page
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -126,3 +127,10 @@ def regression_report(frame: pd.DataFrame, source: str = "the CSV") -> Report:
         comparisons = []
     return Report(summary, results, points, comparisons)
 
+
+def for_family(scoring: str) -> Callable[..., Report]:
+    """The report of a metric family (a task's `scoring`): detection_report, classification_report, …"""
+    found = globals().get(f"{scoring}_report")
+    if found is None:
+        raise KeyError(f"no report for {scoring!r}; choose from detection, classification, verification, regression")
+    return found

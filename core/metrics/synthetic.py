@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 
@@ -86,3 +88,16 @@ def regression_example(seed: int = 0, n: int = 300) -> pd.DataFrame:
     true = rng.uniform(5, 80, n)
     return pd.DataFrame({"true": true, "pred": true + rng.normal(0, 6, n),
                          "pred_b": 0.6 * true + 0.4 * true.mean() + rng.normal(0, 9, n)})
+
+
+def detection_example() -> tuple[dict, list]:
+    """A generated COCO ground truth and result list, as the Score page's example upload."""
+    return make_coco_set(7, 300, max_gt=6, background_rate=0.2, informative_scores=True)
+
+
+def example_for(scoring: str) -> Callable[[], object]:
+    """The generated example upload of a metric family (a task's `scoring`)."""
+    found = globals().get(f"{scoring}_example")
+    if found is None:
+        raise KeyError(f"no example for {scoring!r}; choose from detection, classification, verification, regression")
+    return found

@@ -22,7 +22,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.model_selection import train_test_split
 from torch import nn
 from torchvision.transforms import v2 as T
 
@@ -135,6 +134,8 @@ def sample(data: LabelledImages, max_images: int = MAX_IMAGES, seed: int = 0) ->
     n = len(data.images)
     if n <= max_images:
         return np.arange(n)
+    from sklearn.model_selection import train_test_split  # here: scikit-learn stays out of the trainers' start
+
     idx, _ = train_test_split(np.arange(n), train_size=max_images, stratify=data.targets, random_state=seed)
     return np.sort(idx)
 
