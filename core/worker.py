@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from core import devices, numbers, registry
 from core.engine import cli, distributed
 from core.engine.events import Finished
+from core.engine.loop import Predictions
 from core.engine.recording import Discard
 from core.engine.store import Run, RunStore, carry_out
 from core.engine.study import Study
@@ -30,13 +31,16 @@ from core.studies import index
 
 
 def _train_one(run: Run, study: Study, store: RunStore, device: object) -> Iterator[object]:
-    _, removed = study.read_config(run)
-    if removed and distributed.is_main():
-        print(f"run {run.id}: {removed}", file=sys.stderr)
     if not distributed.is_main():  # torchrun's other processes train their share; rank 0 records
         yield from study.train(run, Discard(), device)  # type: ignore[arg-type]
         return
     with store.recording(run.id) as rec:
+        try:
+            _, removed = study.read_config(run)
+        except (TypeError, ValueError) as exc:  # the run is failed with this message, the process goes on
+            raise ValueError(f"run {run.id}: its stored settings cannot be read by this version ({exc})") from None
+        if removed:
+            print(f"run {run.id}: {removed}", file=sys.stderr)
         yield from study.train(run, rec, device)  # type: ignore[arg-type]
     done = store.get(run.id)
     try:
@@ -60,15 +64,14 @@ def known(run_ids: list[str], store: RunStore) -> list[str]:
 
 
 def carry(run_ids: list[str], store: RunStore, device: object) -> Iterator[tuple[Run, object]]:
-    """The queued runs in order, each by its study (see carry_out: a stop removes the runs after it)."""
-    return carry_out(known(run_ids, store), store,
-                     lambda run: _train_one(run, index.get(run.experiment), store, device))
+    """Queued runs of known studies in order, each by its study (see carry_out: a stop removes the runs after it)."""
+    return carry_out(run_ids, store, lambda run: _train_one(run, index.get(run.experiment), store, device))
 
 
 def _print(run_ids: list[str], store: RunStore, device: object) -> int:
     def events() -> Iterator[tuple[dict, object]]:
         for run, event in carry(run_ids, store, device):
-            if distributed.is_main() and type(event).__name__ != "Predictions":  # test outputs go to the run's file
+            if distributed.is_main() and not isinstance(event, Predictions):  # test outputs go to the run's file
                 yield {"run_id": run.id, "strategy": run.config.get("strategy")}, event
     try:
         return cli.print_events(events)
@@ -88,8 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyError as exc:
         print(f"error: {exc.args[0]}", file=sys.stderr)
         return 2
-    code = _print(ids, store, device)
-    return code or (2 if len(known(ids, store)) < len(ids) else 0)
+    runnable = known(ids, store)
+    return _print(runnable, store, device) or (2 if len(runnable) < len(ids) else 0)
 
 
 def study_main(study: Study, prog: str, argv: list[str] | None = None) -> int:

@@ -271,3 +271,14 @@ def test_nested_settings_and_sweeps_make_one_config_per_value():
     assert {c.strategy.lr for c in cfgs} == {0.01} and not any(c.class_weighted for c in cfgs)
     assert all(c.workers is None and c.dataset == study.default_dataset for c in cfgs)
     assert settings.read(type(cfgs[0]), settings.to_dict(cfgs[0]))[0] == cfgs[0]  # the only serialisation, both ways
+
+
+def test_a_stored_config_this_version_cannot_read_fails_its_run_with_the_reason(isolated_env, capsys):
+    store = RunStore()
+    run_id = store.create("face_detection", "mtcnn/pretrained", "face_detection", {"stages": ["pnet"], "epochs": "many"})
+    assert worker.main(["--runs", run_id]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: run {run_id}: its stored settings cannot be read by this version") and \
+        "Traceback" not in err
+    run = store.get(run_id)
+    assert run.status == "failed" and "cannot be read" in run.message
