@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -47,7 +47,6 @@ class Study:
     legacy: Callable[[dict], dict] = dict  # an older version's stored config, in today's keys
     defaults: Callable[[], list[Any]] = list  # the configs `prepare` trains on a fresh install (none: it trains none)
     prepared: Callable[[], list[dict]] = list  # their stored form, to tell whether they exist already
-    extras: Mapping[str, Any] = field(default_factory=dict)  # what only some pages or CLIs read
 
     def __post_init__(self) -> None:
         missing = [p for p in ("quick", "default") if p not in self.presets]
