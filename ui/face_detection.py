@@ -65,8 +65,7 @@ def start_training(stages: list[str]) -> None:
 
 def estimate(stages: tuple[str, ...]) -> str:
     """" (about 50 s here, from 2 past runs)" for a button, or "" when this machine has not run that config."""
-    past = estimates.past_seconds("face_detection", mtcnn_train.MTCNNConfig(stages=stages).to_dict())
-    return "" if past is None else f" ({estimates.words(past[0])} here, from {past[1]} past run{'s' * (past[1] > 1)})"
+    return jobs.estimate("face_detection", [mtcnn_train.MTCNNConfig(stages=stages).to_dict()], count=True)
 
 
 def kept_checkpoint(run_ids: list[str]) -> bool:

@@ -14,7 +14,6 @@ from core import devices, numbers, registry
 from core.data import catalogue
 from core.data.identities import person_of
 from core.data.types import open_image
-from core.engine import estimates
 from core.engine.store import RunStore
 from core.metrics import verification
 from core.studies.face_verification import experiment as fv
@@ -70,9 +69,8 @@ def _recipes(backbone: str, tap: str, distance: str, recipes: list[str], epochs:
 def estimate(dataset: str, backbone: str, tap: str, distance: str, recipes: list[str], epochs: int) -> str:
     """" (about 4 min here)" for the Start button: these runs' past durations on this machine, or "" when any of
     them has not run here yet."""
-    seconds = estimates.total([estimates.past_seconds(trainer.TASK, trainer.run_config(dataset, cfg, emb))
-                               for cfg, emb in _recipes(backbone, tap, distance, recipes, epochs)])
-    return "" if seconds is None or not recipes else f" ({estimates.words(seconds)} here)"
+    return jobs.estimate(trainer.TASK, [trainer.run_config(dataset, cfg, emb)
+                                        for cfg, emb in _recipes(backbone, tap, distance, recipes, epochs)])
 
 
 def start_training(dataset: str, backbone: str, tap: str, distance: str, recipes: list[str], epochs: int,

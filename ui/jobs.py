@@ -10,13 +10,14 @@ import contextlib
 import os
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import streamlit as st
 
 from core.data.types import DataError
+from core.engine import estimates
 from core.engine import launch as launcher
 from core.engine.store import LIVE, Run, RunStore, RunStoreError
 from ui import sidebar
@@ -183,6 +184,17 @@ def running_run(job: Job) -> tuple[Run, str]:
     runs = job.runs()
     run = next((r for r in runs if r.status == "running"), runs[0])
     return run, f"{[r.id for r in runs].index(run.id) + 1} of {len(runs)}"
+
+
+def estimate(experiment: str, configs: list[Mapping], count: bool = False) -> str:
+    """" (about 70 s here)" for a Train button: the sum of this machine's past runs of these stored configs (never a
+    figure written in advance), or "" when any of them has not run here; count: say how many runs it goes by."""
+    past = [estimates.past_seconds(experiment, c) for c in configs]
+    seconds = estimates.total(past)
+    if seconds is None or not configs:
+        return ""
+    runs = sum(p[1] for p in past if p is not None)
+    return f" ({estimates.words(seconds)} here" + (f", from {runs} past run{'s' * (runs > 1)})" if count else ")")
 
 
 def panel(prefix: str, progress: Callable[[Job], None], on_end: Callable[[Ended], None] = lambda ended: None,

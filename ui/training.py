@@ -165,9 +165,8 @@ def estimate(choice: Choice, strategies: list[str]) -> str:
     if choice.data is None:
         return ""
     experiment = "classification" if choice.data.classes else "regression"
-    seconds = estimates.total([estimates.past_seconds(experiment, transfer.run_config(
-        choice.dataset, choice.data, choice.config.with_strategy(s))) for s in strategies])
-    return "" if seconds is None else f" ({estimates.words(seconds)} here)"
+    return jobs.estimate(experiment, [transfer.run_config(choice.dataset, choice.data, choice.config.with_strategy(s))
+                                      for s in strategies])
 
 
 def controls(prefix: str, choice: Choice) -> None:

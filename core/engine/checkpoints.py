@@ -25,7 +25,8 @@ class Checkpoints:
     """The run store's file side (mixed into RunStore): where a run's files are, listing and removing them."""
 
     def checkpoint_path(self, run_id: str) -> Path:
-        return self.folder / "checkpoints" / f"{run_id}.pt"
+        return self.folder / "checkpoints" / f"{run_id}.pt"  # type: ignore[attr-defined]
+
     def files(self, run_id: str) -> list[Path]:
         """Every file the run wrote: its checkpoint, the checkpoints it kept, the arrays beside them."""
         base = self.checkpoint_path(run_id)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 import torch
@@ -20,9 +20,9 @@ from torch import nn
 from torchvision.transforms import v2 as T
 
 from core.data.types import LabelledImages
+from core.engine import config as settings
 from core.engine import distributed, objectives, streams
 from core.engine.events import EpochEnd, Phase
-from core.engine.store import stored_fields
 from core.engine.strategies import StrategyConfig, apply, count_trainable, set_train_mode
 from core.models import backbones
 
@@ -65,20 +65,17 @@ class TrainConfig:
         return replace(self, strategy=replace(self.strategy, name=name))
 
     def to_dict(self) -> dict:
-        """JSON-ready: what the run store keeps, and what from_dict reads back."""
-        return asdict(self) | {"augment": list(self.augment)}
+        """JSON-ready: what the run store keeps, and what from_dict reads back (core.engine.config)."""
+        return settings.to_dict(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
-        """The config a run store row (or any dict of its fields) describes; unknown keys are ignored."""
-        values = stored_fields(cls, d)
-        if isinstance(values.get("strategy"), dict):
-            values["strategy"] = StrategyConfig(**values["strategy"])
-        elif "strategy" in values:
-            values["strategy"] = StrategyConfig(str(values["strategy"]))
-        if "augment" in values:
-            values["augment"] = tuple(values["augment"])
-        return cls(**values)
+        """The config a table of its fields describes (a strategy given by name alone takes its defaults); keys
+        that are no field are left out."""
+        values = {k: v for k, v in d.items() if k in {f.name for f in fields(cls)}}
+        if isinstance(values.get("strategy"), str):
+            values["strategy"] = {"name": values["strategy"]}
+        return settings.read(cls, values)[0]
 
 
 @dataclass(frozen=True)

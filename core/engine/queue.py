@@ -31,7 +31,7 @@ class Queue:
 
     def assign(self, run_ids: list[str], pid: int) -> None:
         """The process that will run these queued runs: if it dies while running one, that run is marked failed;
-        the runs it had not started yet wait for another (see _reap)."""
+        the runs it had not started yet wait for another (see liveness.reap)."""
         started = liveness.process_started(pid)
         with self._db() as con:
             con.executemany("UPDATE runs SET pid = ?, pid_started = ?, host = ?, updated = ?, message = CASE WHEN "

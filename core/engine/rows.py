@@ -35,7 +35,7 @@ _COLUMNS = {"pid": "INTEGER", "host": "TEXT NOT NULL DEFAULT ''", "pid_started":
             "checkpoint_label": "TEXT NOT NULL DEFAULT ''", "checkpoint_bytes": "INTEGER", "started": "REAL",
             "name": "TEXT NOT NULL DEFAULT ''", "tags": "TEXT NOT NULL DEFAULT '[]'", "note": "TEXT NOT NULL DEFAULT ''",
             "pinned": "INTEGER NOT NULL DEFAULT 0"}
-_FIELDS = ("id, created, updated, experiment, base_variant, task, config, status, metrics, checkpoint, message, pid, "
+FIELDS = ("id, created, updated, experiment, base_variant, task, config, status, metrics, checkpoint, message, pid, "
            "checkpoint_label, checkpoint_bytes, started, name, tags, note, pinned")
 
 
@@ -85,7 +85,7 @@ def _missing(con: sqlite3.Connection) -> list[str]:
     return ["id"] if not have else [name for name in _COLUMNS if name not in have]
 
 
-def _prepare(con: sqlite3.Connection) -> None:
+def prepare(con: sqlite3.Connection) -> None:
     """WAL mode (readers never wait for a trainer's write), the table and any column added since the first
     release. Stores opened by several processes at once take turns: the schema is read again under the
     write lock, so no column is added twice."""
@@ -157,7 +157,7 @@ def read_metrics(text: str) -> dict:
     return out
 
 
-def _run(r: tuple) -> Run:
+def as_run(r: tuple) -> Run:
     """A row as a Run; a row whose config, metrics or tags cannot be read is a DAMAGED run saying why (the rest of
     the store reads as usual, and nothing is changed in the row)."""
     problems = []

@@ -21,14 +21,14 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import fields, replace
+from dataclasses import replace
 from pathlib import Path
 
 from core import numbers
 from core.engine import liveness, queue
 from core.engine.checkpoints import Checkpoints, checkpoint_problem
 from core.engine.recording import Recorder
-from core.engine.rows import _FIELDS, DAMAGED, LIVE, STATUSES, Run, _prepare, _run
+from core.engine.rows import DAMAGED, FIELDS, LIVE, STATUSES, Run, as_run, prepare
 from core.files import RUNS_DIR_ENV, runs_dir
 
 NAME_MAX, NOTE_MAX = 80, 2000  # characters kept of a run's name (and each tag), and of its note
@@ -40,11 +40,6 @@ class RunStoreError(OSError):
 
 class StoreUnreadable(RunStoreError):
     """The runs database is not a SQLite file, or is damaged as a whole: no run can be read from it."""
-
-def stored_fields(config_class: type, config: dict) -> dict:
-    """The entries of a stored run config that are fields of this config dataclass (the rest are labels, notes)."""
-    known = {f.name for f in fields(config_class)}
-    return {k: v for k, v in config.items() if k in known}
 
 def default_dir() -> Path:
     return runs_dir()
@@ -76,7 +71,7 @@ class RunStore(queue.Queue, Checkpoints):
             raise self._unusable(exc) from None
         try:
             con.execute("PRAGMA busy_timeout = 30000")
-            _prepare(con)
+            prepare(con)
             yield con
             con.commit()
         except sqlite3.OperationalError as exc:
@@ -177,8 +172,8 @@ class RunStore(queue.Queue, Checkpoints):
             return []
         with self._db() as con:
             liveness.reap(con)
-            rows = con.execute(f"SELECT {_FIELDS} FROM runs {where} ORDER BY created", params).fetchall()
-        return [self._checked(_run(r)) for r in rows]
+            rows = con.execute(f"SELECT {FIELDS} FROM runs {where} ORDER BY created", params).fetchall()
+        return [self._checked(as_run(r)) for r in rows]
 
     @staticmethod
     def _checked(run: Run) -> Run:
