@@ -41,15 +41,11 @@ class RunStoreError(OSError):
 class StoreUnreadable(RunStoreError):
     """The runs database is not a SQLite file, or is damaged as a whole: no run can be read from it."""
 
-def default_dir() -> Path:
-    return runs_dir()
-
-
 class RunStore(queue.Queue, Checkpoints):
     """A handle on runs/runs.db; cheap to create, safe to use from several processes (WAL, busy timeout)."""
 
     def __init__(self, folder: Path | str | None = None) -> None:
-        self.folder = Path(folder) if folder is not None else default_dir()
+        self.folder = Path(folder) if folder is not None else runs_dir()
         self.path = self.folder / "runs.db"
 
     def _unusable(self, exc: Exception) -> RunStoreError:

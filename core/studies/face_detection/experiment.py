@@ -27,9 +27,9 @@ from core import devices, registry, timing, weights
 from core.data import catalogue, samples
 from core.data.types import DetectionSet, open_image
 from core.engine.store import RunStore
-from core.engine.store import default_dir as default_runs_dir
 from core.engine.study import Study
 from core.experiments.comparison import Comparison
+from core.files import runs_dir
 from core.metrics import detection as det
 from core.metrics import paired, verification
 from core.models import mtcnn_batched
@@ -107,7 +107,7 @@ CASCADE_FIELDS = ("proposals", "rnet_score", "rnet_reg", "refined", "onet_score"
 
 def cache_dir() -> Path:
     """Where results that take long to compute are kept: $TLDASH_CACHE_DIR, else cache/ in the runs folder."""
-    return Path(os.environ.get(CACHE_ENV) or default_runs_dir() / "cache")
+    return Path(os.environ.get(CACHE_ENV) or runs_dir() / "cache")
 
 
 def cascade_cache(name: str, images: list[Image.Image], device: torch.device) -> Path:
