@@ -106,7 +106,9 @@ def _carve(idx: np.ndarray, targets: np.ndarray | None, fraction: float, rng: np
 
 def split_indices(data: LabelledImages, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(train, val, test) positions. A set without splits is cut 70/15/15; without val, 15% of train
-    becomes val (stratified, seeded); without test, val doubles as test."""
+    becomes val (stratified, seeded); without test, val doubles as test. The trainers cut with the default seed
+    whatever a run's own seed: the split belongs to the data, so a setting's replicates are scored on the same test
+    images and pair image by image (core.metrics.hierarchical)."""
     rng = np.random.default_rng(seed)
     targets = data.targets if data.classes is not None else None
     train, val, test = data.subset("train"), data.subset("val"), data.subset("test")
@@ -199,11 +201,11 @@ def fit(data: LabelledImages, cfg: TrainConfig, device: torch.device | None = No
     """Train on the train split, validate on val each epoch (EpochEnd), then score the test split (Predictions).
     The objective defaults to the data's (classification or regression). On CUDA the model runs channels_last
     under fp16 autocast with a gradient scaler, unless cfg says not."""
-    check_dataset(data, cfg.seed, open_set=objective is not None and objective.open_set)
+    check_dataset(data, open_set=objective is not None and objective.open_set)
     run_start = time.perf_counter()
     device = device or torch.device("cpu")
     torch.manual_seed(cfg.seed)
-    train_idx, val_idx, test_idx = split_indices(data, cfg.seed)
+    train_idx, val_idx, test_idx = split_indices(data)
     objective = (objective or objectives.for_data(data, train_idx, cfg.class_weighted)).to(device)
     sampler = objective.sampler(data.targets[train_idx], cfg.batch_size, cfg.seed)
     if sampler is not None and distributed.world() > 1:  # each process takes its slice of every drawn batch

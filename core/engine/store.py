@@ -203,7 +203,10 @@ class RunStore(queue.Queue, Checkpoints):
 def carry_out(run_ids: list[str], store: RunStore, train_one: Callable[[Run], Iterator[object]]
               ) -> Iterator[tuple[Run, object]]:
     """Queued runs in order, each by train_one(run) with its stored config; when one is stopped, the runs after it
-    are removed before they start."""
+    are removed before they start. When one fails (its recording has marked it failed with the reason), the runs
+    after it still go, since each stands on its own (one replicate's failure leaves the other seeds valid); the first
+    failure is raised once they are through."""
+    failure: Exception | None = None
     for k, run_id in enumerate(run_ids):
         run = store.get(run_id)
         try:
@@ -213,9 +216,7 @@ def carry_out(run_ids: list[str], store: RunStore, train_one: Callable[[Run], It
             for later in run_ids[k + 1:]:  # never started: removed, as a stopped queued run is
                 store.discard(later)
             raise
-        except Exception as exc:  # the process ends here: the runs after this one would wait for it in vain
-            for later in run_ids[k + 1:]:
-                if store.get(later).status == "queued":
-                    store.update(later, status="failed", message=f"not started: run {run_id} before it failed "
-                                                                 f"({exc.args[0] if exc.args else repr(exc)})")
-            raise
+        except Exception as exc:  # noqa: BLE001 - recorded on the run; raised when the others are through
+            failure = failure or exc
+    if failure is not None:
+        raise failure

@@ -134,8 +134,8 @@ def _checked(dataset: str, cfg: TrainConfig, emb: EmbedConfig) -> LabelledImages
     if cfg.strategy.name == "frozen" and not embeddings.head_has_layers(cfg.backbone, emb.tap):
         raise ValueError(f"{cfg.backbone}'s penultimate features come straight from its backbone, so there are "
                          "no classifier layers for phase 1 to train; pick the output tap or phase 2")
-    data = catalogue.people(dataset, cfg.seed)
-    check_dataset(data, cfg.seed, open_set=True)
+    data = catalogue.people(dataset)
+    check_dataset(data, open_set=True)
     return data
 
 

@@ -58,7 +58,7 @@ class AutoencoderConfig:
 def queue(cfg: AutoencoderConfig, store: RunStore) -> str:
     """A queued run, the data checked first (DataError, ValueError with the reason)."""
     data = catalogue.labelled(cfg.dataset)
-    train, val, _ = split_indices(data, cfg.seed)
+    train, val, _ = split_indices(data)
     if len(train) < 2 or len(val) < 1:
         raise ValueError(f"{cfg.dataset} has too few images to train and validate an autoencoder: {data.counts()}")
     return store.create(TASK, AUTOENCODER, TASK, settings.to_dict(cfg))
@@ -116,7 +116,7 @@ def _fit(cfg: AutoencoderConfig, rec: Recorder, device: torch.device) -> Iterato
     rec.event(Phase("reading the data"))
     yield Phase("reading the data")
     data = catalogue.labelled(cfg.dataset)
-    train_idx, val_idx, _ = split_indices(data, cfg.seed)
+    train_idx, val_idx, _ = split_indices(data)
     torch.manual_seed(cfg.seed)
     model = ConvAutoencoder(cfg.channels).to(device)
     optimiser = torch.optim.Adam(model.parameters(), lr=cfg.lr)

@@ -77,7 +77,7 @@ def predictions_path(checkpoint: str | Path) -> Path:
 
 def _checked(dataset: str, cfg: TrainConfig) -> LabelledImages:
     data = catalogue.labelled(dataset)
-    check_dataset(data, cfg.seed)
+    check_dataset(data)
     return data
 
 
@@ -123,7 +123,7 @@ def _fit(dataset: str, cfg: TrainConfig, rec: Recorder | None, device: torch.dev
         rec.note(world_size=distributed.world())
         yield Phase("reading the data")
     data = _checked(dataset, cfg)
-    objective = objectives.for_data(data, split_indices(data, cfg.seed)[0], cfg.class_weighted)
+    objective = objectives.for_data(data, split_indices(data)[0], cfg.class_weighted)
     torch.manual_seed(cfg.seed)  # the new head starts the same for a seed (and on every process)
     model, _ = backbones.build(cfg.backbone, objective.outputs, cfg.head, pretrained=cfg.strategy.pretrained)
     for event in fit(data, cfg, device, model, objective):
