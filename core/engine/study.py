@@ -18,9 +18,11 @@ import torch
 from core.engine import config as settings
 from core.engine.finals import Final, recorded
 from core.engine.store import Recorder, Run, RunStore
+from core.metrics.hierarchical import Replicate
 from core.tasks import Task
 
 Trainer = Callable[[Run, Recorder, torch.device], Iterator[object]]
+Scores = dict[str, Replicate]  # metric key -> one model's test metric as a function of item draw counts
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,13 @@ class Study:
     legacy: Callable[[dict], dict] = dict  # an older version's stored config, in today's keys
     defaults: Callable[[], list[Any]] = list  # the configs `prepare` trains on a fresh install (none: it trains none)
     prepared: Callable[[], list[dict]] = list  # their stored form, to tell whether they exist already
+    # Across seeds (core.experiments.seeds): a done run's test metrics as functions of item counts, the untrained
+    # variants beside them (name -> metrics), the settings `--seeds N` repeats, and which metrics are errors.
+    scores: Callable[[Run, torch.device], Scores] | None = None
+    untrained: Callable[[str, torch.device], dict[str, Scores]] = lambda dataset, device: {}
+    seed_settings: Callable[[], list[Any]] | None = None  # None: the defaults prepare trains
+    seeds_drive: str = ""  # what the seed changes in a run, in words for the page
+    lower_is_better: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         missing = [p for p in ("quick", "default") if p not in self.presets]

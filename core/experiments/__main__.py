@@ -28,6 +28,12 @@
       the last and the best block compared by the corrected resampled t-test; CDFG on Fashion-MNIST
       against its inverted copy. Features are cached (runs/features); about 1.5 minutes fresh.
   Each run is recorded in the run store, so its variants appear on the pages too.
+
+  python -m core.experiments NAME --seeds N [--json]
+      Across seeds: the study's default settings, each trained with seeds 0 … N-1 (1 to 20; seeds already done
+      are reused, the missing ones trained first), compared by the hierarchical bootstrap (seeds, then test
+      items): per variant the mean, sd and each seed's value; per comparison the Δ of the means, its 95% CI,
+      P(A better than B) with its CI, and the seeds on each side.
 """
 
 from __future__ import annotations
@@ -35,12 +41,19 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import fields, replace
 
 from core import devices, numbers
 from core.data.types import DataError
+from core.engine import replicates
 from core.engine.store import RunStore, RunStoreError
+from core.engine.study import Study
+from core.experiments import seeds as across
 from core.studies import index
 from core.weights import WeightsUnavailable
+from core.worker import carry
+
+ERRORS = (ValueError, KeyError, DataError, WeightsUnavailable, RunStoreError)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -51,13 +64,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", action="store_true", help="print the Comparison as JSON (default: a table)")
     p.add_argument("--cpu", action="store_true")
     p.add_argument("--quick", action="store_true", help="object_detection: the quick settings (default: the full ones)")
+    p.add_argument("--seeds", type=int, metavar="N", help="each default setting with N seeds (1 to 20), compared "
+                   "across seeds")
     args = p.parse_args(argv)
     device = devices.pick_device(force_cpu=args.cpu)
+    if args.seeds is not None:
+        try:
+            return _seeds(index.get(args.experiment), args, device)
+        except ERRORS as exc:
+            print(f"error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
+            return 2
     try:
         quick = {"quick": True} if args.quick else {}
         study = index.get(args.experiment)
         result = study.comparison(study, dataset=args.dataset, store=RunStore(), device=device, **quick)
-    except (ValueError, KeyError, DataError, WeightsUnavailable, RunStoreError) as exc:
+    except ERRORS as exc:
         print(f"error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
         return 2
     out = result.as_json()
@@ -71,6 +92,49 @@ def main(argv: list[str] | None = None) -> int:
     out["comparisons"] = [c for c in out["comparisons"] if c["ci95"] is not None]
     for c in out["comparisons"]:
         print(f"{c['metric']} {c['a']} - {c['b']}: {c['delta']:+.3f} (95% CI {c['ci95'][0]:+.3f} to {c['ci95'][1]:+.3f})")
+    return 0
+
+
+def _seeds(study: Study, args: argparse.Namespace, device: object) -> int:
+    """Train the missing seeds of the study's default settings, then print their across-seed comparison."""
+    n = replicates.check_count(args.seeds)
+    if study.scores is None:
+        raise ValueError(f"{study.title} has no across-seed comparison yet")
+    cfgs = across.settings_for(study)
+    if args.dataset:
+        if "dataset" not in {f.name for f in fields(cfgs[0])}:
+            raise ValueError(f"{study.title} trains on one set; --dataset does not apply")
+        cfgs = [replace(c, dataset=args.dataset) for c in cfgs]
+    store = RunStore()
+    todo = [c for cfg in cfgs for c in replicates.missing(study, cfg, n, store.list())]
+    ids = [i for c in todo for i in study.queue(c, store)]
+    if ids:
+        print(f"training {len(ids)} missing run(s) of {study.title}", file=sys.stderr)
+        try:
+            for run, event in carry(ids, store, device):
+                if type(event).__name__ == "Finished":
+                    print(f"  run {run.id} (seed {run.config.get('seed')}) finished", file=sys.stderr)
+        except Exception as exc:  # noqa: BLE001 - recorded on the run; the other seeds are still compared
+            print(f"  a run failed: {exc}", file=sys.stderr)
+    wanted = {c.seed for cfg in cfgs for c in replicates.seeded(cfg, n)}
+    runs = [r for r in store.list() if int(r.config.get("seed", 0)) in wanted]
+    dataset = getattr(cfgs[0], "dataset", study.default_dataset)
+    result = across.compare(study, across.groups_for(study, cfgs, runs), dataset, device,
+                            study.untrained(dataset, device))
+    out = result.as_json()
+    if args.json:
+        print(json.dumps(out, indent=1))
+        return 0
+    for name, v in out["variants"].items():
+        m = study.metrics[0] if study.metrics[0] in v["mean"] else next(iter(v["mean"]))
+        print(f"{name} ({v['count']}): {m} mean {numbers.text(v['mean'][m])}, sd {numbers.text(v['sd'][m])}, "
+              f"per seed {v['per_seed'][m]}")
+    for c in out["comparisons"]:
+        print(f"{c['metric']} {c['a']} - {c['b']}: {c['delta']:+.3f} (95% CI {c['ci95'][0]:+.3f} to "
+              f"{c['ci95'][1]:+.3f}); P({c['a']} better) {c['p_better']:.2f} "
+              f"[{c['p_better_ci95'][0]:.2f}, {c['p_better_ci95'][1]:.2f}]; seeds {c['n_seeds']}; {c['test']}")
+    for name, why in out["failed"].items():
+        print(f"{name}: not counted: {'; '.join(why)}")
     return 0
 
 

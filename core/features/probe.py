@@ -153,6 +153,19 @@ def cross_validated(x: np.ndarray, y: np.ndarray, cfg: ProbeConfig, classes: lis
     return ProbeResult(np.asarray(out["test_score"], float), n_features, len(y), time.perf_counter() - start)
 
 
+def out_of_fold(x: np.ndarray, y: np.ndarray, cfg: ProbeConfig, classes: list[str] | None = None) -> np.ndarray:
+    """(N,) each image's class as predicted by the probe fitted on the other folds (the folds cross_validated uses):
+    per-image outcomes, so that a resample of images gives a probe's balanced accuracy."""
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.model_selection import cross_val_predict
+
+    check(x, y, cfg.folds, classes)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return np.asarray(cross_val_predict(pipeline(cfg, len(y) * (cfg.folds - 1) // cfg.folds, x.shape[1]), x, y,
+                                            cv=folds_of(y, cfg)))
+
+
 def fit(x: np.ndarray, y: np.ndarray, cfg: ProbeConfig, classes: list[str] | None = None) -> Pipeline:
     """The probe fitted on all of x (for scoring another domain)."""
     from sklearn.exceptions import ConvergenceWarning

@@ -16,4 +16,7 @@ STUDY = Study(
     queue=train.queue_config, train=train.train_run, comparison=experiment.default_comparison,
     headline=Headline(f"validation AP at IoU {train.EVAL_IOU:g}", lambda r: r.metrics.get("val_AP30"),
                       reference=("pretrained", "val_AP30_pretrained")),
-    labels=train.LABELS, defaults=lambda: [train.QUICK], prepared=lambda: [train.QUICK.to_dict()])
+    labels=train.LABELS, defaults=lambda: [train.QUICK], prepared=lambda: [train.QUICK.to_dict()],
+    scores=experiment.scores, untrained=experiment.untrained,
+    seeds_drive="the fine-tuned stages' training order, the positives, part faces and negatives mined from the "
+                "training images (and the hard negatives), and the validation samples; the test images stay the same")

@@ -11,6 +11,7 @@ the AP difference (resampling images) come from the matched detections.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -26,12 +27,13 @@ from PIL import Image
 from core import devices, registry, timing, weights
 from core.data import catalogue, samples
 from core.data.types import DetectionSet, open_image
-from core.engine.store import RunStore
-from core.engine.study import Study
+from core.engine.store import Run, RunStore
+from core.engine.study import Scores, Study
 from core.experiments.comparison import Comparison
 from core.files import runs_dir
 from core.metrics import detection as det
 from core.metrics import paired, verification
+from core.metrics.hierarchical import Replicate
 from core.models import mtcnn_batched
 from core.predictors import FaceDetector, build
 from core.studies.face_detection import train as mtcnn_train
@@ -277,3 +279,26 @@ def default_comparison(task: Study, dataset: str | None = None, store: RunStore 
     device = device or devices.pick_device()
     finetuned = [ensure_finetuned(store, device, s) for s in STUDY_STAGES]
     return run(["mtcnn/pretrained", *finetuned], device=device, dataset=dataset or task.default_dataset, n_boot=n_boot)
+
+
+@functools.lru_cache(maxsize=2)
+def _test_split(dataset: str) -> tuple[tuple[Image.Image, ...], tuple[np.ndarray, ...]]:
+    images, truth = test_images(dataset)
+    return tuple(images), tuple(truth)
+
+
+def _scores(name: str, seed: int | None, dataset: str, device: torch.device) -> Scores:
+    images, truth = _test_split(dataset)
+    scored = score(run_variant(name, list(images), device, cache=True), list(truth), FLOOR)
+    return {"AP": Replicate(seed, np.arange(len(images)), scored.ap_of_counts)}
+
+
+def scores(run: Run, device: torch.device) -> Scores:
+    """A fine-tuned run's AP on the test split (its cascade cached on disk) as a function of per-image draw counts."""
+    return _scores(registry.run_variant(run).name, int(run.config.get("seed", 0)),
+                   run.config.get("dataset") or DATASET, device)
+
+
+def untrained(dataset: str, device: torch.device) -> dict[str, Scores]:
+    """Pretrained MTCNN: the same for every seed."""
+    return {"pretrained": _scores("mtcnn/pretrained", None, dataset, device)}

@@ -16,4 +16,9 @@ STUDY = Study(
     config=train.VerificationConfig, presets=train.presets(), queue=train.queue_config, train=train.train_run,
     comparison=experiment.default_comparison, headline=Headline("validation AUC", last_validation("AUC")),
     labels=train.LABELS, legacy=train.legacy, defaults=lambda: [train.presets()["quick"]],
-    prepared=lambda: [train.run_config(train.DEFAULT_DATASET, *train.presets()["quick"].parts)])
+    prepared=lambda: [train.run_config(train.DEFAULT_DATASET, *train.presets()["quick"].parts)],
+    scores=experiment.scores, untrained=experiment.untrained,
+    seed_settings=lambda: [train.presets()["phase1"], train.presets()["phase2"]],
+    seeds_drive="the order of the training pairs (the pair sampler), the new layers' initial weights and any "
+                "augmentation drawn; the identity-disjoint split and the test pairs stay the same",
+    lower_is_better=frozenset({"EER"}))

@@ -12,6 +12,7 @@ images in blocks (core.metrics.verification.all_pairs_roc), without holding the 
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 
@@ -23,9 +24,10 @@ from core.data import catalogue
 from core.data.types import ImageRef, VerificationSet, open_image
 from core.engine.loop import TrainConfig
 from core.engine.store import Run, RunStore
-from core.engine.study import Study
+from core.engine.study import Scores, Study
 from core.experiments.comparison import Comparison
 from core.metrics import paired, verification
+from core.metrics.hierarchical import Replicate
 from core.models import backbones
 from core.studies.face_verification import train as trainer
 
@@ -212,3 +214,27 @@ def default_comparison(task: Study, dataset: str | None = None, store: RunStore 
     timing.into(result.variants, result.extra, time_variants(variants, ps.images, device))
     return result
 
+
+
+@functools.lru_cache(maxsize=2)
+def _test_pairs(dataset: str) -> PairSet:
+    return pair_set(catalogue.pairs(dataset, "test"))
+
+
+def _scores(variant: registry.Variant, seed: int | None, dataset: str, distance: str, device: torch.device
+            ) -> Scores:
+    ps = _test_pairs(dataset)
+    scored = score(embed(variant, ps.images, device), ps, distance)
+    return {"AUC": Replicate(seed, np.arange(len(ps.same)), paired.weighted_auc(1.0 - scored.distances, ps.same))}
+
+
+def scores(run: Run, device: torch.device) -> Scores:
+    """A fine-tuned run's AUC on the test pairs as a function of per-pair draw counts (the pairs are the items)."""
+    return _scores(registry.run_variant(run), int(run.config.get("seed", 0)), run.config.get("dataset"),
+                   run.config.get("distance", "euclidean"), device)
+
+
+def untrained(dataset: str, device: torch.device) -> dict[str, Scores]:
+    """The default backbone with its ImageNet weights: no training, the same for every seed."""
+    return {"pretrained": _scores(registry.BUILTIN[f"{DEFAULT_BACKBONE}/imagenet-output"], None, dataset,
+                                  "euclidean", device)}

@@ -14,4 +14,7 @@ from core.studies.feature_extraction import experiment, train
 STUDY = Study(
     name="feature_extraction", title="Feature extraction", task=tasks.get("feature_extraction"),
     config=train.AutoencoderConfig, presets={"quick": train.AutoencoderConfig(), "default": train.AutoencoderConfig()},
-    queue=train.queue_config, train=train.train_run, comparison=experiment.default_comparison)
+    queue=train.queue_config, train=train.train_run, comparison=experiment.default_comparison,
+    scores=experiment.scores, untrained=experiment.untrained, seed_settings=lambda: [train.AutoencoderConfig()],
+    seeds_drive="the autoencoder's initial weights and the order of its training batches; the probe's folds and the "
+                "images sampled stay the same, and each image is scored by the probe fitted on the other folds")

@@ -23,9 +23,11 @@ from core.data import catalogue
 from core.data.types import LabelledImages
 from core.engine import strategies
 from core.engine.store import Run, RunStore
+from core.engine.study import Scores
 from core.experiments.comparison import Comparison
 from core.features import cdfg, probe, taps
-from core.metrics import cka, paired
+from core.metrics import cka, classification, paired
+from core.metrics.hierarchical import Replicate
 from core.models import backbones
 from core.studies.feature_extraction import extract
 from core.studies.feature_extraction.extract import FeatureSource
@@ -233,3 +235,25 @@ def default_comparison(task: object = None, dataset: str | None = None, store: R
         "probe": cfg.to_dict(), "image_size": size, "images": len(extract.sample(data)),
         "best_layer": best, "last_layer": last, "layer_curve": curve.drop(columns=["folds"]).to_dict("records"),
         "cdfg": domains.to_dict("records")})
+
+
+def _probe_scores(source: FeatureSource, dataset: str, size: int, seed: int | None, device: torch.device) -> Scores:
+    """The probe's balanced accuracy at the source's last block, from each image's out-of-fold prediction (the same
+    folds for every source), as a function of per-image draw counts."""
+    data = catalogue.labelled(dataset)
+    x, got = features(FeatureSpec(source, (extract.default_layer(source.backbone),), size=size), data, device)
+    predicted = probe.out_of_fold(x, got.targets, probe.ProbeConfig(), data.classes)
+    summary = classification.summary_of_counts(got.targets, predicted, list(data.classes or []))
+    return {"balanced_accuracy": Replicate(seed, got.index, lambda counts: summary(counts)["mCA"])}
+
+
+def scores(run: Run, device: torch.device) -> Scores:
+    """An autoencoder run's encoder features, probed on the set it trained on (its seed: the run's)."""
+    return _probe_scores(FeatureSource(extract.AUTOENCODER, run.id), run.config.get("dataset"),
+                         int(run.config.get("image_size", 32)), int(run.config.get("seed", 0)), device)
+
+
+def untrained(dataset: str, device: torch.device) -> dict[str, Scores]:
+    """MobileNetV2's ImageNet features at its last block: nothing trained here, the same for every seed."""
+    return {f"{DEFAULT_BACKBONE} · ImageNet": _probe_scores(FeatureSource(DEFAULT_BACKBONE, "imagenet"), dataset, 64,
+                                                            None, device)}

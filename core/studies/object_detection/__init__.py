@@ -12,12 +12,18 @@ from dataclasses import replace
 from core import tasks
 from core.engine import config as settings
 from core.engine.study import Headline, Study, last_validation
+from core.models import yolo
 from core.studies.object_detection import experiment, train
 
 
 def _defaults() -> list[train.YoloConfig]:
     """Both starts with the quick settings: the page compares them."""
     return [replace(train.QUICK, dataset=train.DEFAULT_DATASET, start=s) for s in train.STARTS]
+
+
+def _seeded() -> list[train.YoloConfig]:
+    """Both starts with their source picked as queue_run picks it, so that replicates find the runs they repeat."""
+    return [replace(c, source=c.source or yolo.pretrained_source(probe_network=False)) for c in _defaults()]
 
 
 def _prepared() -> list[dict]:
@@ -29,4 +35,7 @@ STUDY = Study(
     config=train.YoloConfig, presets={"quick": train.QUICK, "default": train.FULL}, queue=train.queue_config,
     train=train.train_run, comparison=experiment.default_comparison,
     headline=Headline("validation AP50", last_validation("AP50")), labels=train.LABELS, defaults=_defaults,
-    prepared=_prepared)
+    prepared=_prepared, scores=experiment.scores, seed_settings=_seeded,
+    seeds_drive="ultralytics' seed (deterministic mode): the initial weights of every layer trained from scratch and "
+                "of the new head, the order of the training images and the mosaic and colour augmentations drawn; "
+                "the test images stay the same")

@@ -24,14 +24,15 @@ from core.data import yolo_layout
 from core.data.types import DetectionSet, open_image
 from core.engine.events import Finished
 from core.engine.store import Run, RunStore
-from core.engine.study import Study
+from core.engine.study import Scores, Study
 from core.experiments.comparison import Comparison
 from core.metrics import detection as det
 from core.metrics import paired
+from core.metrics.hierarchical import Replicate
 from core.models import yolo
 from core.studies.face_detection import experiment as face_detection
 from core.studies.object_detection import train as trainer
-from core.studies.object_detection.scoring import IOU, ScoredBoxes, score
+from core.studies.object_detection.scoring import IOU, ScoredBoxes, mean_ap_of_counts, score
 
 DATASET = trainer.DEFAULT_DATASET
 TIMED_IMAGES = 8  # ms_per_image: interleaved rounds over the first test images
@@ -194,3 +195,15 @@ def default_comparison(task: Study, dataset: str | None = None, store: RunStore 
         family, _ = cross_family({n: scored[n] for n in best}, cfg.dataset, device, n_boot=n_boot)
         result.extra["cross_family"] = family.as_json()
     return result
+
+
+def scores(run: Run, device: torch.device) -> Scores:
+    """A run's AP50 (mean over classes) on the test split at its best kept checkpoint (by validation fitness, as
+    ultralytics keeps best.pt), as a function of per-image draw counts."""
+    best = best_and_last(run).get("best")
+    if best is None:
+        raise ValueError(f"run {run.id} kept no checkpoint")
+    data, samples = test_split(run.config.get("dataset") or DATASET)
+    truth = [(np.asarray(s.boxes, float).reshape(-1, 4), np.asarray(s.labels, int)) for s in samples]
+    metric = mean_ap_of_counts(checkpoint_found(best, data, device), truth, list(range(len(data.classes))))
+    return {"AP50": Replicate(int(run.config.get("seed", 0)), np.arange(len(samples)), metric)}

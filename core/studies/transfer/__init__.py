@@ -28,7 +28,13 @@ def _study(task: str, title: str, metric: str, label: str) -> Study:
                                                              head=quick.head)},
                  queue=train.queue_config, train=train.train_run, comparison=experiment.default_comparison,
                  finals=experiment.finals, headline=Headline(label, experiment.test_value(metric)),
-                 labels=train.LABELS, legacy=train.legacy, defaults=lambda: [quick], prepared=_prepared(task))
+                 labels=train.LABELS, legacy=train.legacy, defaults=lambda: [quick], prepared=_prepared(task),
+                 scores=experiment.scores, seeds_drive=SEEDS_DRIVE, lower_is_better=frozenset({"MAE"}),
+                 seed_settings=lambda: [quick.with_strategy(s) for s in experiment.DEFAULT_STRATEGIES])
+
+
+SEEDS_DRIVE = ("the new head's initial weights (and every weight, from scratch), the order of the training batches, "
+               "the augmentations drawn and the class-balanced sampler; the train/val/test split stays the data's")
 
 
 CLASSIFICATION, REGRESSION = (_study(task, *about) for task, about in zip(train.TASKS, (

@@ -22,9 +22,10 @@ from core.data import catalogue
 from core.engine.finals import Final, recorded
 from core.engine.loop import TrainConfig
 from core.engine.store import Run, RunStore
-from core.engine.study import Study
+from core.engine.study import Scores, Study
 from core.experiments.comparison import Comparison
 from core.metrics import classification, paired, regression
+from core.metrics.hierarchical import Replicate
 from core.studies.transfer import train as transfer
 
 DEFAULT_STRATEGIES = ("scratch", "frozen", "finetune")
@@ -240,6 +241,21 @@ def unfreeze_epochs(history: dict[str, list[dict]]) -> dict[str, list[float]]:
         counts = [e["trainable"] for e in epochs]
         out[variant] = [i + 0.5 for i in range(1, len(counts)) if counts[i] > counts[i - 1]]
     return out
+
+
+def scores(run: Run, device: torch.device | None = None) -> Scores:
+    """A done run's test metrics as functions of per-image draw counts, for the across-seed comparison: mCA and
+    macro F1 (classification); Pearson, Spearman and MAE (regression). ValueError when its outputs are gone."""
+    o = outcome(run)
+    if run.experiment == "classification":
+        summary = classification.summary_of_counts(o.targets, o.predicted, [str(c) for c in run.config.get("labels")
+                                                                              or []])
+        keys = ("mCA", "mF1")
+    else:
+        summary = regression.summary_of_counts(o.targets, o.predicted)
+        keys = ("pearson", "spearman", "MAE")
+    seed = int(run.config.get("seed", 0))
+    return {k: Replicate(seed, o.index, _pick(summary, k)) for k in keys}
 
 
 def test_value(metric: str):  # noqa: ANN201 - a Headline's value function
