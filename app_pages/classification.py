@@ -3,8 +3,9 @@
 import streamlit as st
 
 from core import tasks
+from core.studies import index
 from ui import comparison_view as view
-from ui import errors_view, figures, training
+from ui import errors_view, figures, seeds_view, training
 from ui.settings import KEEP
 
 PREFIX = "cls"
@@ -28,6 +29,7 @@ view.metrics_section(PREFIX, result, runs, names, [*tasks.get(TASK).metrics, *[f
                     "Mean class accuracy (mCA) averages each class's accuracy, so the rare classes count as much as the "
                     "common one.",
                     "same test images; paired bootstrap of mCA, McNemar on accuracy")
+seeds_view.section(index.get(TASK), choice.dataset, PREFIX)
 
 st.subheader("Confusion matrices")
 errors_view.confusion(PREFIX, result, names)

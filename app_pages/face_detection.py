@@ -9,9 +9,10 @@ from core.experiments import tables
 from core.metrics import paired
 from core.models import mtcnn_batched
 from core.models.outputs import Detections
+from core.studies import index
 from core.studies.face_detection import experiment as fd
 from ui import face_detection as ui_fd
-from ui import figures, jobs
+from ui import figures, jobs, seeds_view
 from ui.image_input import pick_image
 from ui.settings import KEEP
 from ui.sidebar import device
@@ -72,6 +73,7 @@ if result.comparisons:
 
 fig = plots.pr_figure({n: s.curve for n, s in scored.items()}, ap={n: s.ap for n, s in scored.items()})
 figures.show(fig, "detect.pr", "face_detection_pr")
+seeds_view.section(index.get("face_detection"), fd.DATASET, "detect")
 
 st.subheader("Side by side")
 source = st.radio("On", ["a test image", "a sample photo, an upload or another dataset"], horizontal=True,

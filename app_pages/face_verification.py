@@ -7,10 +7,11 @@ from core.data import catalogue
 from core.experiments import tables
 from core.metrics import verification
 from core.models import backbones, embeddings
+from core.studies import index
 from core.studies.face_verification import experiment as fv
 from core.studies.face_verification import train as trainer
 from ui import face_verification as ui_fv
-from ui import figures, jobs
+from ui import figures, jobs, seeds_view
 from ui.settings import KEEP
 from ui.sidebar import FORCE_CPU, device
 
@@ -84,6 +85,7 @@ if ps.name.endswith("/all") and any(v.run_id for v in variants):
                "their scores here are optimistic.", icon=":material/warning:")
 for problem in ps.problems[:10]:
     st.caption(f"Skipped: {problem}")
+seeds_view.section(index.get("face_verification"), dataset, "verify")
 
 scored = {v.name: fv.score(embedded[v.name], ps, distance) for v in variants}
 first = result.variants[variants[0].name]["EER_distance"]

@@ -6,9 +6,10 @@ import streamlit as st
 from core import plots, registry
 from core.data.types import open_image
 from core.experiments import tables
+from core.studies import index
 from core.studies.object_detection import experiment as od
 from core.studies.object_detection import train as trainer
-from ui import figures
+from ui import figures, seeds_view
 from ui import object_detection as ui_od
 from ui.image_input import pick_image
 from ui.settings import KEEP
@@ -77,6 +78,7 @@ pr = plots.pr_figure({f"{short[n.split('@')[0]]} @ {n.split('@')[1]}": next(iter
                      {f"{short[n.split('@')[0]]} @ {n.split('@')[1]} · {c}": curve
                       for n, s in best.items() for c, curve in s.result.curves.items()}, ap_label="AP50")
 figures.show(pr, "yolo.pr", "yolo_pr")
+seeds_view.section(index.get("object_detection"), dataset, "yolo")
 
 st.subheader("Detections side by side")
 common = sorted({c.epoch for c in od.checkpoints(runs[0])} & {c.epoch for c in od.checkpoints(runs[1])})

@@ -7,8 +7,9 @@ from core import plots, tasks
 from core.data import catalogue
 from core.data.types import open_image
 from core.metrics import regression
+from core.studies import index
 from ui import comparison_view as view
-from ui import figures, training
+from ui import figures, seeds_view, training
 from ui.settings import KEEP
 
 PREFIX = "reg"
@@ -39,6 +40,7 @@ result, runs, names = view.compared_runs(PREFIX, TASK, choice)
 view.metrics_section(PREFIX, result, runs, names, list(tasks.get(TASK).metrics),
                     "Pearson's r and Spearman's ρ between predicted and actual; MAE in the target's units.",
                     "same test images, paired bootstrap")
+seeds_view.section(index.get(TASK), choice.dataset, PREFIX)
 
 st.subheader("Predicted against actual")
 st.caption("Click a point to see its image.")

@@ -350,3 +350,24 @@ def checkpoint_curves_figure(epochs: pd.DataFrame, kept: pd.DataFrame, metric: s
                                  name=f"{name}: test, kept checkpoints (ours)"))
     fig.update_layout(xaxis=dict(title="epoch", dtick=1), yaxis=dict(title=metric, rangemode="tozero"))
     return finish(fig)
+
+
+def seeds_figure(variants: Mapping[str, Mapping], metric: str) -> go.Figure:
+    """Each seed's value as a dot, per variant, with the mean (diamond) and its 95% CI over seeds and test items (bar):
+    the across-seed table as a figure. variants: name -> the across-seed JSON's variant (per_seed, mean, ci95)."""
+    fig = go.Figure()
+    for name, v in variants.items():
+        per_seed = v["per_seed"].get(metric, {})
+        fig.add_trace(go.Scatter(x=[name] * len(per_seed), y=list(per_seed.values()), mode="markers",
+                                 marker=dict(color=colour_of(name), size=10, opacity=0.55), name=f"{name}: seeds",
+                                 text=[f"seed {s}" for s in per_seed], showlegend=False,
+                                 hovertemplate="%{text}: %{y:.3f}<extra>" + name + "</extra>"))
+        lo, hi = v["ci95"].get(metric, (None, None))
+        mean = v["mean"].get(metric)
+        if mean is not None and lo is not None and hi is not None:
+            fig.add_trace(go.Scatter(x=[name], y=[mean], mode="markers", marker=_diamond(name), showlegend=False,
+                                     error_y=dict(type="data", symmetric=False, array=[hi - mean],
+                                                  arrayminus=[mean - lo], color=colour_of(name), width=8),
+                                     hovertemplate=f"{name} mean %{{y:.3f}} [{lo:.3f}, {hi:.3f}]<extra></extra>"))
+    fig.update_yaxes(title=metric)
+    return finish(fig, f"{metric}: each seed (dots), mean and 95% CI over seeds and test images", legend=False)

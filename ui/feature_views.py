@@ -15,12 +15,13 @@ from core.engine.store import RunStore
 from core.engine.strategies import STRATEGIES
 from core.experiments import tables
 from core.features import probe
+from core.studies import index
 from core.studies.feature_extraction import experiment as fe
 from core.studies.feature_extraction import extract
 from core.studies.feature_extraction import train as autoencoder
 from core.studies.feature_extraction.extract import FeatureSource
 from ui import feature_extraction as ui_fx
-from ui import figures, jobs
+from ui import figures, jobs, seeds_view
 from ui.settings import KEEP
 
 
@@ -234,6 +235,7 @@ def autoencoder_view(c: Context) -> None:
                        "val MSE": round(r.history[-1]["val_loss"], 4) if r.history else None} for r in runs],
                      hide_index=True)
         st.caption("Pick an autoencoder run as the feature source in Probe pipeline or Feature space.")
+    seeds_view.section(index.get("feature_extraction"), dataset, "fx.ae")
 
 
 def across_domains(c: Context) -> None:
