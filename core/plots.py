@@ -371,3 +371,28 @@ def seeds_figure(variants: Mapping[str, Mapping], metric: str) -> go.Figure:
                                      hovertemplate=f"{name} mean %{{y:.3f}} [{lo:.3f}, {hi:.3f}]<extra></extra>"))
     fig.update_yaxes(title=metric)
     return finish(fig, f"{metric}: each seed (dots), mean and 95% CI over seeds and test images", legend=False)
+
+
+def replicate_curves_figure(curves: Mapping[str, Mapping[str, tuple[list[int], list[float]]]], metric: str
+                            ) -> go.Figure:
+    """Each setting's replicates as a band: the median over seeds per epoch (line) and their range (shaded), each
+    seed's own curve faint behind it, named on hover. curves: setting -> seed -> (epochs, values)."""
+    fig = go.Figure()
+    for name, by_seed in curves.items():
+        colour = colour_of(name)
+        for seed, (epochs, values) in by_seed.items():
+            fig.add_trace(go.Scatter(x=epochs, y=values, mode="lines", line=dict(color=colour, width=1),
+                                     opacity=0.35, showlegend=False, legendgroup=name,
+                                     hovertemplate=f"{name} · seed {seed}<br>epoch %{{x}}: %{{y:.3f}}<extra></extra>"))
+        frame = pd.DataFrame([(e, v) for epochs, values in by_seed.values() for e, v in zip(epochs, values, strict=True)],
+                             columns=["epoch", "value"]).groupby("epoch")["value"]
+        low, mid, high = frame.min(), frame.median(), frame.max()
+        fig.add_trace(go.Scatter(x=[*high.index, *low.index[::-1]], y=[*high.values, *low.values[::-1]], fill="toself",
+                                 fillcolor=colour, opacity=0.18, line=dict(width=0), hoverinfo="skip",
+                                 showlegend=False, legendgroup=name))
+        fig.add_trace(go.Scatter(x=list(mid.index), y=list(mid.values), mode="lines+markers", name=f"{name} (median)",
+                                 line=dict(color=colour, width=2.5), legendgroup=name,
+                                 hovertemplate=f"{name} median<br>epoch %{{x}}: %{{y:.3f}}<extra></extra>"))
+    fig.update_xaxes(title="epoch", dtick=1)
+    fig.update_yaxes(title=f"validation {metric}")
+    return finish(fig)

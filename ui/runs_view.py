@@ -30,6 +30,7 @@ def frame(rows: list[runlist.Row]) -> pd.DataFrame:
     return pd.DataFrame({
         "run": [("★ " if r.pinned else "") + (r.name or r.id) for r in rows],
         "status": [r.status for r in rows], "study": [r.study for r in rows], "strategy": [r.strategy for r in rows],
+        "seed": [r.seed for r in rows], "replicates": [r.setting for r in rows],
         "headline": [f"{r.headline} {numbers.text(r.value)}" if r.value is not None else "–" for r in rows],
         "epochs": [r.epochs for r in rows], "duration": [_duration(r.seconds) for r in rows],
         "processes": [r.processes for r in rows],

@@ -83,6 +83,11 @@ def section(study: Study, dataset: str, prefix: str) -> None:
     if result["comparisons"]:
         figures.table(across.delta_table(result))
     figures.show(plots.seeds_figure(result["variants"], metrics[0]), f"{prefix}.seeds.figure", f"{study.name}-seeds")
+    metric, lines = across.curves(study, done)
+    if lines and any(len(by_seed) > 1 for by_seed in lines.values()):
+        figures.show(plots.replicate_curves_figure(lines, metric), f"{prefix}.seeds.curves", f"{study.name}-seed-curves")
+        figures.explain("Line: the median over seeds at each epoch; band: their range; faint lines: each seed (hover "
+                        "names it).", label="About these curves")
     for name, why in result["failed"].items():
         st.warning(f"{name}: not counted: {'; '.join(why)}", icon=":material/warning:")
     figures.explain("Brackets: 95% CI by the hierarchical bootstrap (resample the seeds, then the test images within "

@@ -181,3 +181,19 @@ def delta_table(result: dict) -> pd.DataFrame:
             for c in result["comparisons"]]
     return pd.DataFrame(rows, columns=["metric", "A − B", "Δ [95% CI]", "P(A better) [95% CI]", "seeds (A, B)",
                                        "pairing"])
+
+
+def curves(study: Study, groups: list[Group]) -> tuple[str, dict[str, dict[str, tuple[list[int], list[float]]]]]:
+    """The replicates' validation curves for a band figure: (metric, setting name -> seed -> (epochs, values)), on
+    the first of the study's metrics that every run's history has (else the first validation number it has)."""
+    histories = {name: {str(r.config.get("seed", 0)): r.history for r in g.done}
+                 for name, g in zip(names(groups), groups, strict=True) if g.done}
+    keys = [set((h[-1].get("val") or {}) if h else ()) for by_seed in histories.values() for h in by_seed.values()]
+    common = set.intersection(*keys) if keys else set()
+    metric = next((m for m in study.metrics if m in common), min(common) if common else "")
+    if not metric:
+        return "", {}
+    out = {name: {seed: ([int(e.get("epoch", i)) + 1 for i, e in enumerate(h)],
+                         [numbers.number(e.get("val", {}).get(metric)) for e in h])
+                  for seed, h in by_seed.items()} for name, by_seed in histories.items()}
+    return metric, out

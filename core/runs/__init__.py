@@ -4,10 +4,12 @@ nothing is run again, so listing stays cheap."""
 
 from __future__ import annotations
 
+import hashlib
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from core import numbers
+from core.engine import replicates
 from core.engine.store import Run, RunStore
 from core.studies import index
 
@@ -25,7 +27,7 @@ def settings_note(run: Run) -> str:
 
 
 COLUMNS = ("id", "name", "status", "study", "dataset", "backbone", "strategy", "epochs", "headline", "value",
-           "seconds", "created", "tags", "note", "pinned", "message", "processes")
+           "seconds", "created", "tags", "note", "pinned", "message", "processes", "seed", "setting")
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,8 @@ class Row:
     pinned: bool
     message: str
     processes: int = 1  # the world size of a distributed (torchrun) run
+    seed: int | None = None
+    setting: str = ""  # its replicates' group: "a1b2c3 · 3 seeds" (the same six characters for one setting)
 
     def as_dict(self) -> dict:
         return {c: (list(getattr(self, c)) if c == "tags" else getattr(self, c)) for c in COLUMNS}
@@ -80,12 +84,27 @@ def row(run: Run) -> Row:
         epochs=f"{done} of {asked}" if isinstance(asked, int) and run.experiment != "face_detection" else str(done),
         headline=metric, value=value, seconds=0.0 if run.status == "queued" else round(run.seconds, 1),
         created=time.strftime("%Y-%m-%d %H:%M", time.localtime(run.created)), tags=run.tags, note=run.note,
-        pinned=run.pinned, message=run.message, processes=numbers.count(run.metrics.get("world_size"), 1))
+        pinned=run.pinned, message=run.message, processes=numbers.count(run.metrics.get("world_size"), 1),
+        seed=numbers.count(cfg.get("seed"), 0) if "seed" in cfg else None)
+
+
+def setting_names(runs: list[Run]) -> dict[str, str]:
+    """Run id -> its setting's group as the lists show it: six characters naming the setting (everything but the
+    seed) and how many of its seeds are done, so that replicates sort and read together."""
+    out = {}
+    for study in index.STUDIES:
+        for g in replicates.groups(study, runs):
+            short = hashlib.sha256(replicates.key(g.setting).encode()).hexdigest()[:6]
+            for r in (*g.done, *g.failed, *g.live):
+                out[r.id] = f"{short} · {g.count_words()}"
+    return out
 
 
 def rows(store: RunStore | None = None) -> list[Row]:
-    """Every run, newest first."""
-    return [row(r) for r in reversed((store or RunStore()).list())]
+    """Every run, newest first, each with its setting's group."""
+    runs = (store or RunStore()).list()
+    groups = setting_names(runs)
+    return [replace(row(r), setting=groups.get(r.id, "")) for r in reversed(runs)]
 
 
 def find(store: RunStore, ref: str) -> Run:

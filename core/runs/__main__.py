@@ -26,12 +26,13 @@ from core.studies import index
 
 
 def _table(rows: list[runlist.Row]) -> str:
-    head = ("id", "name", "status", "study", "strategy", "epochs", "value", "seconds", "created")
+    head = ("id", "name", "status", "study", "strategy", "seed", "setting", "epochs", "value", "seconds", "created")
     lines = [head]
     for r in rows:
         value = "–" if r.value is None else numbers.text(r.value)
         lines.append((r.id, r.name or "–", r.status + (" (pinned)" if r.pinned else ""), r.study, r.strategy,
-                      r.epochs, value, f"{r.seconds:,.0f}", r.created))
+                      "–" if r.seed is None else r.seed, r.setting or "–", r.epochs, value, f"{r.seconds:,.0f}",
+                      r.created))
     widths = [max(len(str(line[i])) for line in lines) for i in range(len(head))]
     return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in lines)
 
