@@ -70,14 +70,15 @@ def section(study: Study, dataset: str, prefix: str) -> None:
     if not done:
         st.info("No finished run of these settings yet: Repeat ×N trains them with several seeds.")
         return
+    if all(len(g.done) <= 1 for g in done):  # the page's own comparison above already has the one-seed CIs
+        st.info(f"Each setting has {across.ONE_SEED} (Repeat ×N above).", icon=":material/casino:")
+        return
     dev = device()
     result = _compare(study.name, tuple(chosen), tuple(r.id for g in done for r in (*g.done, *g.failed)), dataset,
                       str(store.folder), dev.type)
     if not result["variants"]:
         st.warning("None of these runs could be scored: " + "; ".join(w for v in result["failed"].values() for w in v))
         return
-    if all(len(v["seeds"]) <= 1 for v in result["variants"].values()):
-        st.info("With " + across.ONE_SEED + " (Repeat ×N above).", icon=":material/casino:")
     metrics = [m for m in study.metrics if any(m in v["mean"] for v in result["variants"].values())]
     figures.table(across.variant_table(result, metrics))
     if result["comparisons"]:
