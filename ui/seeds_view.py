@@ -123,7 +123,8 @@ def _repeat(study: Study, dataset: str, prefix: str, groups: list[replicates.Gro
                  icon=":material/casino:"):
         jobs.queue_and_start(job, lambda: [i for c in todo for i in study.queue(c, RunStore())])
         st.rerun()
-    jobs.panel(job, _progress)
+    if jobs.current(job) is not None:  # polled only while this session's replicates train
+        jobs.panel(job, _progress)
     for message in st.session_state.get(f"{job}.failed", []):
         st.error(f"A replicate did not finish: {message} (the other seeds still count)", icon=":material/error:")
 
