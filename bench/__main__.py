@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from bench import data, face_detection, features, latency, metrics, prepare, transfer, verification, yolo
+from bench import data, face_detection, features, latency, metrics, prepare, seeds, transfer, verification, yolo
 from core import devices
 from core.models import mtcnn_batched
 
@@ -107,6 +107,7 @@ def markdown(results: dict) -> str:
     lines += yolo_markdown(results.get("yolo"))
     lines += features_markdown(results.get("features"))
     lines += prepare.markdown(results.get("prepare"))
+    lines += seeds.markdown(results.get("seeds"))
     return "\n".join(lines) + "\n"
 
 
@@ -215,9 +216,14 @@ def _prepare(targets: list[torch.device]) -> dict:
     return {"prepare": prepare.run()}
 
 
+def _seeds(targets: list[torch.device]) -> dict:
+    print("Repeat ×3 through the queue against three single runs (about 5 minutes on 2 CPU cores) …", file=sys.stderr)
+    return {"seeds": seeds.run()}
+
+
 SECTIONS = {"inference": _inference, "evaluation": _evaluation, "training": _training, "experiments": _experiments,
             "detection": _detection, "features": _features,
-            "prepare": _prepare}
+            "prepare": _prepare, "seeds": _seeds}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from core.engine import replicates
+from core.engine import replicates, seeding
 from core.engine.store import RunStore
 from core.experiments import __main__ as experiments_cli
 from core.experiments import seeds as across
@@ -105,7 +105,7 @@ def test_replicates_group_by_everything_but_the_seed(cli_json, runs_dir):
 @pytest.mark.parametrize("n", [0, 21, -3])
 def test_a_seed_count_outside_1_to_20_is_refused_with_the_range(n, capsys):
     with pytest.raises(ValueError, match="1 to 20"):
-        replicates.check_count(n)
+        seeding.check_count(n)
     assert experiments_cli.main(["classification", "--seeds", str(n)]) == 2
     assert "must be 1 to 20" in capsys.readouterr().err
 
@@ -138,3 +138,13 @@ def test_the_page_shows_replicates_across_seeds_and_repeat_queues_the_missing_se
     assert not at.exception, [e.value for e in at.exception]
     new = [r for r in RunStore(runs_dir).list() if r.id not in before]
     assert sorted((r.config["strategy"], r.config["seed"]) for r in new) == [("finetune", 2), ("scratch", 2)]
+
+
+def test_every_command_that_starts_runs_repeats_them_with_seeds(capsys):
+    from core.runs import __main__ as runs_cli
+
+    parser = STUDY.parser("python -m core.studies.transfer")
+    cfgs = STUDY.configs(parser.parse_args(["--preset", "quick", "--seed", "4", "--seeds", "3"]))
+    assert [c.seed for c in cfgs] == [4, 5, 6] and len({replicates.key(replicates.setting_of(c)) for c in cfgs}) == 1
+    assert runs_cli.main(["prepare", "--seeds", "21"]) == 2
+    assert "must be 1 to 20, got 21" in capsys.readouterr().err

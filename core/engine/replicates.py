@@ -8,27 +8,15 @@ seed, seed + 1, …, seed + N − 1 of a setting; the ones already done, queued 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from core.engine import config as settings
+from core.engine.seeding import seeded
 from core.engine.store import LIVE, Run
 from core.engine.study import Study
-from core.metrics.hierarchical import MAX_SEEDS
 
 NOT_SETTINGS = ("seed", "workers")  # a replicate's own, or how it was carried out
-
-
-def check_count(n: int) -> int:
-    """N seeds for "Repeat ×N": 1 to MAX_SEEDS, else ValueError with the range."""
-    if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= MAX_SEEDS:
-        raise ValueError(f"the number of seeds must be 1 to {MAX_SEEDS}, got {n}")
-    return n
-
-
-def seeded(cfg: Any, n: int) -> list[Any]:
-    """The config with N consecutive seeds, its own first."""
-    return [replace(cfg, seed=cfg.seed + k) for k in range(check_count(n))]
 
 
 def setting(study: Study, run: Run) -> dict:

@@ -17,6 +17,7 @@ import torch
 
 from core.engine import config as settings
 from core.engine.finals import Final, recorded
+from core.engine.seeding import seeded
 from core.engine.store import Recorder, Run, RunStore
 from core.metrics.hierarchical import Replicate
 from core.tasks import Task
@@ -88,12 +89,15 @@ class Study:
         settings.add_flags(p, self.config)
         p.add_argument("--runs", nargs="+", metavar="RUN_ID", help="carry out these queued runs with their stored "
                        "configs (the other settings are ignored)")
+        p.add_argument("--seeds", type=int, default=1, metavar="N", help="repeat each config with seeds seed … seed+N-1 "
+                       "(1 to 20): replicates, compared across seeds by python -m core.experiments NAME --seeds N")
         p.add_argument("--cpu", action="store_true", help="train on the CPU even when a GPU is present")
         return p
 
     def configs(self, args: argparse.Namespace) -> list[Any]:
-        """The configs a parsed command line asks for."""
-        return settings.from_flags(args, self.presets[args.preset])
+        """The configs a parsed command line asks for, each repeated with --seeds N seeds."""
+        return [c for cfg in settings.from_flags(args, self.presets[args.preset])
+                for c in seeded(cfg, getattr(args, "seeds", 1))]
 
 
 def last_validation(metric: str) -> Callable[[Run], float | None]:

@@ -45,7 +45,7 @@ from dataclasses import fields, replace
 
 from core import devices, numbers
 from core.data.types import DataError
-from core.engine import replicates
+from core.engine import replicates, seeding
 from core.engine.store import RunStore, RunStoreError
 from core.engine.study import Study
 from core.experiments import seeds as across
@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _seeds(study: Study, args: argparse.Namespace, device: object) -> int:
     """Train the missing seeds of the study's default settings, then print their across-seed comparison."""
-    n = replicates.check_count(args.seeds)
+    n = seeding.check_count(args.seeds)
     if study.scores is None:
         raise ValueError(f"{study.title} has no across-seed comparison yet")
     cfgs = across.settings_for(study)
@@ -116,7 +116,7 @@ def _seeds(study: Study, args: argparse.Namespace, device: object) -> int:
                     print(f"  run {run.id} (seed {run.config.get('seed')}) finished", file=sys.stderr)
         except Exception as exc:  # noqa: BLE001 - recorded on the run; the other seeds are still compared
             print(f"  a run failed: {exc}", file=sys.stderr)
-    wanted = {c.seed for cfg in cfgs for c in replicates.seeded(cfg, n)}
+    wanted = {c.seed for cfg in cfgs for c in seeding.seeded(cfg, n)}
     runs = [r for r in store.list() if int(r.config.get("seed", 0)) in wanted]
     dataset = getattr(cfgs[0], "dataset", study.default_dataset)
     result = across.compare(study, across.groups_for(study, cfgs, runs), dataset, device,

@@ -167,7 +167,8 @@ def variant_table(result: dict, metrics: list[str]) -> pd.DataFrame:
         first = next((m for m in metrics if m in v["mean"]), None)
         if first is not None:
             row[f"sd of {first} over seeds"] = number(v["sd"][first], first)
-            row["each seed"] = ", ".join(f"{s}: {number(x, first)}" for s, x in v["per_seed"][first].items())
+            row["each seed"] = ", ".join(("untrained" if s == "–" else f"seed {s}") + f": {number(x, first)}"
+                                         for s, x in v["per_seed"][first].items())
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -5,7 +5,8 @@
   rename RUN NAME · tag RUN TAG… · note RUN TEXT · pin RUN · unpin RUN
   delete RUN [--yes]                          the run and its files (a running run must be stopped first)
   export RUN… [--out PATH] [--html] [--checkpoint]   a zip bundle, or (--html) the one-page report
-  prepare [--background]                      train each study's default variant that this machine lacks
+  prepare [--background] [--seeds N]          train each study's default variant that this machine lacks (--seeds:
+                                              the settings each study compares, with seeds 0 … N-1 each)
   resume                                      start a process for queued runs whose own ended before they began
 
 RUN is an id, a unique part of one (its start or its last 6 characters), or a name. Runs live in $TLDASH_RUNS_DIR
@@ -75,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--checkpoint", action="store_true", help="put the checkpoint files in the bundle")
     p = sub.add_parser("prepare")
     p.add_argument("--background", action="store_true", help="start the training and return")
+    p.add_argument("--seeds", type=int, default=1, metavar="N", help="each compared setting with N seeds (1 to 20)")
     sub.add_parser("resume", help="start a process for queued runs whose own ended before they began (a reboot)")
     args = parser.parse_args(argv)
     store = RunStore()
@@ -105,7 +107,11 @@ def _run(args: argparse.Namespace, store: RunStore) -> int:
     if args.command == "prepare":
         for experiment, ids, pid in prepare.resume(store):  # the queue left by a reboot goes first, in its order
             print(f"{index.title(experiment)}: resumed {len(ids)} queued run(s) (process {pid})")
-        started = prepare.start(store)
+        try:
+            started = prepare.start(store, seeds=args.seeds)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
         if not started:
             print("prepared already: every study's default variant is done, queued or running here")
             return 0

@@ -12,10 +12,11 @@ import subprocess
 import time
 from collections.abc import Callable
 
-from core.engine import estimates
+from core.engine import estimates, replicates, seeding
 from core.engine import launch as launcher
 from core.engine.store import LIVE, RunStore
 from core.engine.study import Study
+from core.experiments import seeds as across
 from core.studies import index
 
 _PROCS: dict[int, subprocess.Popen] = {}  # the workers this process started, for wait()
@@ -32,11 +33,22 @@ def prepared(study: Study, store: RunStore) -> bool:
     return all(any(estimates._same(r, cfg) for r in runs) for cfg in study.prepared())
 
 
-def queue_missing(store: RunStore, only: list[str] | None = None) -> list[tuple[Study, list[str]]]:
-    """Queue the default runs of each study that lacks them (or of `only` those studies): (study, run ids)."""
+def queue_missing(store: RunStore, only: list[str] | None = None, seeds: int = 1) -> list[tuple[Study, list[str]]]:
+    """Queue the default runs of each study that lacks them (or of `only` those studies): (study, run ids). With
+    seeds N > 1: the settings each study compares across seeds (core.experiments.seeds), each with the seeds 0 … N-1
+    it lacks."""
     store.check_writable()
-    return [(study, [i for cfg in study.defaults() for i in study.queue(cfg, store)]) for study in defaults()
-            if (not only or study.name in only) and not prepared(study, store)]
+    chosen = [s for s in defaults() if not only or s.name in only]
+    if seeds == 1:
+        return [(study, [i for cfg in study.defaults() for i in study.queue(cfg, store)]) for study in chosen
+                if not prepared(study, store)]
+    found = []
+    for study in chosen:
+        ids = [i for cfg in across.settings_for(study) for c in replicates.missing(study, cfg, seeds, store.list())
+               for i in study.queue(c, store)]
+        if ids:
+            found.append((study, ids))
+    return found
 
 
 def resume(store: RunStore | None = None) -> list[tuple[str, list[str], int]]:
@@ -62,11 +74,13 @@ def resume(store: RunStore | None = None) -> list[tuple[str, list[str], int]]:
     return started
 
 
-def start(store: RunStore | None = None, only: list[str] | None = None) -> list[tuple[Study, list[str], int]]:
-    """Queue each missing default and start the worker for it: (study, run ids, process id) for each started."""
+def start(store: RunStore | None = None, only: list[str] | None = None, seeds: int = 1
+          ) -> list[tuple[Study, list[str], int]]:
+    """Queue each missing default (with N seeds: see queue_missing) and start the worker for it: (study, run ids,
+    process id) for each started."""
     store = store or RunStore()
     started = []
-    for study, ids in queue_missing(store, only):
+    for study, ids in queue_missing(store, only, seeding.check_count(seeds)):
         proc = launcher.launch(ids, store, "prepare")
         _PROCS[proc.pid] = proc
         started.append((study, ids, proc.pid))
