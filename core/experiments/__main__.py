@@ -127,8 +127,10 @@ def _seeds(study: Study, args: argparse.Namespace, device: object) -> int:
         return 0
     for name, v in out["variants"].items():
         m = study.metrics[0] if study.metrics[0] in v["mean"] else next(iter(v["mean"]))
-        print(f"{name} ({v['count']}): {m} mean {numbers.text(v['mean'][m])}, sd {numbers.text(v['sd'][m])}, "
-              f"per seed {v['per_seed'][m]}")
+        sd = "–" if v["sd"][m] is None else numbers.text(v["sd"][m])
+        each = ", ".join(("untrained" if k == "–" else f"seed {k}") + f" {numbers.text(x)}"
+                         for k, x in v["per_seed"][m].items())
+        print(f"{name} ({v['count']}): {m} mean {numbers.text(v['mean'][m])}, sd {sd}; {each}")
     for c in out["comparisons"]:
         print(f"{c['metric']} {c['a']} - {c['b']}: {c['delta']:+.3f} (95% CI {c['ci95'][0]:+.3f} to "
               f"{c['ci95'][1]:+.3f}); P({c['a']} better) {c['p_better']:.2f} "
