@@ -1,3 +1,5 @@
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -76,3 +78,18 @@ def test_a_failing_run_is_marked_failed(monkeypatch):
         list(mtcnn.finetune(mtcnn.MTCNNConfig(max_train_images=2, max_val_images=2), store, torch.device("cpu")))
     (run,) = store.list()
     assert run.status == "failed" and run.message == "no samples"
+
+
+def test_the_seed_drives_mining_and_order_and_the_same_seed_repeats_the_run():
+    """Replicates: the same seed gives the same PNet weights; another seed mines other samples and trains another."""
+    store = RunStore()
+    cfg = mtcnn.MTCNNConfig(stages=("pnet",), epochs=1, max_train_images=6, max_val_images=3, hard_negatives=False,
+                            per_face=4)
+
+    def pnet(seed: int) -> torch.Tensor:
+        finished = [e for e in mtcnn.finetune(dataclasses.replace(cfg, seed=seed), store, torch.device("cpu"))
+                    if isinstance(e, mtcnn.Finished)][0]
+        return build(registry.variant(finished.variant), torch.device("cpu")).mtcnn.pnet.conv1.weight.detach()
+    first, again, other = pnet(0), pnet(0), pnet(1)
+    assert torch.equal(first, again)
+    assert not torch.allclose(first, other)
