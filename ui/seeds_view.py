@@ -107,6 +107,8 @@ def _repeat(study: Study, dataset: str, prefix: str, groups: list[replicates.Gro
     every = list(dict.fromkeys([*options, *keys]))
     if not every:
         return
+    if f"{job}.which" in st.session_state:  # a setting gone from the store (its runs deleted) leaves the choice
+        st.session_state[f"{job}.which"] = [k for k in st.session_state[f"{job}.which"] if k in every]
     left, right = st.columns([3, 1])
     picked = left.multiselect("Repeat these settings", every, default=list(options)[:3] or every[:1],
                               key=f"{job}.which", format_func=lambda k: labels.get(k) or
