@@ -107,11 +107,10 @@ def _repeat(study: Study, dataset: str, prefix: str, groups: list[replicates.Gro
     every = list(dict.fromkeys([*options, *keys]))
     if not every:
         return
-    if f"{job}.which" in st.session_state:  # a setting gone from the store (its runs deleted) leaves the choice
-        st.session_state[f"{job}.which"] = [k for k in st.session_state[f"{job}.which"] if k in every]
+    which = f"{job}.which"  # set here, not by `default=`: a setting gone from the store (deleted) leaves the choice
+    st.session_state[which] = [k for k in st.session_state.get(which, list(options)[:3] or every[:1]) if k in every]
     left, right = st.columns([3, 1])
-    picked = left.multiselect("Repeat these settings", every, default=list(options)[:3] or every[:1],
-                              key=f"{job}.which", format_func=lambda k: labels.get(k) or
+    picked = left.multiselect("Repeat these settings", every, key=which, format_func=lambda k: labels.get(k) or
                               f"{across.label_of(options[k])} (not trained yet)")
     n = right.number_input("Seeds each (×N)", 1, MAX_SEEDS, 3, key=f"{job}.n",
                            help=f"seeds 0 … N−1 of each setting; those done, queued or running are not trained again "
