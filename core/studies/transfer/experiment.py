@@ -207,16 +207,18 @@ def finals(run: Run, n_boot: int = paired.N_BOOT_LIVE) -> list[Final]:
         return []
     if len(o.targets) < 2:
         return []
-    if run.experiment == "classification":
-        summary = classification.summary_of_counts(o.targets, o.predicted, [str(c) for c in run.config.get("labels")
-                                                                              or []])
-        keys = ("mCA", "mF1")
-    else:
-        summary = regression.summary_of_counts(o.targets, o.predicted)
-        keys = ("pearson", "spearman", "MAE")
+    summary, keys = _final_summary(run, o)
     values, cis = paired.values_and_cis(summary, len(o.targets), n_boot)
     over = f"{len(o.targets):,} test images"
     return [Final(FINAL_METRICS[key], float(values[key]), *cis[key], over) for key in keys]
+
+
+def _final_summary(run: Run, o: Outcome) -> tuple[Callable[[np.ndarray], dict[str, float]], tuple[str, ...]]:
+    """The run's metrics as a function of per-image draw counts, and the keys its final numbers report."""
+    if run.experiment == "classification":
+        labels = [str(c) for c in run.config.get("labels") or []]
+        return classification.summary_of_counts(o.targets, o.predicted, labels), ("mCA", "mF1")
+    return regression.summary_of_counts(o.targets, o.predicted), ("pearson", "spearman", "MAE")
 
 
 def history_frame(history: dict[str, list[dict]]) -> pd.DataFrame:
@@ -247,13 +249,7 @@ def scores(run: Run, device: torch.device | None = None) -> Scores:
     """A done run's test metrics as functions of per-image draw counts, for the across-seed comparison: mCA and
     macro F1 (classification); Pearson, Spearman and MAE (regression). ValueError when its outputs are gone."""
     o = outcome(run)
-    if run.experiment == "classification":
-        summary = classification.summary_of_counts(o.targets, o.predicted, [str(c) for c in run.config.get("labels")
-                                                                              or []])
-        keys = ("mCA", "mF1")
-    else:
-        summary = regression.summary_of_counts(o.targets, o.predicted)
-        keys = ("pearson", "spearman", "MAE")
+    summary, keys = _final_summary(run, o)
     seed = int(run.config.get("seed", 0))
     return {k: Replicate(seed, o.index, _pick(summary, k)) for k in keys}
 
