@@ -21,7 +21,7 @@ from core.metrics.paired import N_BOOT_LIVE
 from core.studies import index
 from ui import figures, jobs
 from ui.settings import KEEP
-from ui.sidebar import device
+from ui.sidebar import device, presenting
 
 
 @st.cache_data(max_entries=8, show_spinner="Comparing across seeds (hierarchical bootstrap over seeds and images)…")
@@ -80,7 +80,8 @@ def section(study: Study, dataset: str, prefix: str) -> None:
         st.warning("None of these runs could be scored: " + "; ".join(w for v in result["failed"].values() for w in v))
         return
     metrics = [m for m in study.metrics if any(m in v["mean"] for v in result["variants"].values())]
-    figures.table(across.variant_table(result, metrics))
+    table = across.variant_table(result, metrics)
+    figures.table(table.drop(columns=["each seed"]) if presenting() else table)  # the dots below show each seed
     if result["comparisons"]:
         figures.table(across.delta_table(result))
     figures.show(plots.seeds_figure(result["variants"], metrics[0]), f"{prefix}.seeds.figure", f"{study.name}-seeds")
