@@ -91,7 +91,7 @@ def test_a_failed_replicate_leaves_the_others_and_is_counted(cli_json, runs_dir,
     assert table.loc[table.variant == "finetune", "mCA"].item().endswith("· 2 of 3 seeds")
 
 
-def test_replicates_group_by_everything_but_the_seed(cli_json, runs_dir):
+def test_replicates_group_by_everything_but_the_seed(cli_json, runs_dir, capsys):
     store = RunStore(runs_dir)
     runs = [r for r in store.list("done") if r.config["strategy"] == "finetune"]
     assert replicates.group_of(STUDY, runs).seeds == [0, 1]  # the newest run of seed 0 stands for it
@@ -100,6 +100,20 @@ def test_replicates_group_by_everything_but_the_seed(cli_json, runs_dir):
         replicates.group_of(STUDY, [*runs, store.get(other)])
     # missing: the seeds of a setting no done, queued or running run has
     assert [c.seed for c in replicates.missing(STUDY, TINY.with_strategy("finetune"), 4, store.list())] == [2, 3]
+    # the same from a shell: python -m core.runs replicates RUN RUN…, a nested setting named by its inner field
+    from core.runs import __main__ as runs_cli
+
+    scratch = next(r for r in store.list("done") if r.config["strategy"] == "scratch")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("TLDASH_RUNS_DIR", str(runs_dir))
+    try:
+        assert runs_cli.main(["replicates", runs[0].id, runs[1].id]) == 0
+        assert runs_cli.main(["replicates", runs[0].id, scratch.id]) == 1
+    finally:
+        mp.undo()
+    said = capsys.readouterr().out.splitlines()
+    assert said[0].startswith("Replicates of one setting: seeds 0, 1 (")
+    assert said[1].endswith("differ in strategy.name (finetune vs scratch), not only in the seed.")
 
 
 @pytest.mark.parametrize("n", [0, 21, -3])

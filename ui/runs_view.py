@@ -126,6 +126,9 @@ def compare(runs: list[Run]) -> None:
                           format_func={"epoch": "epoch", "seconds": "wall-clock seconds"}.get)
     figures.show(export.curves_figure(runs, metric, against), "runs.curves", f"runs-{metric}")
     st.subheader("Settings and results")
+    note = runlist.replicates_note(runs)
+    if note:
+        st.caption(note)
     table, differ = config_frame(runs)
     st.dataframe(table.style.apply(lambda row: ["background-color: #fff3c4" if row.name in differ else ""] * len(row),
                                    axis=1), width="stretch")

@@ -33,9 +33,17 @@ def key(setting_dict: dict) -> str:
     return json.dumps(setting_dict, sort_keys=True, default=str)
 
 
-def differences(a: dict, b: dict) -> list[str]:
-    """The fields two settings differ in, as "lr (0.001 vs 0.01)"."""
-    return [f"{k} ({a.get(k)} vs {b.get(k)})" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+def differences(a: dict, b: dict, prefix: str = "") -> list[str]:
+    """The fields two settings differ in, as "lr (0.001 vs 0.01)"; inside a nested setting (a freeze strategy's)
+    the inner field, as "strategy.name (finetune vs frozen)"."""
+    out = []
+    for k in sorted(set(a) | set(b)):
+        x, y = a.get(k), b.get(k)
+        if isinstance(x, dict) and isinstance(y, dict):
+            out += differences(x, y, f"{prefix}{k}.")
+        elif x != y:
+            out.append(f"{prefix}{k} ({x} vs {y})")
+    return out
 
 
 @dataclass(frozen=True)

@@ -73,9 +73,17 @@ def names(groups: list[Group]) -> list[str]:
         twins = [h for h, n in zip(groups, base, strict=True) if n == name and h is not g]
         if twins:
             differ = sorted({d.split(" (")[0] for h in twins for d in replicates.differences(g.setting, h.setting)})
-            name += " · " + ", ".join(f"{k} {g.setting.get(k)}" for k in differ[:2])
+            name += " · " + ", ".join(f"{k} {_field(g.setting, k)}" for k in differ[:2])
         out.append(name)
     return out
+
+
+def _field(setting: dict, path: str) -> object:
+    """A setting's field by its dotted path ("strategy.lr")."""
+    value: object = setting
+    for part in path.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
 
 
 def _score(study: Study, run: Run, device: torch.device) -> Scores:

@@ -117,3 +117,24 @@ def find(store: RunStore, ref: str) -> Run:
     if not hits:
         raise KeyError(f"no run {ref!r} in {store.path}; `python -m core.runs list` shows them")
     raise KeyError(f"{ref!r} matches {len(hits)} runs ({', '.join(r.id for r in hits[:5])}); give more of the id")
+
+
+def replicates_note(runs: list[Run]) -> str:
+    """Whether these runs are replicates of one setting, in a sentence: their seeds, or what else differs."""
+    studies = {r.experiment for r in runs}
+    if len(runs) < 2:
+        return ""
+    if len(studies) > 1:
+        return f"Not replicates: runs of {len(studies)} studies."
+    study = index.find(runs[0].experiment)
+    if study is None:
+        return ""
+    try:
+        group = replicates.group_of(study, runs)
+    except (TypeError, ValueError) as exc:
+        return f"{str(exc)[0].upper()}{str(exc)[1:]}."
+    seeds = [numbers.count(r.config.get("seed"), 0) for r in runs]
+    if len(set(seeds)) < len(seeds):
+        return f"The same setting, but not all different seeds ({', '.join(map(str, seeds))}): reruns of a seed."
+    return (f"Replicates of one setting: seeds {', '.join(map(str, sorted(seeds)))} ({group.count_words()} of it "
+            f"done in this store); `python -m core.experiments {study.name} --seeds N` compares them across seeds.")

@@ -8,6 +8,7 @@
   prepare [--background] [--seeds N]          train each study's default variant that this machine lacks (--seeds:
                                               the settings each study compares, with seeds 0 … N-1 each)
   resume                                      start a process for queued runs whose own ended before they began
+  replicates RUN RUN…                         whether the runs are replicates of one setting (else what differs)
 
 RUN is an id, a unique part of one (its start or its last 6 characters), or a name. Runs live in $TLDASH_RUNS_DIR
 (default ./runs)."""
@@ -78,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--background", action="store_true", help="start the training and return")
     p.add_argument("--seeds", type=int, default=1, metavar="N", help="each compared setting with N seeds (1 to 20)")
     sub.add_parser("resume", help="start a process for queued runs whose own ended before they began (a reboot)")
+    sub.add_parser("replicates", help="whether runs are replicates of one setting").add_argument("runs", nargs="+")
     args = parser.parse_args(argv)
     store = RunStore()
     try:
@@ -104,6 +106,10 @@ def _run(args: argparse.Namespace, store: RunStore) -> int:
         print(f"resumed {sum(len(ids) for _, ids, _ in resumed)} queued run(s)" if resumed else
               "no queued run lacks a process")
         return 0
+    if args.command == "replicates":
+        note = runlist.replicates_note([runlist.find(store, ref) for ref in args.runs]) or "give two runs or more"
+        print(note)
+        return 0 if note.startswith("Replicates") else 1
     if args.command == "prepare":
         for experiment, ids, pid in prepare.resume(store):  # the queue left by a reboot goes first, in its order
             print(f"{index.title(experiment)}: resumed {len(ids)} queued run(s) (process {pid})")
