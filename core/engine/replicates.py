@@ -64,10 +64,13 @@ class Group:
         return len(self.done) + len(self.failed) + len(self.live)
 
     def count_words(self) -> str:
-        """"3 seeds", or "2 of 3 seeds" when some failed, stopped or have not finished yet."""
-        n = len(self.done)
-        unit = "seed" if self.asked == 1 else "seeds"
-        return f"{n} {unit}" if n == self.asked else f"{n} of {self.asked} {unit}"
+        return count_words(len(self.done), self.asked)
+
+
+def count_words(n: int, asked: int) -> str:
+    """"3 seeds", or "2 of 3 seeds" when some failed, stopped, could not be scored or have not finished yet."""
+    unit = "seed" if asked == 1 else "seeds"
+    return f"{n} {unit}" if n == asked else f"{n} of {asked} {unit}"
 
 
 def groups(study: Study, runs: list[Run]) -> list[Group]:

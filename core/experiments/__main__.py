@@ -46,6 +46,7 @@ from dataclasses import fields, replace
 from core import devices, numbers
 from core.data.types import DataError
 from core.engine import replicates, seeding
+from core.engine.events import Finished
 from core.engine.store import RunStore, RunStoreError
 from core.engine.study import Study
 from core.experiments import seeds as across
@@ -112,7 +113,7 @@ def _seeds(study: Study, args: argparse.Namespace, device: object) -> int:
         print(f"training {len(ids)} missing run(s) of {study.title}", file=sys.stderr)
         try:
             for run, event in carry(ids, store, device):
-                if type(event).__name__ == "Finished":
+                if isinstance(event, Finished):
                     print(f"  run {run.id} (seed {run.config.get('seed')}) finished", file=sys.stderr)
         except Exception as exc:  # noqa: BLE001 - recorded on the run; the other seeds are still compared
             print(f"  a run failed: {exc}", file=sys.stderr)

@@ -122,7 +122,7 @@ def compare(study: Study, groups: list[Group], dataset: str, device: torch.devic
         n, asked = len(scored), g.asked
         variants[name] = {"seeds": [int(r.config.get("seed", 0)) for r in scored], "asked": asked,
                           "runs": [r.id for r in scored], "setting": g.setting,
-                          "count": f"{n} seed{'s' * (asked != 1)}" if n == asked else f"{n} of {asked} seeds"}
+                          "count": replicates.count_words(n, asked)}
     for name, per_metric in sides.items():
         v = variants[name]
         values = {m: [r.observed for r in reps] for m, reps in per_metric.items()}
