@@ -117,3 +117,14 @@ def test_different_items_are_not_paired() -> None:
     shifted = [hierarchical.Replicate(s, np.arange(N_ITEMS) + 1, paired.weighted_mean(c))
                for s, c in zip([0, 1], b, strict=True)]
     assert hierarchical.across_seeds(_replicates(a, [0, 1]), shifted, "accuracy", n_boot=50).pairing == "unpaired"
+
+
+def test_an_undefined_value_on_a_seed_is_undefined_not_a_loss():
+    """A constant predictor's Pearson r is NaN: the mean, the Δ and P(A better) are undefined, not 0."""
+    nan = hierarchical.Replicate(0, np.arange(N_ITEMS), lambda counts: float("nan"))
+    fine = _replicates(_generated([0.8, 0.7], seed=12), [0, 1])
+    result = hierarchical.across_seeds(fine, [nan, hierarchical.Replicate(1, np.arange(N_ITEMS), fine[0].value)],
+                                       "pearson", n_boot=50)
+    assert np.isnan(result.delta) and np.isnan(result.p_better) and all(np.isnan(result.ci95))
+    assert all(np.isnan(result.p_better_ci95))
+    assert all(np.isnan(hierarchical.interval([nan, fine[0]], n_boot=20)))

@@ -162,3 +162,19 @@ def test_every_command_that_starts_runs_repeats_them_with_seeds(capsys):
     assert [c.seed for c in cfgs] == [4, 5, 6] and len({replicates.key(replicates.setting_of(c)) for c in cfgs}) == 1
     assert runs_cli.main(["prepare", "--seeds", "21"]) == 2
     assert "must be 1 to 20, got 21" in capsys.readouterr().err
+
+
+def test_tables_say_undefined_where_a_seed_is():
+    """A scratch regressor's constant predictions on a seed: its correlation is undefined, and so are the mean, Δ and
+    P(A better), as the JSON's nulls; the tables say so instead of failing or printing a number."""
+    result = {"variants": {"scratch": {"mean": {"pearson": None}, "ci95": {"pearson": [None, None]},
+                                       "sd": {"pearson": None}, "per_seed": {"pearson": {"0": None, "1": 0.2}},
+                                       "count": "2 seeds"}},
+              "comparisons": [{"metric": "pearson", "a": "finetune", "b": "scratch", "delta": None, "ci95": [None, None],
+                               "p_better": None, "p_better_ci95": [None, None], "n_seeds": [2, 2],
+                               "pairing": "by seed"}]}
+    row = across.variant_table(result, ["pearson"]).iloc[0]
+    assert row["pearson"] == "undefined on a seed · 2 seeds" and row["each seed"] == "seed 0: undefined, seed 1: 0.200"
+    deltas = across.delta_table(result).iloc[0]
+    assert deltas["Δ [95% CI]"] == "undefined on a seed"
+    assert deltas["P(A better) [95% CI]"] == "undefined (a compared value is)"

@@ -126,16 +126,17 @@ def _seeds(study: Study, args: argparse.Namespace, device: object) -> int:
     if args.json:
         print(json.dumps(out, indent=1))
         return 0
-    for name, v in out["variants"].items():
+    for name, v in result.variants.items():  # NaN, not JSON's null, reads "undefined" here
         m = study.metrics[0] if study.metrics[0] in v["mean"] else next(iter(v["mean"]))
-        sd = "–" if v["sd"][m] is None else numbers.text(v["sd"][m])
+        sd = "–" if not v["seeds"] else numbers.text(v["sd"][m])
         each = ", ".join(("untrained" if k == "–" else f"seed {k}") + f" {numbers.text(x)}"
                          for k, x in v["per_seed"][m].items())
         print(f"{name} ({v['count']}): {m} mean {numbers.text(v['mean'][m])}, sd {sd}; {each}")
-    for c in out["comparisons"]:
-        print(f"{c['metric']} {c['a']} - {c['b']}: {c['delta']:+.3f} (95% CI {c['ci95'][0]:+.3f} to "
-              f"{c['ci95'][1]:+.3f}); P({c['a']} better) {c['p_better']:.2f} "
-              f"[{c['p_better_ci95'][0]:.2f}, {c['p_better_ci95'][1]:.2f}]; seeds {c['n_seeds']}; {c['test']}")
+    for a, b, c in result.comparisons:
+        delta, lo, hi = (numbers.text(x, fmt="+.3f") for x in (c.delta, *c.ci95))
+        p, p_lo, p_hi = (numbers.text(x, fmt=".2f") for x in (c.p_better, *c.p_better_ci95))
+        print(f"{c.metric} {a} - {b}: {delta} (95% CI {lo} to {hi}); P({a} better) {p} [{p_lo}, {p_hi}]; "
+              f"seeds {list(c.n_seeds)}; {c.test}")
     for name, why in out["failed"].items():
         print(f"{name}: not counted: {'; '.join(why)}")
     return 0

@@ -158,7 +158,10 @@ def groups_for(study: Study, cfgs: list, runs: list[Run]) -> list[Group]:
     return [found[k] for k in (replicates.key(replicates.setting_of(c)) for c in cfgs) if k in found]
 
 
-def _cell(value: float, lo: float, hi: float, metric: str, sign: str = "") -> str:
+def _cell(value: float | None, lo: float | None, hi: float | None, metric: str, sign: str = "") -> str:
+    """"0.946 [0.887, 0.988]", or why there is no number: undefined on a seed (a constant predictor's correlation)."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "undefined on a seed"
     if sign:
         return f"{numbers.text(value, fmt='+.3f')} [{numbers.text(lo, fmt='+.3f')}, {numbers.text(hi, fmt='+.3f')}]"
     return f"{number(value, metric)} [{number(lo, metric)}, {number(hi, metric)}]"
@@ -175,17 +178,25 @@ def variant_table(result: dict, metrics: list[str]) -> pd.DataFrame:
         first = next((m for m in metrics if m in v["mean"]), None)
         if first is not None:
             row[f"sd of {first} over seeds"] = number(v["sd"][first], first)
-            row["each seed"] = ", ".join(("untrained" if s == "–" else f"seed {s}") + f": {number(x, first)}"
+            row["each seed"] = ", ".join(("untrained" if s == "–" else f"seed {s}") + ": " +
+                                         ("undefined" if x is None else number(x, first))
                                          for s, x in v["per_seed"][first].items())
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _share(p: float | None, ci: list) -> str:
+    """"0.67 [0.33, 1.00]"; "undefined" where a compared value is (null in the JSON)."""
+    if p is None or None in ci:
+        return "undefined (a compared value is)"
+    return f"{p:.2f} [{ci[0]:.2f}, {ci[1]:.2f}]"
 
 
 def delta_table(result: dict) -> pd.DataFrame:
     """One row per comparison: Δ of the means with its hierarchical CI, P(A better) with its CI, the seeds, pairing."""
     rows = [{"metric": c["metric"], "A − B": f"{c['a']} − {c['b']}",
              "Δ [95% CI]": _cell(c["delta"], *c["ci95"], c["metric"], sign="+"),
-             "P(A better) [95% CI]": f"{c['p_better']:.2f} [{c['p_better_ci95'][0]:.2f}, {c['p_better_ci95'][1]:.2f}]",
+             "P(A better) [95% CI]": _share(c["p_better"], c["p_better_ci95"]),
              "seeds (A, B)": f"{c['n_seeds'][0]}, {c['n_seeds'][1]}", "pairing": c["pairing"]}
             for c in result["comparisons"]]
     return pd.DataFrame(rows, columns=["metric", "A − B", "Δ [95% CI]", "P(A better) [95% CI]", "seeds (A, B)",

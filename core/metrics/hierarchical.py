@@ -93,6 +93,8 @@ def _pairs(a: list[Replicate], b: list[Replicate]) -> tuple[list[tuple[Replicate
 def _wins(a: np.ndarray, b: np.ndarray, higher: bool) -> float:
     """Share of (a, b) comparisons A wins, ties counting half; a and b broadcast (pairs, or every combination)."""
     diff = (a - b) if higher else (b - a)
+    if np.isnan(diff).any():  # an undefined value (a constant predictor's correlation): no share to count
+        return float("nan")
     return float(((diff > 0) + 0.5 * (diff == 0)).mean())
 
 
@@ -131,9 +133,10 @@ def across_seeds(a: list[Replicate], b: list[Replicate], metric: str, higher_is_
             da = _draw(a, seed_rng, item_rng)
             db = _draw(b, seed_rng, item_rng)
             deltas[i], wins[i] = da.mean() - db.mean(), _wins(da[:, None], db[None, :], higher_is_better)
-    ok = np.isfinite(deltas)
-    lo, hi = np.percentile(deltas[ok], [2.5, 97.5]) if ok.any() else (np.nan, np.nan)
-    p_lo, p_hi = np.percentile(wins[ok], [2.5, 97.5]) if ok.any() else (np.nan, np.nan)
+    ok = np.isfinite(deltas)  # a resample with no positives, say; an undefined observed value leaves no interval
+    defined = np.isfinite(delta) and ok.any()
+    lo, hi = np.percentile(deltas[ok], [2.5, 97.5]) if defined else (np.nan, np.nan)
+    p_lo, p_hi = np.percentile(wins[ok], [2.5, 97.5]) if defined else (np.nan, np.nan)
     how = {"by seed": "paired by seed", "B untrained": "paired items, B untrained",
            "A untrained": "paired items, A untrained", "unpaired": "seeds unpaired"}[pairing]
     return AcrossSeeds(metric, float(values_a.mean()), float(values_b.mean()),
@@ -154,6 +157,8 @@ def _draw(side: list[Replicate], seed_rng: np.random.Generator, item_rng: np.ran
 
 def interval(side: list[Replicate], n_boot: int = N_BOOT, seed: int = SEED) -> tuple[float, float]:
     """The 95% CI of one variant's mean over its seeds, resampling seeds and then items."""
+    if not np.isfinite([r.observed for r in side]).all():  # undefined on a seed: the mean is, and so its interval
+        return (float("nan"), float("nan"))
     seed_rng, item_rng = np.random.default_rng([seed, 1]), np.random.default_rng(seed)
     draws = np.array([_draw(side, seed_rng, item_rng).mean() for _ in range(n_boot)])
     draws = draws[np.isfinite(draws)]
