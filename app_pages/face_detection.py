@@ -70,6 +70,7 @@ figures.explain(ui_fd.FORGETTING_NOTE, label="What fine-tuning forgets")
 if result.comparisons:
     st.markdown(f"**Against {chosen[0]}** (paired bootstrap over images)")
     figures.table(tables.comparisons_table(result.comparisons), width="stretch")
+    figures.verdicts(tables.verdicts(result.comparisons))
 
 fig = plots.pr_figure({n: s.curve for n, s in scored.items()}, ap={n: s.ap for n, s in scored.items()})
 figures.show(fig, "detect.pr", "face_detection_pr")

@@ -11,6 +11,7 @@ from core.engine.store import Run, RunStore
 from core.experiments import tables
 from core.experiments.comparison import Comparison
 from core.metrics import paired
+from core.studies import index
 from core.studies.transfer import experiment as tx
 from ui import figures, training
 from ui.settings import KEEP
@@ -93,6 +94,7 @@ def metrics_section(prefix: str, result: Comparison, runs: dict[str, Run], names
     if result.comparisons:
         st.markdown(f"**Against the baseline, {names[result.extra['baseline']]}** ({versus})")
         figures.table(tables.comparisons_table(result.comparisons, names))
+        figures.verdicts(tables.verdicts(result.comparisons, names, index.get(result.experiment).lower_is_better))
 
 
 def learning_curves(result: Comparison, names: dict[str, str], metric: str, prefix: str) -> None:

@@ -101,3 +101,9 @@ def explain(text: str, where=None, label: str = "About this") -> None:
         where.expander(label, icon=":material/info:").caption(text)
     else:
         where.caption(text)
+
+
+def verdicts(lines: list[str]) -> None:
+    """Each comparison's verdict in words (core.experiments.verdicts), under its table."""
+    if lines:
+        st.markdown("\n".join(f"- {line}" for line in lines))

@@ -84,6 +84,7 @@ def section(study: Study, dataset: str, prefix: str) -> None:
     figures.table(table.drop(columns=["each seed"]) if presenting() else table)  # the dots below show each seed
     if result["comparisons"]:
         figures.table(across.delta_table(result))
+        figures.verdicts(across.verdicts(result, study))
     figures.show(plots.seeds_figure(result["variants"], metrics[0]), f"{prefix}.seeds.figure", f"{study.name}-seeds")
     metric, lines = across.curves(study, done)
     if lines and any(len(by_seed) > 1 for by_seed in lines.values()):

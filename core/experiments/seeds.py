@@ -22,6 +22,7 @@ from core.engine.replicates import Group
 from core.engine.store import Run
 from core.engine.study import Scores, Study
 from core.experiments.tables import number
+from core.experiments.verdicts import sentence
 from core.metrics import hierarchical
 from core.metrics.hierarchical import AcrossSeeds, Replicate
 from core.metrics.paired import N_BOOT
@@ -217,3 +218,11 @@ def curves(study: Study, groups: list[Group]) -> tuple[str, dict[str, dict[str, 
                          [numbers.number(e.get("val", {}).get(metric)) for e in h])
                   for seed, h in by_seed.items()} for name, by_seed in histories.items()}
     return metric, out
+
+
+def verdicts(result: dict, study: Study) -> list[str]:
+    """One sentence per comparison on the study's headline metric (core.experiments.verdicts)."""
+    first = result["comparisons"][0]["metric"] if result["comparisons"] else ""
+    return [sentence(c["metric"], c["a"], c["b"], c["delta"], tuple(c["ci95"]), c["metric"] in study.lower_is_better,
+                     tuple(c["n_seeds"]), c["pairing"], c["p_better"])
+            for c in result["comparisons"] if c["metric"] == first]

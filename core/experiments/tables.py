@@ -14,6 +14,7 @@ import pandas as pd
 from core import numbers
 from core.engine.store import Run
 from core.experiments.comparison import Comparison
+from core.experiments.verdicts import sentence
 from core.metrics.paired import Paired
 
 COUNTS = ("trainable_params", "no_face")  # metrics that count things: shown as whole numbers
@@ -67,6 +68,14 @@ def comparisons_table(comparisons: Sequence[tuple[str, str, Paired]], names: dic
                      if c.ci95 else "–",
                      "test": c.test, "p": p_value(c.p_value)})
     return pd.DataFrame(rows, columns=["metric", "a", "b", "value a", "value b", "Δ (a − b)", "95% CI", "test", "p"])
+
+
+def verdicts(comparisons: Sequence[tuple[str, str, Paired]], names: dict[str, str] | None = None,
+             lower_is_better: frozenset[str] = frozenset()) -> list[str]:
+    """One sentence per comparison that has a CI (core.experiments.verdicts), for under its table."""
+    named = names or {}
+    return [sentence(c.metric, named.get(a, a), named.get(b, b), c.delta, c.ci95, c.metric in lower_is_better)
+            for a, b, c in comparisons if c.ci95 is not None]
 
 
 def run_label(run: Run) -> str:
