@@ -21,11 +21,11 @@ NOT_SETTINGS = ("seed", "workers")  # a replicate's own, or how it was carried o
 
 def setting(study: Study, run: Run) -> dict:
     """A run's setting: its config as today's study reads it, less the seed and how it was carried out."""
-    cfg = study.config_of(run)
-    return {k: v for k, v in settings.to_dict(cfg).items() if k not in NOT_SETTINGS}
+    return setting_of(study.config_of(run))
 
 
 def setting_of(cfg: Any) -> dict:
+    """A config's setting: everything but NOT_SETTINGS."""
     return {k: v for k, v in settings.to_dict(cfg).items() if k not in NOT_SETTINGS}
 
 
