@@ -269,17 +269,28 @@ def test_prepare_queues_each_studys_default_once_and_knows_what_is_done(tmp_path
     store = RunStore(tmp_path)
     queued = prepare.queue_missing(store)
     assert [item.name for item, _ in queued] == ["face_detection", "classification", "face_verification",
-                                                        "regression", "object_detection"]
-    assert [len(ids) for _, ids in queued] == [1, 1, 1, 1, 2]  # YOLO's page compares two starts
+                                                        "regression", "object_detection", "feature_extraction"]
+    # each page's comparison: the default first, then its baselines (scratch and frozen, phase 1, both YOLO starts)
+    assert [len(ids) for _, ids in queued] == [1, 3, 2, 3, 2, 1]
     assert prepare.queue_missing(store) == []  # queued already: nothing twice
-    runs = {r.experiment: r for r in store.list()}
-    assert runs["classification"].config["strategy"] == "finetune" and runs["face_detection"].config["stages"] == \
+    first = {item.name: store.get(ids[0]) for item, ids in queued}
+    assert first["classification"].config["strategy"] == "finetune" and first["face_detection"].config["stages"] == \
         ["pnet"]
+    (_, cls), = [q for q in queued if q[0].name == "classification"]
+    assert [store.get(i).config["strategy"] for i in cls] == ["finetune", "scratch", "frozen"]
+    (_, fv), = [q for q in queued if q[0].name == "face_verification"]
+    assert [store.get(i).config["label"] for i in fv] == ["two_phase-bce", "frozen-bce"]
     fresh = RunStore(tmp_path / "other")
     (item, ids), = prepare.queue_missing(fresh, only=["classification"])
-    with fresh.recording(ids[0]):  # done: prepared, though other settings would not be
-        pass
+    for i in ids:  # done: prepared, though other settings would not be
+        with fresh.recording(i):
+            pass
     assert prepare.prepared(item, fresh)
+    fresh.delete(ids[1])  # the scratch baseline gone: prepare queues it, and it alone
+    (_, again), = prepare.queue_missing(fresh, only=["classification"])
+    assert [fresh.get(i).config["strategy"] for i in again] == ["scratch"]
+    with fresh.recording(again[0]):
+        pass
     with fresh._db() as con:
         con.execute("UPDATE runs SET config = json_set(config, '$.epochs', 99)")
     assert not prepare.prepared(item, fresh)

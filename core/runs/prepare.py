@@ -1,4 +1,5 @@
-"""Ready for a talk: the default fine-tuned variant of every study, trained once on this machine.
+"""Ready for a talk: every study's compared settings (the fine-tuned variant and its baselines: scratch and frozen
+for transfer, phase 1 for verification, both YOLO starts), trained once on this machine, seed 0.
 
 `python -m core.runs prepare` queues what is missing and trains it in the foreground, printing progress (the
 `make prepare` target); with --background it starts the training processes and returns (`make run` does this
@@ -27,10 +28,18 @@ def defaults() -> list[Study]:
     return [s for s in index.STUDIES if s.defaults()]
 
 
-def prepared(study: Study, store: RunStore) -> bool:
-    """Whether the study's default run(s) are done here, or queued or running."""
-    runs = [r for r in store.list() if r.experiment == study.name and (r.status == "done" or r.status in LIVE)]
+def prepared_default(study: Study, runs: list) -> bool:
+    """Whether the study's default run(s) are among these, done, queued or running."""
+    runs = [r for r in runs if r.experiment == study.name and (r.status == "done" or r.status in LIVE)]
     return all(any(estimates._same(r, cfg) for r in runs) for cfg in study.prepared())
+
+
+def prepared(study: Study, store: RunStore) -> bool:
+    """Whether the study's default run(s) and the baselines its page compares them with are done here, or queued or
+    running."""
+    runs = store.list()
+    return prepared_default(study, runs) and \
+        not [c for cfg in across.settings_for(study) for c in replicates.missing(study, cfg, 1, runs)]
 
 
 def queue_missing(store: RunStore, only: list[str] | None = None, seeds: int = 1) -> list[tuple[Study, list[str]]]:
@@ -39,9 +48,19 @@ def queue_missing(store: RunStore, only: list[str] | None = None, seeds: int = 1
     it lacks."""
     store.check_writable()
     chosen = [s for s in defaults() if not only or s.name in only]
-    if seeds == 1:
-        return [(study, [i for cfg in study.defaults() for i in study.queue(cfg, store)]) for study in chosen
-                if not prepared(study, store)]
+    if seeds == 1:  # the default first (its page fills soonest), then the baselines it is compared with
+        found = []
+        for study in chosen:
+            if prepared(study, store):
+                continue
+            runs, ids = store.list(), []
+            if not prepared_default(study, runs):
+                ids += [i for cfg in study.defaults() for i in study.queue(cfg, store)]
+                runs = store.list()
+            ids += [i for cfg in across.settings_for(study) for c in replicates.missing(study, cfg, 1, runs)
+                    for i in study.queue(c, store)]
+            found.append((study, ids))
+        return found
     found = []
     for study in chosen:
         ids = [i for cfg in across.settings_for(study) for c in replicates.missing(study, cfg, seeds, store.list())

@@ -8,6 +8,7 @@ cross-validation; and a cross-domain generalisation measure. Its runs train the 
 from __future__ import annotations
 
 from core import tasks
+from core.engine import config as settings
 from core.engine.study import Study
 from core.studies.feature_extraction import experiment, train
 
@@ -16,5 +17,6 @@ STUDY = Study(
     config=train.AutoencoderConfig, presets={"quick": train.AutoencoderConfig(), "default": train.AutoencoderConfig()},
     queue=train.queue_config, train=train.train_run, comparison=experiment.default_comparison,
     scores=experiment.scores, untrained=experiment.untrained, seed_settings=lambda: [train.AutoencoderConfig()],
+    defaults=lambda: [train.AutoencoderConfig()], prepared=lambda: [settings.to_dict(train.AutoencoderConfig())],
     seeds_drive="the autoencoder's initial weights and the order of its training batches; the probe's folds and the "
                 "images sampled stay the same, and each image is scored by the probe fitted on the other folds")
