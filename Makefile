@@ -16,13 +16,14 @@ $(STAMP): requirements.txt requirements-nodeps.txt
 	$(BIN)/python -m core.env_check
 	touch $(STAMP)
 
-# facesjs, for the cartoon-face generator (the generated set itself is committed under assets/).
+# facesjs, for the cartoon-face generator (the generated set itself is committed under assets/); reveal.js, for the
+# talk export (core/talk).
 $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 
 # The first run also starts training each study's default variant in the background (python -m core.runs prepare):
 # the pages fill as the runs finish. TLDASH_PREPARE=0 skips it.
-run: $(STAMP) debian
+run: $(STAMP) $(NODE_STAMP) debian
 	@[ "$${TLDASH_PREPARE:-1}" = 0 ] || $(BIN)/python -m core.runs prepare --background
 	$(BIN)/streamlit run streamlit_app.py --server.headless true --server.port $(PORT)
 

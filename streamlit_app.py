@@ -18,6 +18,7 @@ PAGES = [
     st.Page("app_pages/feature_extraction.py", title="Feature extraction", icon=":material/layers:"),
     st.Page("app_pages/score.py", title="Score your predictions", icon=":material/analytics:"),
     st.Page("app_pages/runs.py", title="Runs", icon=":material/history:"),
+    st.Page("app_pages/talk.py", title="Talk", icon=":material/slideshow:"),
     st.Page("app_pages/datasets.py", title="Datasets", icon=":material/dataset:"),
 ]
 

@@ -66,6 +66,9 @@ for row in range(0, len(headlines.STUDIES), 3):
         box.markdown(tile.headline())
         figures.show(tile.figure, f"home.tile.{row}.{tile.study}", "headline", where=box, export=False, scale=False)
 
+st.page_link("app_pages/talk.py", label="Make a talk of these results: slides as HTML, PDF and PowerPoint",
+             icon=":material/slideshow:")
+
 st.subheader("Device")
 dev = device()
 st.markdown(f"Models run on **{devices.describe(dev)}**." + ("" if dev.type == "cpu" else

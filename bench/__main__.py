@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from bench import data, face_detection, features, latency, metrics, prepare, seeds, transfer, verification, yolo
+from bench import data, face_detection, features, latency, metrics, prepare, seeds, talk, transfer, verification, yolo
 from core import devices
 from core.models import mtcnn_batched
 
@@ -108,6 +108,7 @@ def markdown(results: dict) -> str:
     lines += features_markdown(results.get("features"))
     lines += prepare.markdown(results.get("prepare"))
     lines += seeds.markdown(results.get("seeds"))
+    lines += talk.markdown(results.get("talk"))
     return "\n".join(lines) + "\n"
 
 
@@ -221,9 +222,15 @@ def _seeds(targets: list[torch.device]) -> dict:
     return {"seeds": seeds.run()}
 
 
+def _talk(targets: list[torch.device]) -> dict:
+    print("the talk export from the prepared runs, first and from cache (about 2 minutes on 2 CPU cores) …",
+          file=sys.stderr)
+    return {"talk": talk.run()}
+
+
 SECTIONS = {"inference": _inference, "evaluation": _evaluation, "training": _training, "experiments": _experiments,
             "detection": _detection, "features": _features,
-            "prepare": _prepare, "seeds": _seeds}
+            "prepare": _prepare, "seeds": _seeds, "talk": _talk}
 
 
 def main(argv: list[str] | None = None) -> int:

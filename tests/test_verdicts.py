@@ -28,7 +28,7 @@ def test_one_run_or_one_seed_says_that_training_variance_is_unknown():
     one_run = sentence("AP", "finetuned-pnet", "pretrained", 0.031, (0.005, 0.059))
     assert one_run.endswith("; one training run each, so another seed could move it.")
     one_seed = sentence("AUC", "phase 2", "phase 1", 0.1, (0.05, 0.15), seeds=(1, 1), pairing="by seed")
-    assert one_seed.endswith("; one seed on a trained side, so training variance is unknown.")
+    assert one_seed.endswith("; one training run each, so another seed could move it.")  # the pages' words too
     untrained = sentence("AP", "finetuned-pnet", "pretrained", 0.02, (-0.0005, 0.037), seeds=(3, 1),
                          pairing="B untrained", p_better=1.0)
     assert untrained.startswith("No clear difference") and "over 3 seeds and the test images" in untrained

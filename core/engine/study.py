@@ -34,6 +34,13 @@ class Headline:
     reference: tuple[str, str] = ("", "")  # (bar label, metrics key): a number its runs record for the pretrained model
 
 
+@dataclass(frozen=True)
+class Published:
+    """A number the original study published, for the talk's slide beside ours, and what differs here."""
+    claim: str  # "AlexNet AUC 0.741 → 0.824 after fine-tuning"
+    differs: str  # "LFW faces there; cartoon faces and EfficientNet-Lite0 here"
+
+
 @dataclass(frozen=True, eq=False)
 class Study:
     name: str  # the runs' `experiment`, the experiments CLI's argument: "face_detection"
@@ -57,6 +64,12 @@ class Study:
     seed_settings: Callable[[], list[Any]] | None = None  # None: the defaults prepare trains
     seeds_drive: str = ""  # what the seed changes in a run, in words for the page
     lower_is_better: frozenset[str] = frozenset()
+    # For the talk (core.talk): the question the study answers, the original study's numbers, and its key figure for
+    # compared runs (variant name -> one done run of it; dataset; device), None: the validation curves across seeds.
+    question: str = ""
+    published: tuple[Published, ...] = ()
+    figure: Callable[[dict[str, Run], str, torch.device], Any] | None = None
+    figure_title: str = ""  # what the figure shows, its markers explained
 
     def __post_init__(self) -> None:
         missing = [p for p in ("quick", "default") if p not in self.presets]

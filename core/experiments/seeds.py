@@ -159,7 +159,7 @@ def groups_for(study: Study, cfgs: list, runs: list[Run]) -> list[Group]:
     return [found[k] for k in (replicates.key(replicates.setting_of(c)) for c in cfgs) if k in found]
 
 
-def _cell(value: float | None, lo: float | None, hi: float | None, metric: str, sign: str = "") -> str:
+def cell(value: float | None, lo: float | None, hi: float | None, metric: str, sign: str = "") -> str:
     """"0.946 [0.887, 0.988]", or why there is no number: undefined on a seed (a constant predictor's correlation)."""
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return "undefined on a seed"
@@ -175,7 +175,7 @@ def variant_table(result: dict, metrics: list[str]) -> pd.DataFrame:
         row = {"variant": name}
         for m in metrics:
             if m in v["mean"]:
-                row[m] = _cell(v["mean"][m], *v["ci95"][m], m) + f" · {v['count']}"
+                row[m] = cell(v["mean"][m], *v["ci95"][m], m) + f" · {v['count']}"
         first = next((m for m in metrics if m in v["mean"]), None)
         if first is not None:
             row[f"sd of {first} over seeds"] = number(v["sd"][first], first)
@@ -186,7 +186,7 @@ def variant_table(result: dict, metrics: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _share(p: float | None, ci: list) -> str:
+def share(p: float | None, ci: list) -> str:
     """"0.67 [0.33, 1.00]"; "undefined" where a compared value is (null in the JSON)."""
     if p is None or None in ci:
         return "undefined (a compared value is)"
@@ -196,8 +196,8 @@ def _share(p: float | None, ci: list) -> str:
 def delta_table(result: dict) -> pd.DataFrame:
     """One row per comparison: Δ of the means with its hierarchical CI, P(A better) with its CI, the seeds, pairing."""
     rows = [{"metric": c["metric"], "A − B": f"{c['a']} − {c['b']}",
-             "Δ [95% CI]": _cell(c["delta"], *c["ci95"], c["metric"], sign="+"),
-             "P(A better) [95% CI]": _share(c["p_better"], c["p_better_ci95"]),
+             "Δ [95% CI]": cell(c["delta"], *c["ci95"], c["metric"], sign="+"),
+             "P(A better) [95% CI]": share(c["p_better"], c["p_better_ci95"]),
              "seeds (A, B)": f"{c['n_seeds'][0]}, {c['n_seeds'][1]}", "pairing": c["pairing"]}
             for c in result["comparisons"]]
     return pd.DataFrame(rows, columns=["metric", "A − B", "Δ [95% CI]", "P(A better) [95% CI]", "seeds (A, B)",

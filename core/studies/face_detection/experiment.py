@@ -21,10 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import plotly.graph_objects as go
 import torch
 from PIL import Image
 
-from core import devices, registry, timing, weights
+from core import devices, plots, registry, timing, weights
 from core.data import catalogue, samples
 from core.data.types import DetectionSet, open_image
 from core.engine.store import Run, RunStore
@@ -302,3 +303,11 @@ def scores(run: Run, device: torch.device) -> Scores:
 def untrained(dataset: str, device: torch.device) -> dict[str, Scores]:
     """Pretrained MTCNN: the same for every seed."""
     return {"pretrained": _scores("mtcnn/pretrained", None, dataset, device)}
+
+
+def key_figure(runs: dict[str, Run], dataset: str, device: torch.device) -> go.Figure:
+    """The talk's figure: the PR overlay of pretrained MTCNN and each compared run (cascades cached on disk)."""
+    images, truth = _test_split(dataset)
+    named = {"pretrained": "mtcnn/pretrained", **{n: registry.run_variant(r).name for n, r in runs.items()}}
+    scored = {n: score(run_variant(v, list(images), device, cache=True), list(truth), FLOOR) for n, v in named.items()}
+    return plots.pr_figure({n: s.curve for n, s in scored.items()}, ap={n: s.ap for n, s in scored.items()})

@@ -17,9 +17,10 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
+import plotly.graph_objects as go
 import torch
 
-from core import devices, predictors, registry, timing
+from core import devices, plots, predictors, registry, timing
 from core.data import catalogue
 from core.data.types import ImageRef, VerificationSet, open_image
 from core.engine.loop import TrainConfig
@@ -221,10 +222,17 @@ def _test_pairs(dataset: str) -> PairSet:
     return pair_set(catalogue.pairs(dataset, "test"))
 
 
+@functools.lru_cache(maxsize=16)
+def _scored(variant: registry.Variant, dataset: str, distance: str, device: torch.device) -> ScoredPairs:
+    """One variant on the test pairs, kept for the process: the across-seed scores and the talk's ROC share it."""
+    ps = _test_pairs(dataset)
+    return score(embed(variant, ps.images, device), ps, distance)
+
+
 def _scores(variant: registry.Variant, seed: int | None, dataset: str, distance: str, device: torch.device
             ) -> Scores:
     ps = _test_pairs(dataset)
-    scored = score(embed(variant, ps.images, device), ps, distance)
+    scored = _scored(variant, dataset, distance, device)
     return {"AUC": Replicate(seed, np.arange(len(ps.same)), paired.weighted_auc(1.0 - scored.distances, ps.same))}
 
 
@@ -238,3 +246,10 @@ def untrained(dataset: str, device: torch.device) -> dict[str, Scores]:
     """The default backbone with its ImageNet weights: no training, the same for every seed."""
     return {"pretrained": _scores(registry.BUILTIN[f"{DEFAULT_BACKBONE}/imagenet-output"], None, dataset,
                                   "euclidean", device)}
+
+
+def key_figure(runs: dict[str, Run], dataset: str, device: torch.device) -> go.Figure:
+    """The talk's figure: the ROC overlay of the ImageNet-pretrained default backbone and each compared run."""
+    named = {"pretrained": (registry.BUILTIN[f"{DEFAULT_BACKBONE}/imagenet-output"], "euclidean"),
+             **{n: (registry.run_variant(r), r.config.get("distance", "euclidean")) for n, r in runs.items()}}
+    return plots.roc_figure({n: _scored(v, dataset, d, device).result for n, (v, d) in named.items()})

@@ -17,6 +17,8 @@ STUDY = Study(
     config=train.AutoencoderConfig, presets={"quick": train.AutoencoderConfig(), "default": train.AutoencoderConfig()},
     queue=train.queue_config, train=train.train_run, comparison=experiment.default_comparison,
     scores=experiment.scores, untrained=experiment.untrained, seed_settings=lambda: [train.AutoencoderConfig()],
+    question="Are features learned on ImageNet better for a linear classifier than those of a small autoencoder "
+             "trained here on the images themselves?",
     defaults=lambda: [train.AutoencoderConfig()], prepared=lambda: [settings.to_dict(train.AutoencoderConfig())],
     seeds_drive="the autoencoder's initial weights and the order of its training batches; the probe's folds and the "
                 "images sampled stay the same, and each image is scored by the probe fitted on the other folds")

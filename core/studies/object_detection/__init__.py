@@ -36,6 +36,8 @@ STUDY = Study(
     train=train.train_run, comparison=experiment.default_comparison,
     headline=Headline("validation AP50", last_validation("AP50")), labels=train.LABELS, defaults=_defaults,
     prepared=_prepared, scores=experiment.scores, seed_settings=_seeded,
+    question="Does a YOLO detector started from pretrained weights beat the same one trained from scratch, with the "
+             "same data and epochs?",
     seeds_drive="ultralytics' seed (deterministic mode): the initial weights of every layer trained from scratch and "
                 "of the new head, the order of the training images and the mosaic and colour augmentations drawn; "
                 "the test images stay the same")

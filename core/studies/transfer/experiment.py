@@ -15,9 +15,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import plotly.graph_objects as go
 import torch
 
-from core import devices, numbers, registry, tasks
+from core import devices, numbers, plots, registry, tasks
 from core.data import catalogue
 from core.engine.finals import Final, recorded
 from core.engine.loop import TrainConfig
@@ -267,3 +268,10 @@ def test_value(metric: str):  # noqa: ANN201 - a Headline's value function
             return float(summary(np.ones(len(o.targets), np.int64))[metric])
         return float(getattr(regression.evaluate(o.targets, o.predicted), metric))
     return value
+
+
+def scatter(runs: dict[str, Run], dataset: str = "", device: torch.device | None = None) -> go.Figure:
+    """The talk's figure for regression: predicted against actual on the test split, one colour per compared run."""
+    outcomes = {n: outcome(r) for n, r in runs.items()}
+    return plots.scatter_figure({n: (o.targets, o.predicted) for n, o in outcomes.items()},
+                                {n: regression.evaluate(o.targets, o.predicted) for n, o in outcomes.items()})

@@ -1,0 +1,201 @@
+"""What one study's slides say, gathered from the runs on disk: nothing is trained here.
+
+Every study is read the same way (core.engine.study.Study): the settings it compares (`--seeds N` repeats them,
+`prepare` trains them with seed 0), their finished runs grouped as replicates, scored on the test split and compared
+by the across-seed Comparison (core.experiments.seeds: one seed is the image bootstrap, several count training
+randomness too). The slides then need only the study's question, its key figure and the original study's numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+import plotly.graph_objects as go
+import torch
+
+from core import plots
+from core.data import catalogue
+from core.data.types import DataError
+from core.engine.store import LIVE, RunStore
+from core.engine.study import Published, Study
+from core.experiments import seeds as across
+from core.experiments.tables import number
+from core.experiments.verdicts import strength
+from core.metrics.paired import N_BOOT_LIVE
+from core.weights import WeightsUnavailable
+
+PREPARE_HINT = "`python -m core.runs prepare` (or Prepare on the Home page) trains its default runs"
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One study's slides, in words, tables and one figure; `missing` says why there is nothing to show."""
+
+    study: str  # its name: "face_detection"
+    title: str
+    question: str
+    setup: list[tuple[str, str]] = field(default_factory=list)  # (label, text): data, variants, training, device, seeds
+    figure: go.Figure | None = None
+    figure_title: str = ""
+    variants: pd.DataFrame | None = None  # variant, the headline metric with its 95% CI, seeds
+    deltas: pd.DataFrame | None = None  # one row per comparison on the headline metric
+    verdicts: list[str] = field(default_factory=list)
+    headline: dict | None = None  # the summary slide's row: comparison, metric, delta, ci95, verdict
+    published: tuple[Published, ...] = ()
+    problems: list[str] = field(default_factory=list)  # runs that could not be scored, and why
+    missing: str = ""
+
+    @property
+    def ready(self) -> bool:
+        return not self.missing
+
+    def notes(self) -> str:
+        """Speaker notes: the verdicts in full and what was left out."""
+        lines = [self.question, *self.verdicts, *self.problems]
+        return "\n".join(x for x in lines if x)
+
+
+def _data_line(dataset: str) -> str:
+    entry = catalogue.entries().get(dataset)
+    return f"{dataset}: {entry.content} ({entry.source})" if entry else dataset
+
+
+def _setup(study: Study, result: across.SeedComparison, reps: dict, device: torch.device) -> list[tuple[str, str]]:
+    trained = {n: v for n, v in result.variants.items() if v["runs"]}
+    epochs = sorted({str(r.config.get("epochs")) for r in reps.values() if r.config.get("epochs") is not None})
+    lines = [("Data", _data_line(result.dataset)),
+             ("Variants", "; ".join(f"{n} ({v['count']})" for n, v in result.variants.items())),
+             ("Training", (f"{' / '.join(epochs)} epochs; " if epochs else "") + "every variant on the same split, "
+              "scored on the same test items")]
+    backbones = sorted({str(r.config.get("backbone")) for r in reps.values() if r.config.get("backbone")})
+    if backbones:
+        lines.append(("Backbone", ", ".join(backbones)))
+    seconds = [float(r.seconds or r.metrics.get("seconds") or 0) for r in reps.values()]
+    took = f"{min(seconds):,.0f} to {max(seconds):,.0f} s" if len(seconds) > 1 else f"{seconds[0]:,.0f} s"
+    lines.append(("Cost", f"training took {took} per run on this machine; scored on {device.type}"
+                  if any(seconds) else f"scored on {device.type}"))
+    seeds = sorted({s for v in trained.values() for s in v["seeds"]})
+    lines.append(("Seeds", f"{', '.join(map(str, seeds))}" + (" (one training run per variant: its CI counts the "
+                                                             "test items only)" if result.single_seed else
+                                                             " (CIs over seeds and test items)")))
+    return lines
+
+
+def _tables(study: Study, result: dict, metric: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    variants = pd.DataFrame([{"variant": n, f"{metric} [95% CI]": across.cell(v["mean"].get(metric),
+                                                                              *v["ci95"].get(metric, (None, None)),
+                                                                              metric),
+                              "seeds": v["count"]} for n, v in result["variants"].items() if metric in v["mean"]])
+    compared = [c for c in result["comparisons"] if c["metric"] == metric]
+    several = any(min(c["n_seeds"]) > 1 for c in compared)  # P(A better) over seeds means nothing with one seed
+    deltas = pd.DataFrame([{"comparison": f"{c['a']} − {c['b']}",
+                            f"Δ {metric} [95% CI]": across.cell(c["delta"], *c["ci95"], metric, sign="+"),
+                            "verdict": strength(c["delta"], tuple(c["ci95"]), metric in study.lower_is_better),
+                            **({"P(better) over seeds [95% CI]": across.share(c["p_better"], c["p_better_ci95"])}
+                               if several else {})} for c in compared])
+    return variants, deltas
+
+
+def _headline(study: Study, result: dict, verdicts: list[str], metric: str) -> dict | None:
+    """The summary slide's row: the study's default variant against the first listed (the untrained or scratch
+    baseline), else the first comparison."""
+    ranked = [(c, v) for c, v in zip([c for c in result["comparisons"] if c["metric"] == metric], verdicts,
+                                     strict=False)]
+    if not ranked:
+        return None
+    first = next(iter(result["variants"]))
+    default = across.label_of(study.defaults()[0]) if study.defaults() else ""
+    c, verdict = next(((c, v) for c, v in ranked if c["b"] == first and c["a"].startswith(default or "\0")),
+                      ranked[0])
+    return {"comparison": f"{c['a']} − {c['b']}", "metric": metric, "delta": c["delta"], "ci95": c["ci95"],
+            "verdict": verdict, "in_words": strength(c["delta"], tuple(c["ci95"]), metric in study.lower_is_better),
+            "seeds": c["n_seeds"]}
+
+
+def _figure(study: Study, reps: dict, groups: list, result: across.SeedComparison, metric: str,
+            device: torch.device) -> tuple[go.Figure | None, str, list[str]]:
+    """The study's key figure, else the validation curves of its replicates, else each seed's value."""
+    problems: list[str] = []
+    if study.figure is not None and reps:
+        try:
+            return study.figure(reps, result.dataset, device), study.figure_title, problems
+        except (ValueError, OSError, KeyError, DataError, WeightsUnavailable) as exc:
+            problems.append(f"The key figure could not be drawn: {exc}")
+    curve_metric, curves = across.curves(study, groups)
+    if curves and any(len(x[0]) > 1 for by_seed in curves.values() for x in by_seed.values()):
+        several = any(len(by_seed) > 1 for by_seed in curves.values())
+        return plots.replicate_curves_figure(curves, curve_metric), f"Validation {curve_metric} per epoch" + (
+            " (line: median over seeds; band: their range)" if several else ""), problems
+    js = result.as_json()
+    if js["variants"]:
+        return plots.seeds_figure(js["variants"], metric), f"{metric} on the test split: each seed (dot), the mean " \
+            "(◆) and its 95% CI", problems
+    return None, "", problems
+
+
+def gather(study: Study, store: RunStore, device: torch.device, n_boot: int = N_BOOT_LIVE) -> Evidence:
+    """One study's evidence from its finished runs (ValueError never escapes: a study that cannot be shown gets
+    `missing`, with the reason)."""
+    base = Evidence(study.name, study.title, study.question, published=study.published)
+    if study.scores is None:
+        return _missing(base, f"{study.title} has no comparison across runs yet.")
+    runs = [r for r in store.list() if r.experiment == study.name]
+    cfgs = across.settings_for(study)
+    groups = across.groups_for(study, cfgs, runs)
+    done = [g for g in groups if g.done]
+    dataset = getattr(cfgs[0], "dataset", None) or study.default_dataset
+    try:
+        untrained = study.untrained(dataset, device)
+    except (ValueError, OSError, DataError, WeightsUnavailable) as exc:
+        untrained, note = {}, f"The untrained reference could not be scored: {exc}"
+    else:
+        note = ""
+    if not done:
+        live = [r for g in groups for r in g.live] + [r for r in runs if r.status in LIVE]
+        why = (f"No finished run of {study.title} yet: {len({r.id for r in live})} queued or running."
+               if live else f"No finished run of {study.title} yet: {PREPARE_HINT}.")
+        return _missing(base, why)
+    try:
+        result = across.compare(study, done, dataset, device, untrained, n_boot)
+    except (ValueError, OSError, DataError, WeightsUnavailable) as exc:
+        return _missing(base, f"{study.title} could not be scored: {exc}")
+    problems = [f"{name}: not counted: {'; '.join(why)}" for name, why in result.failed.items()] + \
+        ([note] if note else [])
+    js = result.as_json()
+    if not js["variants"]:
+        return _missing(base, f"No run of {study.title} could be scored.", problems)
+    metric = next((m for m in study.metrics if all(m in v["mean"] for v in js["variants"].values())),
+                  next(iter(next(iter(js["variants"].values()))["mean"])))
+    names = across.names(done)
+    reps = {n: g.done[0] for n, g in zip(names, done, strict=True) if n in result.variants}
+    figure, figure_title, more = _figure(study, reps, done, result, metric, device)
+    variants, deltas = _tables(study, js, metric)
+    verdicts = across.verdicts(js, study)
+    return Evidence(study.name, study.title, study.question, _setup(study, result, reps, device), figure,
+                    figure_title, variants, deltas, verdicts, _headline(study, js, verdicts, metric),
+                    study.published, problems + more)
+
+
+def _missing(base: Evidence, why: str, problems: list[str] | None = None) -> Evidence:
+    return Evidence(base.study, base.title, base.question, published=base.published, problems=problems or [],
+                    missing=why)
+
+
+def summary_rows(evidence: list[Evidence]) -> pd.DataFrame:
+    """The closing slide: one row per study, its headline Δ with the CI, or why there is none."""
+    rows = []
+    for e in evidence:
+        h = e.headline
+        if h is None:
+            rows.append({"study": e.title, "comparison": "–", "Δ [95% CI]": "–",
+                         "verdict": "no finished run" if e.missing else "nothing to compare"})
+            continue
+        cell = across.cell(h["delta"], *h["ci95"], h["metric"], sign="+")
+        trained = [n for n in h["seeds"] if n] or [1]
+        rows.append({"study": e.title, "comparison": f"{h['comparison']} ({h['metric']})", "Δ [95% CI]": cell,
+                     "verdict": h["in_words"] + (f", over {min(trained)} seeds" if min(trained) > 1 else "")})
+    return pd.DataFrame(rows, columns=["study", "comparison", "Δ [95% CI]", "verdict"])
+
+
+__all__ = ["Evidence", "gather", "number", "summary_rows"]
