@@ -24,8 +24,8 @@ from core.metrics.verification import VerificationResult
 from core.models.outputs import Detections, TopK
 
 TEMPLATE = "plotly_white"
-VARIANT_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf",
-                   "#bcbd22", "#393b79", "#637939", "#843c39")  # no grey: grey is for reference lines
+VARIANT_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#e377c2", "#17becf", "#bcbd22",
+                   "#393b79", "#637939")  # no grey (reference lines), no brown (read as the red beside it)
 MATCH_COLOURS = {"TP": "#2ca02c", "FP": "#d62728", "FN": "#ff7f0e"}
 EXPORT_FORMATS = ("png", "svg")
 EXPORT_TIMEOUT_S = 60

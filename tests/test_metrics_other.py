@@ -102,6 +102,20 @@ def test_regression_equals_scipy_and_sklearn():
     assert r.r2 == pytest.approx(skm.r2_score(y, pred))
 
 
+def test_one_regression_metric_of_draw_counts_equals_the_full_summary_on_every_draw():
+    rng = np.random.default_rng(4)
+    y = np.round(rng.uniform(0, 1, 200), 2)  # rounded: tied targets, as a cartoon attribute has
+    pred = np.round(y + rng.normal(0, 0.2, 200), 2)
+    full = regression.summary_of_counts(y, pred)
+    for counts in [np.ones(200, np.int64), *rng.multinomial(200, np.full(200, 1 / 200), size=5)]:
+        for name in ("pearson", "spearman", "MAE"):
+            assert regression.metric_of_counts(y, pred, name)(counts) == pytest.approx(full(counts)[name], abs=1e-12)
+    flat = regression.metric_of_counts(y, np.full(200, 0.5), "pearson")(np.ones(200, np.int64))
+    assert np.isnan(flat) and flat.reason == "constant predictions"
+    with pytest.raises(ValueError, match="unknown metric 'r2'"):
+        regression.metric_of_counts(y, pred, "r2")
+
+
 def test_regression_bad_and_degenerate_input():
     with pytest.raises(ValueError, match="y_true has a NaN or infinite value \\(first at index 2\\)"):
         regression.evaluate(np.array([1.0, 2.0, np.nan]), np.array([1.0, 2.0, 3.0]))

@@ -50,3 +50,27 @@ def summary_of_counts(y_true: np.ndarray, y_pred: np.ndarray) -> Callable[[np.nd
         r = evaluate(y_true[idx], y_pred[idx])
         return {"pearson": r.pearson, "spearman": r.spearman, "MAE": r.mae}
     return summary
+
+
+def metric_of_counts(y_true: np.ndarray, y_pred: np.ndarray, name: str) -> Callable[[np.ndarray], float]:
+    """One of Pearson, Spearman and MAE as a function of per-sample draw counts: what a bootstrap of that one metric
+    calls thousands of times, so it computes that metric alone (the same numbers as `evaluate`, undefined for a
+    constant side alike)."""
+    if name not in ("pearson", "spearman", "MAE"):
+        raise ValueError(f"unknown metric {name!r}; choose from pearson, spearman, MAE")
+    y_true = check_finite(np.asarray(y_true, float).reshape(-1), "y_true")
+    y_pred = check_finite(np.asarray(y_pred, float).reshape(-1), "y_pred")
+    check_same_length(y_true=y_true, y_pred=y_pred)
+    from scipy.stats import rankdata
+
+    def value(counts: np.ndarray) -> float:
+        idx = np.repeat(np.arange(len(y_true)), counts)
+        t, p = y_true[idx], y_pred[idx]
+        if name == "MAE":
+            return float(np.abs(p - t).mean())
+        if len(t) < 2 or np.ptp(p) == 0 or np.ptp(t) == 0:
+            return Undefined("constant predictions" if len(t) >= 2 and np.ptp(p) == 0 else "constant targets")
+        if name == "spearman":
+            t, p = rankdata(t), rankdata(p)
+        return float(np.clip(np.corrcoef(t, p)[0, 1], -1.0, 1.0))
+    return value

@@ -123,7 +123,7 @@ def _figure(study: Study, reps: dict, groups: list, result: across.SeedCompariso
         except (ValueError, OSError, KeyError, DataError, WeightsUnavailable) as exc:
             problems.append(f"The key figure could not be drawn: {exc}")
     curve_metric, curves = across.curves(study, groups)
-    if curves and any(len(x[0]) > 1 for by_seed in curves.values() for x in by_seed.values()):
+    if curve_metric in study.metrics and curves and any(len(x[0]) > 1 for by_seed in curves.values() for x in by_seed.values()):
         several = any(len(by_seed) > 1 for by_seed in curves.values())
         return plots.replicate_curves_figure(curves, curve_metric), f"Validation {curve_metric} per epoch" + (
             " (line: median over seeds; band: their range)" if several else ""), problems
