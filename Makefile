@@ -21,13 +21,14 @@ $(STAMP): requirements.txt requirements-nodeps.txt
 $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 
-# The first run also starts training each study's default variant in the background (python -m core.runs prepare):
+# The first run also starts training each study's compared variants in the background (python -m core.runs prepare):
 # the pages fill as the runs finish. TLDASH_PREPARE=0 skips it.
 run: $(STAMP) $(NODE_STAMP) debian
 	@[ "$${TLDASH_PREPARE:-1}" = 0 ] || $(BIN)/python -m core.runs prepare --background
 	$(BIN)/streamlit run streamlit_app.py --server.headless true --server.port $(PORT)
 
-# The same in the foreground, with progress: about 11 minutes on 2 CPU cores from nothing, instant when done.
+# The same in the foreground, with progress: 12 runs (each page's variants and baselines), about 17 minutes on 2 CPU
+# cores from nothing, instant when done.
 prepare: $(STAMP)
 	$(BIN)/python -m core.runs prepare
 

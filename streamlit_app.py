@@ -20,6 +20,7 @@ PAGES = [
     st.Page("app_pages/runs.py", title="Runs", icon=":material/history:"),
     st.Page("app_pages/talk.py", title="Talk", icon=":material/slideshow:"),
     st.Page("app_pages/datasets.py", title="Datasets", icon=":material/dataset:"),
+    st.Page("app_pages/models.py", title="Your models", icon=":material/upload_file:"),
 ]
 
 navigation = st.navigation(PAGES)

@@ -126,6 +126,13 @@ class Embedder:
             self.dlib, self.model = DlibFaceEmbedder(), None
             return
         self.dlib = None
+        if variant.strategy == "yours":
+            from core.models import imported
+
+            meta = imported_meta(variant)
+            self.model = imported.load(meta).to(device).eval()
+            self.transform = meta.preprocess().transform()
+            return
         tap = str(variant.config.get("tap", variant.head))
         model, prep = embeddings.build(variant.family, tap, pretrained=not variant.run_id)
         if variant.run_id:
@@ -153,6 +160,9 @@ class YoloDetector:
 
     def __init__(self, variant: Variant, device: torch.device, threshold: float = 0.25) -> None:
         self.variant, self.device, self.threshold = variant, device, threshold
+        if variant.strategy == "yours":
+            self.detector = yolo.Detector.from_import(imported_meta(variant), device)
+            return
         self.detector = yolo.Detector.from_checkpoint(variant.checkpoint, int(variant.config.get("image_size", 640)),
                                                       device)
 
@@ -175,7 +185,26 @@ def _transfer(v: Variant, device: torch.device) -> Classifier:
     return Classifier(v, model, prep, labels, device)
 
 
+def imported_meta(v: Variant):  # noqa: ANN201 - core.models.imported.Imported
+    from core.models import imported
+
+    return imported.Imported(**{**{k: x for k, x in v.config.items() if k != "imported"},
+                                "size": tuple(v.config["size"])})
+
+
+def _imported(v: Variant, device: torch.device) -> Classifier:
+    from core.models import imported
+
+    meta = imported_meta(v)
+    model = imported.load(meta)
+    if meta.task == "regression":
+        return Regressor(v, model, meta.preprocess(), "value", device)
+    return Classifier(v, model, meta.preprocess(), list(meta.classes), device)
+
+
 def _classifier(v: Variant, device: torch.device) -> Classifier:
+    if v.strategy == "yours":
+        return _imported(v, device)
     if v.run_id and "backbone" in v.config:
         return _transfer(v, device)
     if v.run_id:

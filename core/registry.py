@@ -133,6 +133,22 @@ def run_variant(run: Run) -> Variant:
     )
 
 
+def imported_variant(meta: object) -> Variant:
+    """A model imported by the user (core.models.imported): "yours/NAME", a variant like any other."""
+    from dataclasses import asdict
+
+    return Variant(name=f"yours/{meta.name}", family="yours", task=meta.task, weights=(),  # type: ignore[attr-defined]
+                   head=meta.arch, strategy="yours", checkpoint=str(meta.path),  # type: ignore[attr-defined]
+                   config={**asdict(meta), "imported": True},  # type: ignore[call-overload]
+                   description=meta.describe())  # type: ignore[attr-defined]
+
+
+def imported_variants() -> dict[str, Variant]:
+    from core.models import imported
+
+    return {v.name: v for v in map(imported_variant, imported.listing()) if v.task in tasks.TASKS}
+
+
 def usable(run: Run) -> bool:
     """A finished run, or one that stopped or failed after a whole checkpoint (damaged runs are not)."""
     return run.status == "done" or (run.status in ("stopped", "failed") and bool(run.checkpoint_label))
@@ -149,7 +165,7 @@ def all_variants(store: RunStore | None = None) -> dict[str, Variant]:
             except (KeyError, ValueError, TypeError):  # a config this version cannot read (older, foreign, edited)
                 continue
             found[v.name] = v
-    return found
+    return found | imported_variants()
 
 
 def variant(name: str, store: RunStore | None = None) -> Variant:
@@ -171,4 +187,6 @@ def availability(v: Variant) -> Availability:
             return Availability(False, weights.unavailable_message(key))
     if v.run_id and not Path(v.checkpoint).is_file():
         return Availability(False, f"Checkpoint of run {v.run_id} is missing: {v.checkpoint}")
+    if v.strategy == "yours" and not Path(v.checkpoint).is_file():
+        return Availability(False, f"The file of your model {v.name} is gone: {v.checkpoint}; import it again")
     return Availability(True)

@@ -158,3 +158,29 @@ def test_a_confusion_cell_click_filters_the_error_gallery(server, page, runs_dir
     expect(page.get_by_text(f"(true {true} · predicted {predicted})")).to_be_visible()
     expect(page.locator("[data-testid=stException]")).to_have_count(0)
     page.screenshot(path=ARTIFACTS / "classification-errors.png", full_page=True)
+
+
+def test_an_imported_model_joins_the_classification_comparison_with_paired_cis(server, page, runs_dir, monkeypatch):
+    from playwright.sync_api import expect
+
+    from core import tasks
+    from core.data import catalogue
+    from core.engine.store import RunStore
+    from core.models import imported
+
+    _classification_runs(runs_dir)
+    monkeypatch.setenv("TLDASH_RUNS_DIR", str(runs_dir))  # the served app's runs folder: imports live beside them
+    finetune = next(r for r in RunStore(runs_dir).list("done") if r.config["strategy"] == "finetune")
+    classes = catalogue.labelled(tasks.get("classification").default_dataset).classes
+    imported.import_file(finetune.checkpoint, "mine", classes=classes, size=32)
+    page.goto(f"{server}/classification")
+    yours = page.locator("[data-testid=stMultiSelect]").filter(has_text="Your models")
+    yours.locator("input").click()
+    page.get_by_role("option", name="yours: mine (state_dict)").click()
+    page.keyboard.press("Escape")
+    # its verdict against the baseline, from the paired bootstrap on the same test images
+    expect(page.get_by_text(re.compile(r"(yours: mine is clearly (better|worse) than|No clear difference between "
+                                       r"yours: mine and) scratch.* on mCA \(Δ [+-]\d\.\d{3}, 95% CI"))).to_be_visible()
+    expect(page.get_by_text(re.compile(r"finetune \(\w{4}\).* scratch \(\w{4}\) on mCA"))).to_be_visible()
+    expect(page.locator("[data-testid=stException]")).to_have_count(0)
+    page.screenshot(path=ARTIFACTS / "classification-yours.png", full_page=True)

@@ -245,3 +245,32 @@ def test_try_your_image_runs_both_yolo_starts_on_a_sample_photo(trained, monkeyp
     assert not at.exception, [e.value for e in at.exception]
     assert {s.value.split("-")[0] for s in at.subheader} == {"yolov8s/scratch", "yolov8s/pretrained"}
     assert len([m for m in at.markdown if m.value.endswith("box(es) found")]) == 2
+
+
+def test_a_run_exported_to_onnx_by_ultralytics_and_imported_detects_what_the_run_did(trained, tmp_path, monkeypatch):
+    from core import predictors, registry
+    from core.data.types import open_image
+    from core.engine.store import RunStore
+    from core.models import imported, yolo
+
+    cpu = torch.device("cpu")
+    tmp, env, done = trained
+    assert done.returncode == 0, done.stderr[-2000:]
+    run = next(r for r in RunStore(tmp / "runs").list("done") if r.config["start"] == "pretrained")
+    monkeypatch.setenv("TLDASH_RUNS_DIR", str(tmp_path / "runs"))
+    onnx_file = yolo.export_onnx(run.checkpoint, tmp_path / "exported.onnx", 64)
+    meta = imported.import_file(onnx_file, "yolo-onnx")
+    assert (meta.task, meta.format, meta.size) == ("object_detection", "onnx", (64, 64))
+    assert meta.classes == list(yolo.load_snapshot(run.checkpoint)[1])  # ultralytics wrote the names into the graph
+    images = [open_image(p) for p in sorted((ROOT / "assets/cartoon_faces/detection/images/test").iterdir())[:4]]
+    ours = yolo.Detector.from_checkpoint(run.checkpoint, 64, cpu).find(images, conf=0.01)
+    theirs = yolo.Detector.from_import(meta, cpu).find(images, conf=0.01)
+    assert sum(len(f.scores) for f in ours) > 0
+    for a, b in zip(ours, theirs, strict=True):
+        assert len(a.scores) == len(b.scores)
+        assert np.abs(a.scores - b.scores).max(initial=0) < 1e-4
+        assert np.abs(a.boxes - b.boxes).max(initial=0) < 1e-2  # pixels
+    (found,) = predictors.build(registry.imported_variant(meta), cpu).predict(images[:1])
+    assert found.boxes.shape[1:] == (4,)
+    with pytest.raises(imported.ImportRefused, match="only if you trust where it came from"):
+        imported.import_file(run.checkpoint, "yolo-pt", yolo=True)

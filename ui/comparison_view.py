@@ -4,17 +4,21 @@ the paired tests, and the learning curves. Tables come from core.experiments.tab
 from __future__ import annotations
 
 import streamlit as st
+import torch
 
-from core import plots
+from core import plots, registry
 from core.data import catalogue
 from core.engine.store import Run, RunStore
 from core.experiments import tables
 from core.experiments.comparison import Comparison
 from core.metrics import paired
+from core.models import imported
 from core.studies import index
 from core.studies.transfer import experiment as tx
+from core.weights import WeightsUnavailable
 from ui import figures, training
 from ui.settings import KEEP
+from ui.sidebar import device
 
 
 def pick_runs(prefix: str, task: str, dataset: str) -> list[Run]:
@@ -37,16 +41,39 @@ def pick_runs(prefix: str, task: str, dataset: str) -> list[Run]:
 
 
 @st.cache_data(max_entries=16, show_spinner="Scoring the variants (bootstrap CIs)…")
-def comparison(run_ids: tuple[str, ...], task: str, dataset: str, runs_dir: str, baseline: str = ""
-               ) -> tuple[Comparison, dict[str, Run], dict[str, str]]:
-    """The runs' Comparison against the baseline run, each variant's run, and the short names for legends."""
+def comparison(run_ids: tuple[str, ...], task: str, dataset: str, runs_dir: str, baseline: str = "",
+               yours: tuple[tuple[str, str], ...] = (), device_name: str = "cpu"
+               ) -> tuple[Comparison, dict[str, Run], dict[str, str], dict[str, str]]:
+    """The runs' Comparison against the baseline run, each variant's run, the short names for legends, and why
+    any of your models (name, sha256) could not join. Yours are scored on the runs' test images."""
     store = RunStore(runs_dir)
     runs = [store.get(i) for i in run_ids]
     outcomes = [tx.outcome(r) for r in runs]
+    names: dict[str, str] = {}
+    refused: dict[str, str] = {}
+    for name, _ in yours:  # the sha256 in the key: a model removed and imported again under its name is scored anew
+        try:
+            variant = registry.imported_variant(imported.get(name))
+            outcomes.append(tx.imported_outcome(variant, dataset, outcomes[0], torch.device(device_name)))
+            names[variant.name] = f"yours: {name}"
+        except (KeyError, ValueError, WeightsUnavailable) as exc:
+            refused[name] = str(exc.args[0] if exc.args else exc)
     result = tx.compare(outcomes, task, dataset, catalogue.labelled(dataset).classes, n_boot=paired.N_BOOT_LIVE,
                         baseline=baseline)
-    by_variant = {o.variant: r for o, r in zip(outcomes, runs, strict=True)}
-    return result, by_variant, tables.short_names(by_variant)
+    by_variant = {o.variant: r for o, r in zip(outcomes, runs, strict=False)}
+    return result, by_variant, tables.short_names(by_variant) | names, refused
+
+
+def pick_yours(prefix: str, task: str) -> tuple[tuple[str, str], ...]:
+    """Your imported models of this task to compare beside the runs (the Models page imports them)."""
+    mine = [m for m in imported.listing() if m.task == task]
+    if not mine:
+        st.caption("Your own model can join this comparison: import it on the Models page.")
+        return ()
+    by_name = {m.name: m for m in mine}
+    chosen = st.multiselect("Your models (scored on the same test images)", list(by_name), key=f"{prefix}.yours",
+                            **KEEP, format_func=lambda n: f"yours: {n} ({by_name[n].format})")
+    return tuple((n, by_name[n].sha256) for n in chosen)
 
 
 def compared_runs(prefix: str, task: str, choice: training.Choice) -> tuple[Comparison, dict[str, Run], dict[str, str]]:
@@ -66,6 +93,7 @@ def compared_runs(prefix: str, task: str, choice: training.Choice) -> tuple[Comp
                                     "on the Runs page)", list(by_id),
                                     index=list(by_id).index(default), key=key, **KEEP,
                                     format_func=lambda i: tables.run_label(by_id[i]), disabled=len(runs) < 2)
+        yours = pick_yours(prefix, task)
     training.live(prefix, task)
     if not runs and tx.runs_on(choice.dataset, task):
         st.info("Pick the runs to compare above: runs finished elsewhere join only when picked.")
@@ -75,10 +103,14 @@ def compared_runs(prefix: str, task: str, choice: training.Choice) -> tuple[Comp
                 f"machine's past times once it has any), or run `python -m core.experiments {task}`.")
         st.stop()
     try:
-        return comparison(tuple(r.id for r in runs), task, choice.dataset, str(RunStore().folder), baseline)
+        result, by_variant, names, refused = comparison(tuple(r.id for r in runs), task, choice.dataset,
+                                                        str(RunStore().folder), baseline, yours, device().type)
     except ValueError as exc:
         st.error(str(exc), icon=":material/error:")
         st.stop()
+    for name, why in refused.items():
+        st.warning(f"Your model {name} is not compared: {why}", icon=":material/warning:")
+    return result, by_variant, names
 
 
 def metrics_section(prefix: str, result: Comparison, runs: dict[str, Run], names: dict[str, str],

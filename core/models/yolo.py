@@ -116,6 +116,31 @@ def load_snapshot(path: Path | str) -> tuple[torch.nn.Module, list[str]]:
     return model.eval(), names
 
 
+def export_onnx(checkpoint: Path | str, out: Path, image_size: int) -> Path:
+    """A run's kept checkpoint exported to ONNX by ultralytics' exporter (its graph, its metadata: task, class names,
+    image size), as `yolo export format=onnx` writes it: the safe way to take a YOLO model elsewhere and back."""
+    ultralytics_module()
+    from ultralytics import YOLO
+
+    model, names = load_snapshot(checkpoint)
+    out = Path(out)
+    model.args, model.task, model.pt_path = {"imgsz": image_size, "data": ""}, "detect", str(out.with_suffix(".pt"))
+    wrapper = YOLO(model.yaml.get("yaml_file", "yolov8n.yaml"), task="detect", verbose=False)
+    wrapper.model = model
+    wrapper.model.names = dict(enumerate(names))
+    return Path(wrapper.export(format="onnx", imgsz=image_size, simplify=False, dynamic=False, verbose=False))
+
+
+def load_trusted(path: Path | str) -> tuple[torch.nn.Module, list[str]]:
+    """An ultralytics YOLO .pt the user said they trust (its unpickling runs code): (model, class names)."""
+    ultralytics_module()
+    from ultralytics import YOLO
+
+    model = YOLO(str(path), task="detect", verbose=False)
+    names = model.names
+    return model.model, [str(names[i]) for i in sorted(names)] if isinstance(names, dict) else [str(n) for n in names]
+
+
 @dataclass(frozen=True)
 class Found:
     """One image's detections: boxes (N, 4) x1 y1 x2 y2 in pixels, scores (N,), class indices (N,)."""
@@ -136,6 +161,18 @@ class Detector:
         self.yolo = YOLO(model.yaml.get("yaml_file", "yolov8n.yaml"), task="detect", verbose=False)
         self.yolo.model = model
         self.yolo.model.names = dict(enumerate(names))
+
+    @classmethod
+    def from_import(cls, meta: object, device: torch.device, file: Path | None = None) -> Detector:
+        """An imported detector (core.models.imported): an ultralytics ONNX export, run by ultralytics' ONNX
+        Runtime backend (no code in the file), or a YOLO .pt the user trusted."""
+        ultralytics_module()
+        from ultralytics import YOLO
+
+        det = cls.__new__(cls)
+        det.names, det.image_size, det.device = list(meta.classes), int(meta.size[0]), device  # type: ignore[attr-defined]
+        det.yolo = YOLO(str(file or meta.path), task="detect", verbose=False)  # type: ignore[attr-defined]
+        return det
 
     @classmethod
     def from_checkpoint(cls, path: Path | str, image_size: int, device: torch.device) -> Detector:

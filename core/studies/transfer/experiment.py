@@ -73,6 +73,44 @@ def outcome(run: Run) -> Outcome:
                    float(run.metrics.get("seconds", 0.0)), numbers.count(history[-1].get("trainable"), 0) if history else 0)
 
 
+def matched_classes(theirs: list[str], ours: list[str]) -> list[int]:
+    """For each of the dataset's classes, the column of an imported model's output with that name; ValueError
+    naming the names that differ when the two lists are not the same names."""
+    if sorted(theirs) != sorted(ours):
+        only_theirs = [c for c in theirs if c not in ours]
+        only_ours = [c for c in ours if c not in theirs]
+        raise ValueError(f"its classes do not match the dataset's by name: only yours: "
+                         f"{', '.join(only_theirs) or '–'}; only the dataset's: {', '.join(only_ours) or '–'}")
+    return [theirs.index(c) for c in ours]
+
+
+IMPORT_BATCH = 64
+
+
+def imported_outcome(variant: registry.Variant, dataset: str, like: Outcome, device: torch.device) -> Outcome:
+    """An imported model ("yours") run over the test images `like` (a finished run's outcome) was scored on, its
+    classes matched to the dataset's by name: an Outcome compared like a run's. ValueError when they do not match."""
+    from core import predictors
+    from core.data.types import open_image
+
+    data = catalogue.labelled(dataset)
+    predictor = predictors.build(variant, device)
+    if data.classes is not None:
+        if variant.task != "classification":
+            raise ValueError(f"{variant.name} is a {variant.task} model; {dataset} is a classification set")
+        columns = matched_classes(list(predictor.labels), list(data.classes))
+    elif variant.task != "regression":
+        raise ValueError(f"{variant.name} is a {variant.task} model; {dataset} is a regression set")
+    chunks = []
+    for start in range(0, len(like.index), IMPORT_BATCH):
+        x = predictor.batch([open_image(data.images[int(i)]) for i in like.index[start:start + IMPORT_BATCH]])
+        with torch.inference_mode():
+            out = predictor.model(x).float()
+        chunks.append((out.softmax(1)[:, columns] if data.classes is not None else out.reshape(-1)).cpu().numpy())
+    outputs = np.concatenate(chunks) if chunks else np.zeros((0,))
+    return Outcome(variant.name, "", "yours", like.index, like.targets, outputs, [], 0.0, 0)
+
+
 def runs_on(dataset: str, task: str, store: RunStore | None = None) -> list[Run]:
     """Finished transfer runs on this dataset, oldest first."""
     return [r for r in (store or RunStore()).list("done")
