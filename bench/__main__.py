@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from bench import data, face_detection, features, latency, metrics, prepare, seeds, talk, transfer, verification, yolo
+from bench import data, face_detection, features, imported, latency, metrics, prepare, seeds, talk, transfer, verification, yolo
 from core import devices
 from core.models import mtcnn_batched
 
@@ -109,6 +109,7 @@ def markdown(results: dict) -> str:
     lines += prepare.markdown(results.get("prepare"))
     lines += seeds.markdown(results.get("seeds"))
     lines += talk.markdown(results.get("talk"))
+    lines += imported.markdown(results.get("imported"))
     return "\n".join(lines) + "\n"
 
 
@@ -228,9 +229,14 @@ def _talk(targets: list[torch.device]) -> dict:
     return {"talk": talk.run()}
 
 
+def _imported(targets: list[torch.device]) -> dict:
+    print("an imported ONNX model against torch eager (about a minute) …", file=sys.stderr)
+    return {"imported": [row for device in targets for row in imported.run(device)]}
+
+
 SECTIONS = {"inference": _inference, "evaluation": _evaluation, "training": _training, "experiments": _experiments,
             "detection": _detection, "features": _features,
-            "prepare": _prepare, "seeds": _seeds, "talk": _talk}
+            "prepare": _prepare, "seeds": _seeds, "talk": _talk, "imported": _imported}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,7 +16,7 @@ from torch import nn
 
 from core import tasks
 from core.data.cartoon_faces import VERIFICATION_CROP
-from core.models import backbones, classifiers, embeddings, mtcnn_batched, yolo
+from core.models import backbones, classifiers, embeddings, imported, mtcnn_batched, yolo
 from core.models.dlib_face import DlibFaceEmbedder
 from core.models.outputs import Detections, TopK
 from core.registry import Variant, availability
@@ -127,8 +127,6 @@ class Embedder:
             return
         self.dlib = None
         if variant.strategy == "yours":
-            from core.models import imported
-
             meta = imported_meta(variant)
             self.model = imported.load(meta).to(device).eval()
             self.transform = meta.preprocess().transform()
@@ -185,16 +183,12 @@ def _transfer(v: Variant, device: torch.device) -> Classifier:
     return Classifier(v, model, prep, labels, device)
 
 
-def imported_meta(v: Variant):  # noqa: ANN201 - core.models.imported.Imported
-    from core.models import imported
-
+def imported_meta(v: Variant) -> imported.Imported:
     return imported.Imported(**{**{k: x for k, x in v.config.items() if k != "imported"},
                                 "size": tuple(v.config["size"])})
 
 
 def _imported(v: Variant, device: torch.device) -> Classifier:
-    from core.models import imported
-
     meta = imported_meta(v)
     model = imported.load(meta)
     if meta.task == "regression":

@@ -8,12 +8,12 @@ its checkpoint holds (``family/strategy-RUNID@epoch3``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from core import tasks, weights
 from core.engine.store import Run, RunStore
-from core.models import backbones, embeddings
+from core.models import backbones, embeddings, imported
 
 
 @dataclass(frozen=True)
@@ -133,10 +133,8 @@ def run_variant(run: Run) -> Variant:
     )
 
 
-def imported_variant(meta: object) -> Variant:
+def imported_variant(meta: imported.Imported) -> Variant:
     """A model imported by the user (core.models.imported): "yours/NAME", a variant like any other."""
-    from dataclasses import asdict
-
     return Variant(name=f"yours/{meta.name}", family="yours", task=meta.task, weights=(),  # type: ignore[attr-defined]
                    head=meta.arch, strategy="yours", checkpoint=str(meta.path),  # type: ignore[attr-defined]
                    config={**asdict(meta), "imported": True},  # type: ignore[call-overload]
@@ -144,8 +142,6 @@ def imported_variant(meta: object) -> Variant:
 
 
 def imported_variants() -> dict[str, Variant]:
-    from core.models import imported
-
     return {v.name: v for v in map(imported_variant, imported.listing()) if v.task in tasks.TASKS}
 
 

@@ -18,8 +18,8 @@ from onnx import TensorProto, helper
 from core import predictors, registry
 from core.data.types import open_image
 from core.engine.store import RunStore
-from core.models import backbones, imported
 from core.models import __main__ as models_cli
+from core.models import backbones, imported
 from core.studies.transfer import experiment as tx
 from core.studies.transfer import train as trainer
 from ui.comparison_view import comparison
@@ -177,3 +177,21 @@ def test_the_cli_imports_lists_and_removes(home, files, capsys):
                    "(python -m core.models remove cli)"]
     assert models_cli.main(["remove", "cli"]) == 0 and "cli" not in {m.name for m in imported.listing()}
     assert models_cli.main(["remove", "cli"]) == 2
+
+
+def test_your_model_stands_beside_the_runs_across_seeds_and_in_the_talk_never_as_the_baseline(home, run, files,
+                                                                                               monkeypatch):
+    from core.experiments import seeds as across
+    from core.studies import index
+    from core.talk.evidence import gather
+
+    monkeypatch.setattr(across, "settings_for", lambda study: [TINY.with_strategy("scratch"),
+                                                               TINY.with_strategy("finetune")])
+    imported.import_file(files / "model.onnx", "beside", classes=run.config["labels"], size=32)
+    e = gather(index.get("classification"), RunStore(home), CPU)
+    assert list(e.variants["variant"]) == ["scratch", "finetune", "yours: beside"]
+    assert list(e.variants["seeds"]) == ["1 seed", "1 seed", "yours, no seed"]
+    assert e.variants.set_index("variant").loc["yours: beside"].iloc[0] == \
+        e.variants.set_index("variant").loc["finetune"].iloc[0]  # the same model: the same mCA and CI
+    assert "yours: beside − scratch" in list(e.deltas["comparison"])
+    assert e.headline["comparison"] == "finetune − scratch"

@@ -27,7 +27,7 @@ LAYERS = (
     ("pages", ("streamlit_app", "app_pages")),
     ("ui", ("ui",)),
     ("apps", ("core.runs", "core.worker", "core.train", "core.studies.index", "core.experiments.__main__",
-              "core.experiments.headlines", "core.env_check")),
+              "core.experiments.headlines", "core.env_check", "core.talk")),
     ("studies", ("core.studies",)),
     ("variants", ("core.registry", "core.predictors", "core.explain", "core.experiments")),  # models over runs
     ("engine", ("core.engine",)),

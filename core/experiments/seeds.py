@@ -27,6 +27,7 @@ from core.metrics import hierarchical
 from core.metrics.hierarchical import AcrossSeeds, Replicate
 from core.metrics.paired import N_BOOT
 
+YOURS = "yours: "  # the name of an imported model beside the runs (core.models.imported)
 ONE_SEED = ("one seed: the CI counts the test images only, so how much another training run would move the "
             "result is unknown; repeat it with more seeds")
 
@@ -100,9 +101,12 @@ def compare(study: Study, groups: list[Group], dataset: str, device: torch.devic
     sides: dict[str, dict[str, list[Replicate]]] = {}
     variants: dict[str, dict] = {}
     failed: dict[str, list[str]] = {}
-    for name, scores in (untrained or {}).items():
-        sides[name] = {m: [r] for m, r in scores.items()}
-        variants[name] = {"seeds": [], "asked": 0, "runs": [], "setting": {}, "count": "untrained"}
+    untrained = untrained or {}
+    yours = {n: s for n, s in untrained.items() if n.startswith(YOURS)}  # after the runs: never the baseline
+    for name, scores in untrained.items():
+        if name not in yours:
+            sides[name] = {m: [r] for m, r in scores.items()}
+            variants[name] = {"seeds": [], "asked": 0, "runs": [], "setting": {}, "count": "untrained"}
     for name, g in zip(names(groups), groups, strict=True):
         per_metric: dict[str, list[Replicate]] = {}
         scored = []
@@ -124,6 +128,9 @@ def compare(study: Study, groups: list[Group], dataset: str, device: torch.devic
         variants[name] = {"seeds": [int(r.config.get("seed", 0)) for r in scored], "asked": asked,
                           "runs": [r.id for r in scored], "setting": g.setting,
                           "count": replicates.count_words(n, asked)}
+    for name, scores in yours.items():
+        sides[name] = {m: [r] for m, r in scores.items()}
+        variants[name] = {"seeds": [], "asked": 0, "runs": [], "setting": {}, "count": "yours, no seed"}
     for name, per_metric in sides.items():
         v = variants[name]
         values = {m: [r.observed for r in reps] for m, reps in per_metric.items()}

@@ -33,6 +33,7 @@ from torch import nn
 
 from core.files import runs_dir
 from core.models import backbones, classifiers
+from core.models import yolo as yolo_models
 
 MAX_BYTES = 1 << 30  # 1 GiB: the largest file an import reads (the upload limit is the same)
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -404,8 +405,6 @@ def _describe(file: Path, label: str, fmt: str, name: str, task: str | None, arc
         task = task or ("regression" if width == 1 else "classification")
         return Imported(**base, task=task, arch="onnx", classes=_classes(task, classes, width), outputs=int(width),
                         preprocessing=preprocessing or "imagenet", size=(int(h), int(w)), layout=sig["layout"])
-    from core.models import yolo as yolo_models
-
     model, names = yolo_models.load_trusted(file)
     return Imported(**base, task="object_detection", arch="yolo", classes=names, outputs=len(names),
                     preprocessing="unit", size=(size or 640,) * 2)
@@ -444,8 +443,6 @@ def _check_runs(meta: Imported, file: Path) -> None:
 
     blank = Image.new("RGB", (64, 64))
     if meta.task == "object_detection":
-        from core.models import yolo as yolo_models
-
         yolo_models.Detector.from_import(meta, torch.device("cpu"), file).find([blank])
         return
     model = load(meta, file)

@@ -183,6 +183,9 @@ def print_deck(deck_html: Path, pdf: Path, figure_ids: list[str], timeout_s: flo
                            else route.abort())
                 page.goto(deck_html.resolve().as_uri() + "?print-pdf", timeout=timeout_s * 1000)
                 page.wait_for_function("window.talkReady === true", timeout=timeout_s * 1000)
+                # reveal.js lays the print pages out after it is ready: wait for one page per slide
+                page.wait_for_function("document.querySelectorAll('.pdf-page').length === Reveal.getTotalSlides()",
+                                       timeout=timeout_s * 1000)
                 page.pdf(path=str(pdf), width=f"{WIDTH}px", height=f"{HEIGHT}px", print_background=True,
                          prefer_css_page_size=True)
                 for fid in figure_ids:

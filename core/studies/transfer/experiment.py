@@ -10,6 +10,7 @@ the CLI and the tests build the Comparison from runs the same way:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -18,16 +19,19 @@ import pandas as pd
 import plotly.graph_objects as go
 import torch
 
-from core import devices, numbers, plots, registry, tasks
+from core import devices, numbers, plots, predictors, registry, tasks
 from core.data import catalogue
+from core.data.types import open_image
 from core.engine.finals import Final, recorded
-from core.engine.loop import TrainConfig
+from core.engine.loop import TrainConfig, split_indices
 from core.engine.store import Run, RunStore
 from core.engine.study import Scores, Study
 from core.experiments.comparison import Comparison
 from core.metrics import classification, paired, regression
 from core.metrics.hierarchical import Replicate
+from core.models import imported
 from core.studies.transfer import train as transfer
+from core.weights import WeightsUnavailable
 
 DEFAULT_STRATEGIES = ("scratch", "frozen", "finetune")
 
@@ -90,9 +94,6 @@ IMPORT_BATCH = 64
 def imported_outcome(variant: registry.Variant, dataset: str, like: Outcome, device: torch.device) -> Outcome:
     """An imported model ("yours") run over the test images `like` (a finished run's outcome) was scored on, its
     classes matched to the dataset's by name: an Outcome compared like a run's. ValueError when they do not match."""
-    from core import predictors
-    from core.data.types import open_image
-
     data = catalogue.labelled(dataset)
     predictor = predictors.build(variant, device)
     if data.classes is not None:
@@ -109,6 +110,37 @@ def imported_outcome(variant: registry.Variant, dataset: str, like: Outcome, dev
         chunks.append((out.softmax(1)[:, columns] if data.classes is not None else out.reshape(-1)).cpu().numpy())
     outputs = np.concatenate(chunks) if chunks else np.zeros((0,))
     return Outcome(variant.name, "", "yours", like.index, like.targets, outputs, [], 0.0, 0)
+
+
+def yours(dataset: str, device: torch.device) -> dict[str, Scores]:
+    """Your imported models whose outputs fit this set (its task; a classifier's classes by name), scored on its test
+    split: beside the runs as variants with no training randomness, in the across-seed comparison and the talk."""
+    found: dict[str, Scores] = {}
+    mine = [m for m in imported.listing() if m.task in transfer.TASKS]
+    if not mine:
+        return found
+    data = catalogue.labelled(dataset)
+    test = split_indices(data)[2]
+    for meta in (m for m in mine if m.task == data.task):
+        try:
+            o = _yours_outcome(meta.name, meta.sha256, dataset, tuple(test), device)
+        except (ValueError, OSError, WeightsUnavailable):
+            continue  # another set's classes, or a file gone: the Models page says which
+        if data.classes is not None:
+            summary = classification.summary_of_counts(o.targets, o.predicted, list(data.classes))
+            found[f"yours: {meta.name}"] = {k: Replicate(None, o.index, _pick(summary, k)) for k in ("mCA", "mF1")}
+        else:
+            found[f"yours: {meta.name}"] = {k: Replicate(None, o.index, regression.metric_of_counts(
+                o.targets, o.predicted, k)) for k in ("pearson", "spearman", "MAE")}
+    return found
+
+
+@functools.lru_cache(maxsize=8)
+def _yours_outcome(name: str, sha256: str, dataset: str, test: tuple[int, ...], device: torch.device) -> Outcome:
+    data = catalogue.labelled(dataset)
+    index = np.asarray(test, dtype=np.int64)
+    like = Outcome("", "", "", index, np.asarray(data.targets)[index], np.zeros(len(index)), [], 0.0, 0)
+    return imported_outcome(registry.imported_variant(imported.get(name)), dataset, like, device)
 
 
 def runs_on(dataset: str, task: str, store: RunStore | None = None) -> list[Run]:
