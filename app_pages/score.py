@@ -6,7 +6,7 @@ import streamlit as st
 from core import numbers, plots
 from core.metrics import detection
 from ui import figures
-from ui.scoring import IOU_CHOICES, SCORED, comparisons, example, metric_row, score, uploads
+from ui.scoring import IOU_CHOICES, SCORED, YOURS_SOURCE, comparisons, example, metric_row, score, uploads, yours
 from ui.settings import KEEP
 
 st.title("Score your predictions")
@@ -17,13 +17,16 @@ name = st.radio("Task", list(SCORED), format_func=lambda n: f"{SCORED[n].title} 
                 horizontal=True, key="score.task", **KEEP)
 chosen = SCORED[name]
 task = chosen.scoring
-source = st.radio("Data", ["Generated example", "Upload"], horizontal=True, key="score.source", **KEEP)
+sources = ["Generated example", "Upload", *([YOURS_SOURCE] if task in ("classification", "regression") else [])]
+source = st.radio("Data", sources, horizontal=True, key="score.source", **KEEP)
 ious = detection.COCO_IOUS
 if task == "detection":
     ious = IOU_CHOICES[st.selectbox("IoU thresholds", list(IOU_CHOICES), key="score.iou", **KEEP)]
-files = example(chosen) if source == "Generated example" else uploads(chosen)
+files = example(chosen) if source == "Generated example" else yours(chosen) if source == YOURS_SOURCE else \
+    uploads(chosen)
 if files is None:
-    st.info("Upload the file(s) above, or switch to the generated example.")
+    if source == "Upload":
+        st.info("Upload the file(s) above, or switch to the generated example.")
     st.stop()
 try:
     report = score(name, files, tuple(ious))

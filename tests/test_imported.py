@@ -195,3 +195,17 @@ def test_your_model_stands_beside_the_runs_across_seeds_and_in_the_talk_never_as
         e.variants.set_index("variant").loc["finetune"].iloc[0]  # the same model: the same mCA and CI
     assert "yours: beside − scratch" in list(e.deltas["comparison"])
     assert e.headline["comparison"] == "finetune − scratch"
+
+
+def test_the_score_page_scores_your_model_without_exporting_predictions(home, run, files):
+    from streamlit.testing.v1 import AppTest
+
+    imported.import_file(files / "weights.safetensors", "scored", classes=run.config["labels"], size=32)
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app_pages/score.py"), default_timeout=300).run()
+    at.radio(key="score.task").set_value("classification").run()
+    at.radio(key="score.source").set_value("Your model on a dataset").run()
+    at.selectbox(key="score.classification.yours.dataset").set_value(TINY.dataset).run()
+    assert not at.exception, [e.value for e in at.exception]
+    original = tx.outcome(run)  # the run it came from, on the same test split
+    accuracy = float((original.predicted == original.targets).mean())
+    assert {m.label: m.value for m in at.metric}["accuracy"] == f"{accuracy:.3f}"

@@ -123,7 +123,7 @@ def yours(dataset: str, device: torch.device) -> dict[str, Scores]:
     test = split_indices(data)[2]
     for meta in (m for m in mine if m.task == data.task):
         try:
-            o = _yours_outcome(meta.name, meta.sha256, dataset, tuple(test), device)
+            o = yours_outcome(meta.name, meta.sha256, dataset, tuple(test), device)
         except (ValueError, OSError, WeightsUnavailable):
             continue  # another set's classes, or a file gone: the Models page says which
         if data.classes is not None:
@@ -136,7 +136,8 @@ def yours(dataset: str, device: torch.device) -> dict[str, Scores]:
 
 
 @functools.lru_cache(maxsize=8)
-def _yours_outcome(name: str, sha256: str, dataset: str, test: tuple[int, ...], device: torch.device) -> Outcome:
+def yours_outcome(name: str, sha256: str, dataset: str, test: tuple[int, ...], device: torch.device) -> Outcome:
+    """Your model `name` (its sha256 keys the cache) over these test positions of the set: imported_outcome."""
     data = catalogue.labelled(dataset)
     index = np.asarray(test, dtype=np.int64)
     like = Outcome("", "", "", index, np.asarray(data.targets)[index], np.zeros(len(index)), [], 0.0, 0)
