@@ -209,3 +209,29 @@ def test_the_score_page_scores_your_model_without_exporting_predictions(home, ru
     original = tx.outcome(run)  # the run it came from, on the same test split
     accuracy = float((original.predicted == original.targets).mean())
     assert {m.label: m.value for m in at.metric}["accuracy"] == f"{accuracy:.3f}"
+
+
+def test_an_embedder_exported_to_onnx_embeds_as_the_pretrained_one_and_is_compared_on_the_verification_page(
+        tmp_path):
+    from core.data import catalogue
+    from core.models import embeddings
+    from core.studies.face_verification import experiment as fv
+
+    builtin = registry.BUILTIN["efficientnet_lite0/imagenet-output"]
+    model, prep = embeddings.build("efficientnet_lite0", "output", pretrained=True)
+    size = predictors.EMBED_SIZE
+    torch.onnx.export(model.eval(), (torch.zeros(1, 3, size, size),), str(tmp_path / "embedder.onnx"), dynamo=False,
+                      input_names=["images"], dynamic_axes={"images": {0: "batch"}})
+    meta = imported.import_file(tmp_path / "embedder.onnx", "faces", task="face_verification", size=size,
+                                preprocessing="half")  # EfficientNet-Lite's own: mean = std = 0.5
+    assert (meta.task, meta.outputs, meta.classes) == ("face_verification", 1000, [])
+    yours = registry.imported_variant(meta)
+    ps = fv.pair_set(catalogue.pairs("cartoon_faces/verification", "test"))
+    keep = np.flatnonzero((ps.a < 24) & (ps.b < 24))  # the pairs among the first 24 images: quick
+    small = fv.PairSet(ps.name, ps.images[:24], ps.a[keep], ps.b[keep], ps.same[keep])
+    embedded = {v.name: fv.embed(v, small.images, CPU) for v in (builtin, yours)}
+    assert np.abs(embedded[yours.name].vectors - embedded[builtin.name].vectors).max() < 1e-4
+    result = fv.compare([builtin, yours], embedded, small, "euclidean")
+    assert fv.label(yours) == "yours: faces"
+    ((a, b, c),) = result.comparisons  # DeLong's ΔAUC against the page's pretrained embedding
+    assert (a, b) == (yours.name, builtin.name) and abs(c.delta) < 1e-3

@@ -56,6 +56,7 @@ def variants_for(dataset: str, backbone: str, tap: str, distance: str, with_refe
     """The pretrained embedding, the fine-tuned runs of that backbone and tap, and dlib's reference."""
     found = [registry.BUILTIN[f"{backbone}/imagenet-{tap}"]]
     found += [registry.run_variant(r) for r in fv.runs_on(dataset, backbone, tap, distance, RunStore())]
+    found += [v for v in registry.imported_variants().values() if v.task == "face_verification"]  # yours
     if with_reference:
         found.append(registry.DLIB_REFERENCE)
     return found

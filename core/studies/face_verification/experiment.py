@@ -119,6 +119,8 @@ def label(v: registry.Variant) -> str:
     """A short name for tables and legends: backbone, pretrained or phase and loss, and the run's last digits."""
     if v.family == "dlib":
         return "dlib (trained on faces)"
+    if v.strategy == "yours":
+        return f"yours: {v.name.removeprefix('yours/')}"
     if not v.run_id:
         return f"{v.family} · pretrained"
     phase = PHASES.get(v.strategy, v.strategy)
@@ -127,7 +129,10 @@ def label(v: registry.Variant) -> str:
 
 
 def reference_of(variant: registry.Variant, names: list[str]) -> str | None:
-    """The pretrained variant a fine-tuned one is compared with: its backbone at its tap."""
+    """The pretrained variant a fine-tuned one is compared with: its backbone at its tap; for your imported model,
+    the page's pretrained embedding (the first variant)."""
+    if variant.strategy == "yours":
+        return names[0] if names and names[0] != variant.name else None
     if not variant.run_id:
         return None
     ref = f"{variant.family}/imagenet-{variant.config.get('tap', 'output')}"
