@@ -225,6 +225,16 @@ def _key_report(ours: dict, theirs: dict) -> str:
     return "; ".join(parts)
 
 
+def _shapes_only(arch: str) -> nn.Module:
+    """The empty network of an architecture with one output, on the meta device where it builds there (shapes
+    without memory: trying a VGG16 costs no 500 MB), else on the CPU."""
+    try:
+        with torch.device("meta"):
+            return build_arch(arch, 1)[0]
+    except (RuntimeError, NotImplementedError):  # a builder that copies values while it initialises
+        return build_arch(arch, 1)[0]
+
+
 def match_state_dict(state: dict[str, torch.Tensor], arch: str | None) -> tuple[str, nn.Module, int]:
     """(architecture, network with the weights loaded, output width). With no arch named, every known one is tried;
     none fitting: ImportRefused naming the nearest (most keys in common)."""
@@ -232,8 +242,8 @@ def match_state_dict(state: dict[str, torch.Tensor], arch: str | None) -> tuple[
     nearest: list[tuple[float, str, str]] = []
     for name in candidates:
         try:
-            empty, _ = build_arch(name, 1)
-        except (KeyError, ValueError, RuntimeError) as exc:
+            empty = _shapes_only(name)
+        except (KeyError, ValueError) as exc:
             raise ImportRefused(str(exc)) from None
         width = _out_width(empty, state)
         if width is not None:
