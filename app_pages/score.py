@@ -17,7 +17,7 @@ name = st.radio("Task", list(SCORED), format_func=lambda n: f"{SCORED[n].title} 
                 horizontal=True, key="score.task", **KEEP)
 chosen = SCORED[name]
 task = chosen.scoring
-sources = ["Generated example", "Upload", *([YOURS_SOURCE] if task in ("classification", "regression") else [])]
+sources = ["Generated example", "Upload", *([YOURS_SOURCE] if chosen.predictor in ("classifier", "regressor") else [])]
 source = st.radio("Data", sources, horizontal=True, key="score.source", **KEEP)
 ious = detection.COCO_IOUS
 if task == "detection":

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from core import tasks
 from core.files import runs_dir
 from core.models import backbones, classifiers
 from core.models import yolo as yolo_models
@@ -42,7 +43,8 @@ PREPROCESSING = {  # how pixels become the input: the user picks one for ONNX, a
     "unit": ((0.0, 0.0, 0.0), (1.0, 1.0, 1.0)),  # [0, 1]
     "half": ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),  # [-1, 1]
 }
-TASKS = ("classification", "regression", "face_verification", "object_detection")
+IMPORTABLE = ("classifier", "regressor", "embedder", "yolo_detector")  # the predictors an import can stand behind
+TASKS = tuple(t.name for t in tasks.TASKS.values() if t.predictor in IMPORTABLE)
 FORMATS = ("state_dict", "safetensors", "onnx", "yolo_pt")
 DEFAULT_SIZE = 224
 
@@ -85,8 +87,8 @@ class Imported:
         return classifiers.Preprocess(h, h, mean, std) if h == w else Exact((h, w), mean, std)
 
     def describe(self) -> str:
-        what = {"classification": f"{len(self.classes)}-class classifier", "regression": "regressor",
-                "face_verification": f"{self.outputs}-d embedder", "object_detection": "YOLO detector"}[self.task]
+        what = {"classifier": f"{len(self.classes)}-class classifier", "regressor": "regressor",
+                "embedder": f"{self.outputs}-d embedder", "yolo_detector": "YOLO detector"}[tasks.get(self.task).predictor]
         return (f"yours: {what} ({self.format}, {self.arch}), {self.size[0]}×{self.size[1]} px, "
                 f"{self.preprocessing} preprocessing, from {self.origin}")
 

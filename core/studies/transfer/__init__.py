@@ -21,7 +21,7 @@ def _prepared(task: str):  # noqa: ANN202 - the Study's `prepared`
     return configs
 
 
-def _study(task: str, title: str, metric: str, label: str) -> Study:
+def _study(task: str, title: str, metric: str, label: str, question: str, published: tuple = ()) -> Study:
     quick = train.QUICK[task]
     return Study(name=task, title=title, task=tasks.get(task), config=train.TransferConfig,
                  presets={"quick": quick, "default": replace(train.TransferConfig(), dataset=quick.dataset,
@@ -32,24 +32,24 @@ def _study(task: str, title: str, metric: str, label: str) -> Study:
                  scores=experiment.scores, untrained=experiment.yours, seeds_drive=SEEDS_DRIVE,
                  lower_is_better=frozenset({"MAE"}),
                  seed_settings=lambda: [quick.with_strategy(s) for s in experiment.DEFAULT_STRATEGIES],
-                 question=QUESTIONS[task], published=PUBLISHED.get(task, ()),
+                 question=question, published=published,
                  figure=experiment.scatter if task == "regression" else None,
                  figure_title="Predicted against actual on the test split (dotted: perfect)" if task == "regression"
                  else "")
 
 
-QUESTIONS = {
-    "classification": "On a small, imbalanced set, what does an ImageNet backbone buy: trained from scratch, frozen "
-                      "with a new head, or fine-tuned?",
-    "regression": "Can an ImageNet backbone with a grafted MLP head read a continuous attribute from a face, and does "
-                  "unfreezing the backbone help?"}
-PUBLISHED = {"regression": (Published("frozen backbone: Pearson r 0.549 for age",
-                                      "age on real faces there; here cartoon-face fatness (the offline stand-in for "
-                                      "age) with MobileNetV2 and the MLP head"),)}
+QUESTION = ("On a small, imbalanced set, what does an ImageNet backbone buy: trained from scratch, frozen with a new "
+            "head, or fine-tuned?")
+QUESTION_REGRESSION = ("Can an ImageNet backbone with a grafted MLP head read a continuous attribute from a face, and "
+                       "does unfreezing the backbone help?")
+PUBLISHED_REGRESSION = (Published("frozen backbone: Pearson r 0.549 for age",
+                                  "age on real faces there; here cartoon-face fatness (the offline stand-in for age) "
+                                  "with MobileNetV2 and the MLP head"),)
 SEEDS_DRIVE = ("the new head's initial weights (and every weight, from scratch), the order of the training batches, "
                "the augmentations drawn and the class-balanced sampler; the train/val/test split stays the data's")
 
 
 CLASSIFICATION, REGRESSION = (_study(task, *about) for task, about in zip(train.TASKS, (
-    ("Transfer: classification", "mCA", "test mCA"), ("Transfer: regression", "pearson", "test Pearson r")),
+    ("Transfer: classification", "mCA", "test mCA", QUESTION),
+    ("Transfer: regression", "pearson", "test Pearson r", QUESTION_REGRESSION, PUBLISHED_REGRESSION)),
     strict=True))
