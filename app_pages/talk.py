@@ -6,6 +6,7 @@ from pathlib import Path
 import streamlit as st
 
 from core import talk
+from core.engine.store import RunStore
 from core.files import runs_dir
 from core.studies import index
 from ui import figures
@@ -23,11 +24,19 @@ figures.intro("Each chosen study as a few slides: its question and setup, its ke
 names = talk.studies()
 chosen = st.multiselect("Studies, in this order", names, default=names, key="talk.studies", **KEEP,
                         format_func=index.title)
+done_runs = [r for r in RunStore().list("done") if r.experiment in chosen]
+by_id = {r.id: r for r in done_runs}
+picked = st.multiselect("Runs (default: each study's compared settings, every seed finished)", list(by_id),
+                        key="talk.runs", **KEEP, help="Pick runs to show only those for their study; the studies "
+                        "with none picked show their compared settings",
+                        format_func=lambda i: f"{index.title(by_id[i].experiment)} · "
+                                              f"{by_id[i].config.get('strategy') or by_id[i].config.get('start')} · "
+                                              f"seed {by_id[i].config.get('seed', 0)} · run …{i[-6:]}")
 if st.button("Build the talk", type="primary", disabled=not chosen, key="talk.build"):
     folder = runs_dir() / "talks" / datetime.now().strftime("%Y%m%d-%H%M%S")
     with st.status("Building the talk…", expanded=True) as status:
         try:
-            done = talk.export(folder, chosen, device=device(), say=status.write)
+            done = talk.export(folder, chosen, device=device(), say=status.write, runs=picked)
         except talk.TalkError as exc:
             status.update(label="The talk was not written", state="error")
             st.error(str(exc), icon=":material/error:")

@@ -203,3 +203,14 @@ def test_the_talk_page_says_so_when_the_folder_cannot_be_written(store, monkeypa
 
 def gather_all(store):
     return [gather(index.get(n), store, CPU) for n in STUDIES]
+
+
+def test_picked_runs_are_shown_alone_for_their_study_and_an_unknown_run_is_one_message(store, tiny_settings,
+                                                                                        tmp_path, capsys):
+    scratch = next(r for r in store.list("done") if r.config["strategy"] == "scratch")
+    e = gather(index.get("classification"), store, CPU, only=frozenset({scratch.id}))
+    assert list(e.variants["variant"]) == ["scratch"] and e.deltas is not None and e.deltas.empty
+    done = talk.export(tmp_path / "picked", ["classification"], store, CPU, runs=[scratch.id[-6:]])
+    assert list(done.evidence[0].variants["variant"]) == ["scratch"]
+    with pytest.raises(talk.TalkError, match="no run 'nosuchrun'"):
+        talk.export(tmp_path / "unknown", ["classification"], store, CPU, runs=["nosuchrun"])

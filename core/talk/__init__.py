@@ -17,7 +17,8 @@ from pathlib import Path
 
 import torch
 
-from core.engine.store import RunStore
+from core import runs as runlist
+from core.engine.store import RunStore, RunStoreError
 from core.studies import index
 from core.talk import deck
 from core.talk.deck import TalkError
@@ -52,11 +53,18 @@ def writable(folder: Path) -> Path:
 
 
 def export(folder: Path, names: list[str] | None = None, store: RunStore | None = None,
-           device: torch.device | None = None, say: Callable[[str], None] = lambda _: None) -> Exported:
-    """Gather each study's evidence and write the three files. TalkError for an unwritable folder or a missing
-    reveal.js; a study without finished runs gets a slide that says so."""
+           device: torch.device | None = None, say: Callable[[str], None] = lambda _: None,
+           runs: list[str] | None = None) -> Exported:
+    """Gather each study's evidence and write the three files. runs: ids (or what `python -m core.runs` accepts)
+    of the runs to show, for the studies they belong to; the others show their compared settings. TalkError for an
+    unwritable folder, an unknown run or a missing reveal.js; a study without finished runs gets a slide that says
+    so."""
     folder = writable(Path(folder))
     store = store or RunStore()
+    try:
+        only = frozenset(runlist.find(store, ref).id for ref in runs or [])
+    except (KeyError, RunStoreError) as exc:
+        raise TalkError(str(exc.args[0] if exc.args else exc)) from None
     device = device or torch.device("cpu")
     chosen = [index.get(n) for n in (names or studies())]
     seconds: dict[str, float] = {}
@@ -64,7 +72,7 @@ def export(folder: Path, names: list[str] | None = None, store: RunStore | None 
     evidence = []
     for study in chosen:
         say(f"gathering {study.title}")
-        evidence.append(gather(study, store, device))
+        evidence.append(gather(study, store, device, only=only))
     seconds["evidence"] = time.perf_counter() - start
     slides = deck.slides(evidence)
     files: dict[str, Path] = {}

@@ -15,11 +15,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, required=True, help="the folder for talk.html, talk.pdf and talk.pptx")
     p.add_argument("--studies", nargs="+", choices=studies(), metavar="NAME",
                    help=f"the studies, in this order (default: all: {' '.join(studies())})")
+    p.add_argument("--runs", nargs="+", metavar="RUN", help="show these runs (an id, its last 6 characters or a name) "
+                   "for their studies; the other studies show their compared settings (default: every study's)")
     p.add_argument("--cpu", action="store_true", help="score on the CPU even when a GPU is present")
     args = p.parse_args(argv)
     try:
         done = export(args.out, args.studies, device=devices.pick_device(force_cpu=args.cpu),
-                      say=lambda line: print(line, file=sys.stderr))
+                      say=lambda line: print(line, file=sys.stderr), runs=args.runs)
     except TalkError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -17,6 +17,7 @@ import torch
 from core import plots
 from core.data import catalogue
 from core.data.types import DataError
+from core.engine import replicates
 from core.engine.store import LIVE, RunStore
 from core.engine.study import Published, Study
 from core.experiments import seeds as across
@@ -134,15 +135,18 @@ def _figure(study: Study, reps: dict, groups: list, result: across.SeedCompariso
     return None, "", problems
 
 
-def gather(study: Study, store: RunStore, device: torch.device, n_boot: int = N_BOOT_LIVE) -> Evidence:
-    """One study's evidence from its finished runs (ValueError never escapes: a study that cannot be shown gets
+def gather(study: Study, store: RunStore, device: torch.device, n_boot: int = N_BOOT_LIVE,
+           only: frozenset[str] = frozenset()) -> Evidence:
+    """One study's evidence from its finished runs: the runs of its compared settings, or, when `only` names some of
+    its runs, those alone, grouped by their settings (ValueError never escapes: a study that cannot be shown gets
     `missing`, with the reason)."""
     base = Evidence(study.name, study.title, study.question, published=study.published)
     if study.scores is None:
         return _missing(base, f"{study.title} has no comparison across runs yet.")
     runs = [r for r in store.list() if r.experiment == study.name]
     cfgs = across.settings_for(study)
-    groups = across.groups_for(study, cfgs, runs)
+    picked = [r for r in runs if r.id in only]
+    groups = replicates.groups(study, picked) if picked else across.groups_for(study, cfgs, runs)
     done = [g for g in groups if g.done]
     dataset = getattr(cfgs[0], "dataset", None) or study.default_dataset
     try:
