@@ -167,7 +167,8 @@ def test_the_cli_imports_lists_and_removes(home, files, capsys):
     with contextlib.redirect_stderr(io.StringIO()):
         assert models_cli.main(["import", str(files / "weights.safetensors"), "--name", "cli", "--size", "32",
                                 "--classes", "Sneaker,Sandal,Ankle boot"]) == 0
-    assert capsys.readouterr().out.startswith("imported yours/cli: yours: 3-class classifier (safetensors")
+    assert capsys.readouterr().out.startswith("imported yours/cli: 3-class classifier (safetensors, "
+                                              "transfer:mobilenet_v2:linear), 32×32 px")
     assert models_cli.main(["list", "--json"]) == 0
     listed = {m["name"]: m for m in json.loads(capsys.readouterr().out)}
     assert listed["cli"]["classes"] == ["Sneaker", "Sandal", "Ankle boot"] and listed["cli"]["size"] == [32, 32]

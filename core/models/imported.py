@@ -89,8 +89,9 @@ class Imported:
     def describe(self) -> str:
         what = {"classifier": f"{len(self.classes)}-class classifier", "regressor": "regressor",
                 "embedder": f"{self.outputs}-d embedder", "yolo_detector": "YOLO detector"}[tasks.get(self.task).predictor]
-        return (f"yours: {what} ({self.format}, {self.arch}), {self.size[0]}×{self.size[1]} px, "
-                f"{self.preprocessing} preprocessing, from {self.origin}")
+        how = self.format if self.arch in (self.format, "") else f"{self.format}, {self.arch}"
+        return (f"{what} ({how}), {self.size[0]}×{self.size[1]} px, {self.preprocessing} preprocessing, "
+                f"from {self.origin}")
 
 
 @dataclass(frozen=True)
@@ -183,8 +184,9 @@ def read_state_dict(path: Path, fmt: str, label: str = "") -> dict[str, torch.Te
             state = state[key]
     if not isinstance(state, dict) or not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
         kinds = sorted({type(v).__name__ for v in state.values()}) if isinstance(state, dict) else [type(state).__name__]
-        raise ImportRefused(f"{label} is not a state dict (a mapping of names to tensors): it holds "
-                            f"{', '.join(kinds[:3]) or 'nothing'}")
+        raise ImportRefused(f"{label} is not a state dict (a mapping of names to tensors): "
+                            + (f"it maps names to {', '.join(kinds[:3])}" if isinstance(state, dict) and state
+                               else f"it holds {'an empty mapping' if isinstance(state, dict) else kinds[0]}"))
     return {k.removeprefix("module."): v for k, v in state.items()}  # DataParallel's prefix
 
 
