@@ -15,7 +15,7 @@ import pytest
 import torch
 from onnx import TensorProto, helper
 
-from core import predictors, registry
+from core import predictors, registry, weights
 from core.data.types import open_image
 from core.engine.store import RunStore
 from core.models import __main__ as models_cli
@@ -71,7 +71,7 @@ def test_a_run_exported_and_imported_back_predicts_and_scores_as_the_run_did(hom
     meta = imported.import_file(files / file, name, classes=labels, size=run.config["image_size"])
     assert (meta.task, meta.classes, meta.outputs, meta.size) == ("classification", labels, 3, (32, 32))
     assert meta.arch == ("onnx" if file.endswith("onnx") else "transfer:mobilenet_v2:linear")
-    assert meta.sha256 == imported._sha256(files / file) and meta.bytes == (files / file).stat().st_size
+    assert meta.sha256 == weights.sha256_of(files / file) and meta.bytes == (files / file).stat().st_size
     original = tx.outcome(run)
     variant = registry.imported_variant(meta)
     assert variant.name in registry.all_variants() and variant in registry.for_task("classification")

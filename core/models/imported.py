@@ -16,7 +16,6 @@ a blank image there, and only then renamed into place: a refused file leaves not
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import pickle
@@ -31,7 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from core import tasks
+from core import tasks, weights
 from core.files import runs_dir
 from core.models import backbones, classifiers
 from core.models import yolo as yolo_models
@@ -327,14 +326,6 @@ def onnx_signature(path: Path, label: str = "") -> dict:
 
 # --- importing --------------------------------------------------------------------------------------------------------
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _names(value: str) -> list[str]:
     """ultralytics' names metadata, "{0: 'face', 1: 'car'}", as a list, without evaluating it."""
     return [m[1] for m in sorted(((int(k), v) for k, v in re.findall(r"(\d+):\s*'([^']*)'", value)))]
@@ -374,7 +365,7 @@ def import_file(path: Path, name: str, task: str | None = None, arch: str | None
         shutil.copyfile(path, staging / f"model{path.suffix.lower()}")
         meta = _describe(staging / f"model{path.suffix.lower()}", path.name, fmt, name, task, arch, classes,
                          preprocessing, size)
-        meta = Imported(**{**asdict(meta), "origin": origin or str(path), "sha256": _sha256(path),
+        meta = Imported(**{**asdict(meta), "origin": origin or str(path), "sha256": weights.sha256_of(path),
                            "bytes": size_bytes, "created": time.strftime("%Y-%m-%d %H:%M:%S")})
         (staging / "meta.json").write_text(json.dumps(asdict(meta), indent=1))
         _check_runs(meta, staging / meta.file)
