@@ -21,7 +21,6 @@ from core.engine import replicates
 from core.engine.store import LIVE, RunStore
 from core.engine.study import Published, Study
 from core.experiments import seeds as across
-from core.experiments.tables import number
 from core.experiments.verdicts import strength
 from core.metrics.paired import N_BOOT_LIVE
 from core.weights import WeightsUnavailable
@@ -202,4 +201,4 @@ def summary_rows(evidence: list[Evidence]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["study", "comparison", "Δ [95% CI]", "verdict"])
 
 
-__all__ = ["Evidence", "gather", "number", "summary_rows"]
+__all__ = ["Evidence", "gather", "summary_rows"]
