@@ -6,6 +6,7 @@ import streamlit as st
 from core import plots, registry
 from core.data.types import open_image
 from core.experiments import tables
+from core.models import imported
 from core.studies import index
 from core.studies.object_detection import experiment as od
 from core.studies.object_detection import train as trainer
@@ -42,8 +43,14 @@ if differ:
 dev = device()
 ids = tuple(r.id for r in runs)
 labels = tuple(r.checkpoint_label for r in runs)
+mine = {m.name: m for m in imported.listing() if m.task == "object_detection"}
+picked = st.multiselect("Your detectors (scored on the same test images)", list(mine), key="yolo.yours", **KEEP,
+                        format_func=lambda n: f"yours: {n}") if mine else []
 try:
-    result, scored = ui_od.study(ids, labels, dataset, dev.type)
+    result, scored = ui_od.study(ids, labels, dataset, dev.type, tuple((n, mine[n].sha256) for n in picked))
+except ValueError as exc:
+    st.error(str(exc), icon=":material/error:")
+    st.stop()
 except ui_od.UNREADABLE as exc:
     st.error(f"A kept checkpoint of these runs cannot be read ({exc}). Train the pair again, or pick other runs.")
     st.stop()

@@ -274,3 +274,13 @@ def test_a_run_exported_to_onnx_by_ultralytics_and_imported_detects_what_the_run
     assert found.boxes.shape[1:] == (4,)
     with pytest.raises(imported.ImportRefused, match="only if you trust where it came from"):
         imported.import_file(run.checkpoint, "yolo-pt", yolo=True)
+    # on the page: beside the runs, scored on the same test images, against the first run's best checkpoint
+    from core.studies.object_detection import experiment as od
+
+    runs = [r for r in RunStore(tmp / "runs").list("done")]
+    monkeypatch.setenv("TLDASH_DATA_DIR", env["TLDASH_DATA_DIR"])
+    result, scored = od.study(runs, "user/tiny", cpu, n_boot=200, timed=False, yours=("yolo-onnx",))
+    last = next(p["last"] for p in result.extra["checkpoints"] if p["start"] == "pretrained")
+    assert result.variants["yours/yolo-onnx"]["AP50"] == pytest.approx(result.variants[last]["AP50"], abs=1e-3)
+    first_best = result.extra["checkpoints"][0]["best"]
+    assert ("yours/yolo-onnx", first_best) in {(a, b) for a, b, c in result.comparisons if c.metric == "AP50"}

@@ -38,10 +38,12 @@ def _runs(run_ids: tuple[str, ...]) -> list[Run]:
 
 
 @st.cache_resource(max_entries=8, show_spinner="Scoring every kept checkpoint on the test split…")
-def study(run_ids: tuple[str, ...], labels: tuple[str, ...], dataset: str, device_name: str
-          ) -> tuple[Comparison, dict[str, od.ScoredBoxes]]:
-    """labels: the runs' last checkpoints, so that a run that kept another one is scored again."""
-    return od.study(_runs(run_ids), dataset, devices.pick_device(force_cpu=device_name == "cpu"), paired.N_BOOT_LIVE)
+def study(run_ids: tuple[str, ...], labels: tuple[str, ...], dataset: str, device_name: str,
+          yours: tuple[tuple[str, str], ...] = ()) -> tuple[Comparison, dict[str, od.ScoredBoxes]]:
+    """labels: the runs' last checkpoints, so that a run that kept another one is scored again; yours: your imported
+    detectors (name, sha256) beside them."""
+    return od.study(_runs(run_ids), dataset, devices.pick_device(force_cpu=device_name == "cpu"), paired.N_BOOT_LIVE,
+                    yours=tuple(n for n, _ in yours))
 
 
 @st.cache_resource(max_entries=4, show_spinner="Running MTCNN over the test split (once)…")
@@ -85,6 +87,12 @@ def study_table(result: Comparison) -> pd.DataFrame:
                          "val AP50 (ultralytics)": tables.number(m["val_AP50"]),
                          "ms/image": tables.number(m["ms_per_image"], "ms_per_image"),
                          "train images/s": tables.number(m["train_images_per_s"], "ms_per_image")})
+    for name in result.extra.get("yours", []):
+        m = result.variants[name]
+        rows.append({"start": "yours", "checkpoint": name.removeprefix("yours/"),
+                     **{k: tables.number(m[k]) for k in ("P", "R", "F1", "AP50", "AP50-95")},
+                     **{f"ultralytics {k}": tables.number(m[f"ultralytics_{k}"]) for k in ("P", "R", "AP50", "AP50-95")},
+                     "val AP50 (ultralytics)": "–", "ms/image": "–", "train images/s": "–"})
     return pd.DataFrame(rows)
 
 

@@ -29,7 +29,7 @@ from core.experiments.comparison import Comparison
 from core.metrics import detection as det
 from core.metrics import paired
 from core.metrics.hierarchical import Replicate
-from core.models import yolo
+from core.models import imported, yolo
 from core.studies.face_detection import experiment as face_detection
 from core.studies.object_detection import train as trainer
 from core.studies.object_detection.scoring import IOU, ScoredBoxes, mean_ap_of_counts, score
@@ -102,10 +102,26 @@ def time_checkpoints(chosen: dict[str, Checkpoint], samples: list, device: torch
                               rounds=rounds, device=device)
 
 
+def yours_found(name: str, data: DetectionSet, device: torch.device) -> list[yolo.Found]:
+    """Your imported detector's predictions on the set's test split, cached beside it; ValueError when its classes
+    are not the set's."""
+    meta = imported.get(name)
+    if meta.task != "object_detection":
+        raise ValueError(f"yours/{name} is a {meta.task} model, not a detector")
+    if list(meta.classes) != list(data.classes):
+        raise ValueError(f"yours/{name} detects {', '.join(meta.classes)}; this set's classes are "
+                         f"{', '.join(data.classes)}")
+    samples = yolo_layout.assign_splits(data)["test"]
+    cache = meta.folder / f"found.{yolo_layout.key(data)}.test.{meta.sha256[:12]}.npz"
+    return yolo.cached_find(cache, lambda: yolo.Detector.from_import(meta, device), [s.image for s in samples],
+                            open_image)
+
+
 def study(runs: list[Run], dataset: str = DATASET, device: torch.device | None = None, n_boot: int = paired.N_BOOT,
-          timed: bool = True) -> tuple[Comparison, dict[str, ScoredBoxes]]:
+          timed: bool = True, yours: tuple[str, ...] = ()) -> tuple[Comparison, dict[str, ScoredBoxes]]:
     """Each run's best and last checkpoints scored on the test split; AP50 of each run against the first one's,
-    at the last and at the best checkpoint, by paired bootstrap over images."""
+    at the last and at the best checkpoint, by paired bootstrap over images. yours: imported detectors scored on
+    the same images, each against the first run's best checkpoint (ValueError for one that does not fit the set)."""
     device = device or devices.pick_device()
     data, samples = test_split(dataset)
     variants, scored, rows, picks, timed_ones = {}, {}, [], [], {}
@@ -128,6 +144,15 @@ def study(runs: list[Run], dataset: str = DATASET, device: torch.device | None =
     for name, t in speeds.items():
         variants[name]["ms_per_image"] = t.median_ms
     comparisons = []
+    for name in yours:
+        s = score(f"yours/{name}", yours_found(name, data, device), samples, data.classes)
+        scored[s.name] = s
+        variants[s.name] = {**s.metrics, "val_AP50": float("nan"), "epoch": float("nan"), "ms_per_image": float("nan"),
+                            "train_images_per_s": float("nan")}
+        if picks:
+            first = scored[picks[0]["best"]]
+            comparisons.append((s.name, first.name, paired.paired_bootstrap(s.ap_of_counts, first.ap_of_counts,
+                                                                           len(samples), "AP50", n_boot=n_boot)))
     for pick in picks[1:]:
         for which in ("last", "best")[:1 + (pick["best"] != pick["last"] or picks[0]["best"] != picks[0]["last"])]:
             a, b = scored[pick[which]], scored[picks[0][which]]
@@ -136,7 +161,7 @@ def study(runs: list[Run], dataset: str = DATASET, device: torch.device | None =
     extra = {"images": len(samples), "objects": int(sum(len(s.boxes) for s in samples)), "classes": data.classes,
              "checkpoints": picks, "per_checkpoint": rows, "iou_threshold": IOU,
              "ms_range": {n: [t.low_ms, t.high_ms] for n, t in speeds.items()},
-             "settings": {r.id: r.config for r in runs}}
+             "settings": {r.id: r.config for r in runs}, "yours": [f"yours/{n}" for n in yours]}
     return Comparison("object_detection", f"{dataset}/test", device.type, variants, comparisons, extra), scored
 
 
