@@ -27,7 +27,7 @@ run: $(STAMP) $(NODE_STAMP) debian
 	@[ "$${TLDASH_PREPARE:-1}" = 0 ] || $(BIN)/python -m core.runs prepare --background
 	$(BIN)/streamlit run streamlit_app.py --server.headless true --server.port $(PORT)
 
-# The same in the foreground, with progress: 12 runs (each page's variants and baselines), about 17 minutes on 2 CPU
+# The same in the foreground, with progress: 12 runs (each page's variants and baselines), 13 minutes on 2 CPU
 # cores from nothing, instant when done.
 prepare: $(STAMP)
 	$(BIN)/python -m core.runs prepare

@@ -1,4 +1,4 @@
-"""`make prepare` timed: every study's default variant trained from an empty runs folder, as a fresh install does
+"""`make prepare` timed: each page's variants and baselines trained from an empty runs folder, as a fresh install does
 on its first `make run`, through the run queue (one run at a time on the CPU)."""
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ def markdown(found: dict | None) -> list[str]:
     lines = ["", "## Ready for a talk (`make prepare`)", ""]
     if not found:
         return lines + ["Not measured yet: `python -m bench prepare`."]
-    lines += [f"Every study's default variant from an empty runs folder: **{found['wall_s'] / 60:.1f} min** wall "
+    lines += [f"Each page's variants and baselines ({len(found['runs'])} runs) from an empty runs folder: "
+              f"**{found['wall_s'] / 60:.1f} min** wall "
               f"(exit {found['exit']}), runs one at a time, {found['cpu_threads']} CPU threads; the target is 15 min.",
               "", "| study | strategy | status | s (its own, queueing left out) |", "|---|---|---|---:|"]
     lines += [f"| {r['experiment']} | {r['strategy']} | {r['status']} | {r['seconds']:.0f} |" for r in found["runs"]]
