@@ -100,8 +100,7 @@ def _tables(study: Study, result: dict, metric: str) -> tuple[pd.DataFrame, pd.D
 def _headline(study: Study, result: dict, verdicts: list[str], metric: str) -> dict | None:
     """The summary slide's row: the study's default variant against the first listed (the untrained or scratch
     baseline), else the first comparison."""
-    ranked = [(c, v) for c, v in zip([c for c in result["comparisons"] if c["metric"] == metric], verdicts,
-                                     strict=False)]
+    ranked = list(zip([c for c in result["comparisons"] if c["metric"] == metric], verdicts, strict=False))
     if not ranked:
         return None
     first = next(iter(result["variants"]))
