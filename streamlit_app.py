@@ -5,7 +5,9 @@ import streamlit as st
 from core.engine.store import RunStore, StoreUnreadable
 from ui import resume, sidebar
 
-st.set_page_config(page_title="Transfer learning, side by side", page_icon=":material/compare:", layout="wide")
+# Presentation mode (kept in the URL) opens with the sidebar folded, so that the page's evidence has the full width.
+st.set_page_config(page_title="Transfer learning, side by side", page_icon=":material/compare:", layout="wide",
+                   initial_sidebar_state="collapsed" if st.query_params.get(sidebar.PRESENTATION) == "true" else "auto")
 
 PAGES = [
     st.Page("app_pages/home.py", title="Home", icon=":material/home:", default=True),

@@ -12,7 +12,7 @@ from core.models.outputs import Detections
 from core.studies import index
 from core.studies.face_detection import experiment as fd
 from ui import face_detection as ui_fd
-from ui import figures, jobs, seeds_view
+from ui import figures, hero, jobs, seeds_view
 from ui.image_input import pick_image
 from ui.settings import KEEP
 from ui.sidebar import device
@@ -29,11 +29,14 @@ with st.sidebar:
     iou = st.slider(f"IoU for a match (the study: {fd.STUDY_IOU})", 0.1, 0.9, fd.STUDY_IOU, 0.05, key="detect.iou", **KEEP)
 
 names = ["mtcnn/pretrained", *fd.finetuned_variants()]
+if "detect.variants" not in st.session_state:  # set here, not by `default=`: a finished run is added below
+    st.session_state["detect.variants"] = names[:3]
 if st.session_state.get(ui_fd.NEW_VARIANTS):
     st.session_state["detect.variants"] = [*st.session_state.get("detect.variants", []),
                                            *st.session_state.pop(ui_fd.NEW_VARIANTS)]
+st.session_state["detect.variants"] = [n for n in st.session_state["detect.variants"] if n in names]
 with figures.controls("Variants and fine-tuning"):
-    chosen = st.multiselect("Variants", names, default=names[:3], key="detect.variants", **KEEP)
+    chosen = st.multiselect("Variants", names, key="detect.variants", **KEEP)
     with figures.section("Fine-tune a new variant on the cartoon training split"):
         left, right = st.columns(2)
         busy = jobs.current(ui_fd.PREFIX) is not None
@@ -41,14 +44,8 @@ with figures.controls("Variants and fine-tuning"):
             ui_fd.start_training(["pnet"])
         if right.button("All stages" + ui_fd.estimate(("pnet", "rnet", "onet")), disabled=busy, key="detect.train.all"):
             ui_fd.start_training(["pnet", "rnet", "onet"])
-        ui_fd.training_status()
-        for message in st.session_state.get(f"{ui_fd.PREFIX}.failed", []):
-            st.error(f"The fine-tuning did not finish: {message}")
-        stopped = st.session_state.get(f"{ui_fd.PREFIX}.stopped", [])
-        if stopped and ui_fd.kept_checkpoint(stopped):
-            st.success("Stopped. The run keeps the stages it trained up to its last epoch, as a variant (selected).")
-        elif stopped:
-            st.info("Stopped before its first epoch ended: no checkpoint was written, so there is no new variant.")
+ui_fd.training_status()
+hero.hero("face_detection")
 if not chosen:
     st.info("Choose at least one variant; fine-tuned ones appear here once a run has finished.")
     st.stop()

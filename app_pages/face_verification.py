@@ -11,7 +11,7 @@ from core.studies import index
 from core.studies.face_verification import experiment as fv
 from core.studies.face_verification import train as trainer
 from ui import face_verification as ui_fv
-from ui import figures, jobs, seeds_view
+from ui import figures, hero, jobs, seeds_view
 from ui.settings import KEEP
 from ui.sidebar import FORCE_CPU, device
 
@@ -36,11 +36,7 @@ with st.sidebar:
                     help="all pairs: every pair of the test people's images, counted in blocks")
     reference = st.toggle("dlib face reference", value=True, key="verify.dlib", **KEEP)
 
-source = weights.source(embeddings.source(backbone, tap))
-if weights.state(source.name) == weights.State.MISSING:
-    st.warning(weights.unavailable_message(source.name), icon=":material/cloud_off:")
-    st.stop()
-with st.expander("Fine-tune this backbone on the training people of this set"):
+with figures.controls("Fine-tune this backbone on the training people of this set"):
     recipes = st.multiselect("Runs", list(trainer.RECIPES), default=list(trainer.RECIPES), key="verify.recipes", **KEEP,
                              format_func=lambda r: f"{r}: {trainer.RECIPES[r][2]}")
     epochs = st.slider("Epochs (phase 2: the first 2 train the classifier layers only)", 3, 20, 8, key="verify.epochs", **KEEP)
@@ -49,9 +45,12 @@ with st.expander("Fine-tune this backbone on the training people of this set"):
     if st.button(label, disabled=busy or not recipes, type="primary", key="verify.train"):
         ui_fv.start_training(dataset, backbone, tap, distance, recipes, epochs, bool(st.session_state.get(FORCE_CPU)))
         st.rerun()
-    ui_fv.training_status()
-    for message in st.session_state.get(f"{ui_fv.PREFIX}.failed", []):
-        st.error(f"The fine-tuning did not finish: {message}")
+ui_fv.training_status()
+hero.hero("face_verification")
+source = weights.source(embeddings.source(backbone, tap))
+if weights.state(source.name) == weights.State.MISSING:
+    st.warning(weights.unavailable_message(source.name), icon=":material/cloud_off:")
+    st.stop()
 
 dev = str(device().type)
 data_source = catalogue.entries()[dataset].source

@@ -8,7 +8,7 @@ from core.features import taps
 from core.models import backbones
 from core.studies.feature_extraction import experiment as fe
 from ui import feature_extraction as ui_fx
-from ui import feature_views, figures
+from ui import feature_views, figures, hero
 from ui.settings import KEEP
 
 st.title("Feature extraction: which layer transfers?")
@@ -29,6 +29,7 @@ with st.sidebar:
     max_images = st.select_slider("Images (a stratified sample when the set is larger)", [200, 500, 1000, 2000],
                                   value=1000, key="fx.max_images", **KEEP)
 
+hero.hero("feature_extraction")
 source_name = catalogue.entries()[dataset].source
 try:
     data = ui_fx.capped(dataset, source_name, max_images)

@@ -8,7 +8,7 @@ from core import devices, weights
 from core.data import catalogue
 from core.engine.store import RunStore
 from core.experiments import headlines
-from ui import figures, runs_view
+from ui import figures, hero, runs_view
 from ui.sidebar import device
 
 STUDIES = pd.DataFrame([
@@ -48,23 +48,21 @@ figures.intro("Compare **pretrained** and **fine-tuned** variants of computer-vi
               "learning buys, which freeze strategy to pick, and at what cost in time.")
 
 
-@st.cache_data(ttl=20, show_spinner=False)
-def tiles(runs_dir: str) -> list[headlines.Tile]:
-    return headlines.tiles(RunStore(runs_dir))
-
-
 runs_view.live(RunStore())  # what is training or waiting now (a fresh install prepares its defaults)
 st.subheader("Results so far")
+st.caption("Each study's compared settings, scored on its test split: the numbers its page opens on. Brackets: 95% CI.")
 for row in range(0, len(headlines.STUDIES), 3):
-    for col, tile in zip(st.columns(3), tiles(str(RunStore().folder))[row:row + 3], strict=False):
-        box = col.container(border=True)
+    for col, study in zip(st.columns(3), headlines.STUDIES[row:row + 3], strict=False):
+        tile = headlines.tile(study, hero.get(study.name))
+        box = col.container(border=True, key=f"tile-{study.name}")
         box.page_link(tile.page, label=f"**{tile.study}**", icon=":material/arrow_forward:")
         if tile.empty:
-            box.caption("No finished run yet: train one on its page.")
+            box.caption(tile.missing)
             continue
         box.caption(tile.metric)
-        box.markdown(tile.headline())
-        figures.show(tile.figure, f"home.tile.{row}.{tile.study}", "headline", where=box, export=False, scale=False)
+        box.markdown("  \n".join(f"{name} **{value}**" for name, value in tile.variants))
+        if tile.delta:
+            box.markdown(f"{tile.delta} · **{tile.verdict}**")
 
 st.page_link("app_pages/talk.py", label="Make a talk of these results: slides as HTML, PDF and PowerPoint",
              icon=":material/slideshow:")

@@ -10,7 +10,7 @@ from core.models import imported
 from core.studies import index
 from core.studies.object_detection import experiment as od
 from core.studies.object_detection import train as trainer
-from ui import figures, seeds_view
+from ui import figures, hero, seeds_view
 from ui import object_detection as ui_od
 from ui.image_input import pick_image
 from ui.settings import KEEP
@@ -32,6 +32,8 @@ with figures.controls("Detection set, training and the runs compared"):
     for col, start in zip(st.columns(2), trainer.STARTS, strict=True) if all(found.values()) else ():
         options = {registry.yolo_variant(r).name: r for r in found[start]}
         picked[start] = options[col.selectbox(f"{start} run", list(options), key=f"yolo.run.{start}", **KEEP)]
+ui_od.training_status()
+hero.hero("object_detection")
 if not all(found.values()):
     st.info(f"{dataset} needs a finished run of each start: train both (under *Train both starts*).")
     st.stop()

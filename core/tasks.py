@@ -54,8 +54,29 @@ TASKS: dict[str, Task] = {t.name: t for t in [
          predictor="yolo_detector"),
     Task("feature_extraction", "Feature extraction",
          ("balanced_accuracy", "balanced_accuracy_std", "n_features", "fit_seconds"),
-         "cartoon_faces/race", "classification"),
+         "cartoon_faces/glasses", "classification"),
 ]}
+
+
+# What a metric key is called on screen and on slides; the keys stay in exports, the JSON and the CLI.
+LABELS: dict[str, str] = {
+    "mCA": "mean class accuracy", "mF1": "macro F1", "mPrecision": "macro precision", "mRecall": "macro recall",
+    "train_seconds": "training time (s)", "trainable_params": "trainable parameters",
+    "pearson": "Pearson r", "spearman": "Spearman ρ", "MAE": "mean abs. error",
+    "AP_VOC": "AP (VOC, all points)", "best_F1": "best F1", "best_F1_threshold": "threshold at best F1",
+    "ms_per_image": "ms per image", "real_photo_recall": "recall on real photos", "lfw_patch_AUC": "AUC on LFW patches",
+    "best_accuracy": "best accuracy", "EER_distance": "distance at EER", "no_face": "no face found",
+    "ultralytics_AP50": "AP50 (ultralytics)", "ultralytics_AP50-95": "AP50-95 (ultralytics)",
+    "ultralytics_P": "P (ultralytics)", "ultralytics_R": "R (ultralytics)", "val_AP50": "validation AP50",
+    "train_images_per_s": "training images/s", "balanced_accuracy": "balanced accuracy",
+    "balanced_accuracy_std": "balanced accuracy, sd over folds", "n_features": "features", "fit_seconds": "fit time (s)",
+}
+
+
+def label(metric: str) -> str:
+    """A metric as people read it: "mean class accuracy" for mCA, "Pearson r" for pearson; unknown keys with spaces
+    for underscores."""
+    return LABELS.get(metric, metric.replace("_", " "))
 
 
 def get(name: str) -> Task:

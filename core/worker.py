@@ -25,8 +25,9 @@ from core.engine import cli, distributed
 from core.engine.events import Finished
 from core.engine.loop import Predictions
 from core.engine.recording import Discard
-from core.engine.store import Run, RunStore, carry_out
+from core.engine.store import LIVE, Run, RunStore, carry_out
 from core.engine.study import Study
+from core.experiments import evidence
 from core.studies import index
 
 
@@ -92,7 +93,25 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc.args[0]}", file=sys.stderr)
         return 2
     runnable = known(ids, store)
-    return _print(runnable, store, device) or (2 if len(runnable) < len(ids) else 0)
+    code = _print(runnable, store, device) or (2 if len(runnable) < len(ids) else 0)
+    if distributed.is_main():
+        warm(runnable, store)
+    return code
+
+
+def warm(run_ids: list[str], store: RunStore) -> None:
+    """Score the evidence of the studies these runs belong to, once none of their runs is queued or running, and
+    keep it in the runs folder (core.experiments.evidence.cached): their pages, the Home tiles and the talk then
+    read it instead of computing it. On the device the pages use. Never fails the worker."""
+    runs = store.list()
+    names = {r.experiment for r in runs if r.id in run_ids}
+    for study in [s for s in index.STUDIES if s.name in names and s.scores is not None]:
+        if any(r.experiment == study.name and r.status in LIVE for r in runs):
+            continue
+        try:
+            evidence.cached(study, store, devices.pick_device())
+        except Exception as exc:  # noqa: BLE001 - a page computes it when it is opened
+            print(f"{study.name}: its evidence was not kept ({exc})", file=sys.stderr)
 
 
 def study_main(study: Study, prog: str, argv: list[str] | None = None) -> int:

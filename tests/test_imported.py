@@ -184,7 +184,7 @@ def test_your_model_stands_beside_the_runs_across_seeds_and_in_the_talk_never_as
                                                                                                monkeypatch):
     from core.experiments import seeds as across
     from core.studies import index
-    from core.talk.evidence import gather
+    from core.experiments.evidence import gather
 
     monkeypatch.setattr(across, "settings_for", lambda study: [TINY.with_strategy("scratch"),
                                                                TINY.with_strategy("finetune")])

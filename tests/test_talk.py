@@ -19,7 +19,7 @@ from core.studies import index
 from core.studies.transfer import train as trainer
 from core.talk import __main__ as talk_cli
 from core.talk import deck
-from core.talk.evidence import gather
+from core.experiments.evidence import gather
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, NO_CHROMIUM
 
 CPU = torch.device("cpu")
@@ -58,7 +58,7 @@ def test_a_studys_evidence_is_its_runs_compared_with_a_verdict_from_the_interval
     assert e.ready and e.question
     assert list(e.variants["variant"]) == ["scratch", "finetune"]
     assert list(e.variants["seeds"]) == ["1 seed", "1 seed"]
-    assert e.variants["mCA [95% CI]"].str.match(r"^0\.\d{3} \[0\.\d{3}, 0\.\d{3}\]$").all()
+    assert e.variants["mean class accuracy [95% CI]"].str.match(r"^0\.\d{3} \[0\.\d{3}, 0\.\d{3}\]$").all()
     (row,) = e.deltas.to_dict("records")
     assert row["comparison"] == "finetune − scratch"
     assert "P(better) over seeds [95% CI]" not in e.deltas  # one seed each: no probability over seeds
@@ -82,7 +82,7 @@ def test_a_study_without_a_finished_run_gets_a_slide_that_says_so(exported):
     assert fd.missing in one.lines
     summary = slides[-1].tables[0].set_index("study")
     assert summary.loc["Face detection", "verdict"] == "no finished run"
-    assert summary.loc["Transfer: classification", "comparison"] == "finetune − scratch (mCA)"
+    assert summary.loc["Transfer: classification", "comparison"] == "finetune − scratch (mean class accuracy)"
 
 
 def test_the_powerpoint_file_has_the_same_slides_with_tables_as_tables_and_notes(exported):
@@ -214,3 +214,40 @@ def test_picked_runs_are_shown_alone_for_their_study_and_an_unknown_run_is_one_m
     assert list(done.evidence[0].variants["variant"]) == ["scratch"]
     with pytest.raises(talk.TalkError, match="no run 'nosuchrun'"):
         talk.export(tmp_path / "unknown", ["classification"], store, CPU, runs=["nosuchrun"])
+
+
+def test_the_evidence_is_kept_on_disk_until_a_run_of_the_study_changes(store, tiny_settings):
+    from core.experiments import evidence
+
+    study = index.get("classification")
+    for old in evidence.cache_folder(store).glob("*.json"):
+        old.unlink()
+    assert evidence.cached(study, store, CPU, compute=False) is None
+    first = evidence.cached(study, store, CPU)
+    kept = list(evidence.cache_folder(store).glob("classification-*.json"))
+    assert len(kept) == 1
+    again = evidence.cached(study, store, CPU, compute=False)  # read back, not computed
+    assert again is not None and again.headline == first.headline and again.verdicts == first.verdicts
+    assert again.variants.equals(first.variants) and again.deltas.equals(first.deltas)
+    assert again.figure.to_dict()["data"][0]["y"] == list(first.figure.to_dict()["data"][0]["y"])
+    queued = store.create("classification", "mobilenet_v2/frozen", "classification", {"strategy": "frozen"})
+    try:
+        assert evidence.cached(study, store, CPU, compute=False) is None  # the study's runs changed: not this one
+        evidence.cached(study, store, CPU)
+        assert list(evidence.cache_folder(store).glob("classification-*.json")) == kept  # a queued run: not kept
+    finally:
+        store.discard(queued)
+
+
+def test_a_home_tile_says_what_the_study_page_opens_on(store, tiny_settings):
+    from core.experiments import evidence, headlines
+
+    study = index.get("classification")
+    e = evidence.cached(study, store, CPU)
+    tile = headlines.tile(study, e)
+    assert tile.variants == list(zip(e.variants["variant"], e.variants["mean class accuracy [95% CI]"], strict=True))
+    row = e.deltas[e.deltas["comparison"] == e.headline["comparison"]].iloc[0]
+    assert tile.delta == f"{e.headline['comparison']}: Δ {row['Δ mean class accuracy [95% CI]']}"
+    assert tile.verdict == row["verdict"] and tile.metric == "mean class accuracy on the test split"
+    empty = headlines.tile(index.get("face_detection"), evidence.cached(index.get("face_detection"), store, CPU))
+    assert empty.empty and empty.missing.startswith("No finished run of Face detection yet")

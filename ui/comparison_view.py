@@ -16,7 +16,7 @@ from core.models import imported
 from core.studies import index
 from core.studies.transfer import experiment as tx
 from core.weights import WeightsUnavailable
-from ui import figures, training
+from ui import figures, hero, training
 from ui.settings import KEEP
 from ui.sidebar import device
 
@@ -95,6 +95,7 @@ def compared_runs(prefix: str, task: str, choice: training.Choice) -> tuple[Comp
                                     format_func=lambda i: tables.run_label(by_id[i]), disabled=len(runs) < 2)
         yours = pick_yours(prefix, task)
     training.live(prefix, task)
+    hero.hero(task)
     if not runs and tx.runs_on(choice.dataset, task):
         st.info("Pick the runs to compare above: runs finished elsewhere join only when picked.")
         st.stop()

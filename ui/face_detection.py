@@ -19,7 +19,7 @@ from core.studies.face_detection import train as mtcnn_train
 from ui import figures, jobs
 
 PREFIX = "detect"
-NEW_VARIANTS = "detect.new_variants"  # finished (or stopped after an epoch) by a run started here: selected
+NEW_VARIANTS = "detect.new_variants"  # finished by a run started here: selected
 GALLERY_SIZE = 18
 CROP_MARGIN = 0.25
 
@@ -68,19 +68,14 @@ def estimate(stages: tuple[str, ...]) -> str:
     return jobs.estimate("face_detection", [mtcnn_train.MTCNNConfig(stages=stages).to_dict()], count=True)
 
 
-def kept_checkpoint(run_ids: list[str]) -> bool:
-    """Whether any of these (stopped) runs wrote a checkpoint, and so is a variant."""
-    store = RunStore()
-    return any(store.get(i).checkpoint_label for i in run_ids)
-
-
 def _ended(ended: jobs.Ended) -> None:
-    kept = {*ended.done, *ended.stopped}  # a stopped run is a variant at its last checkpoint
+    kept = set(ended.done)  # a stopped run is offered under Variants, not added
     st.session_state[NEW_VARIANTS] = [v.name for v in registry.for_task("face_detection") if v.run_id in kept]
 
 
 def training_status() -> None:
-    jobs.panel(PREFIX, _progress, _ended)
+    jobs.panel(PREFIX, _progress, _ended, stopped="If it finished an epoch it is a variant at that epoch: pick it "
+                                                   "under Variants to compare it.")
 
 
 def _progress(job: jobs.Job) -> None:

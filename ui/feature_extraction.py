@@ -207,8 +207,4 @@ def job_status(prefix: str, what: str) -> None:
         else:
             phase = run.metrics.get("phase", {}).get("name", "starting")
             st.info(f"Training the {what} (run {run.id}): {phase}…")
-    jobs.panel(prefix, progress)  # new runs are new sources: their caches have new keys
-    for message in st.session_state.get(f"{prefix}.failed", []):
-        st.error(f"The {what} did not finish: {message}")
-    for run_id in st.session_state.get(f"{prefix}.stopped", []):
-        st.warning(f"Run {run_id} stopped; its last checkpoint is usable.")
+    jobs.panel(prefix, progress, stopped="Its last checkpoint is usable.")  # new runs are new sources: new cache keys

@@ -1,15 +1,20 @@
 """Training jobs started from a page: the runs are created (queued) first, then one process is started
-to carry them out; the browser session keeps the process id and the run ids, and follows those ids.
+to carry them out, and the job (its page, process id, run ids, the tab that started it) is written to the runs
+folder's jobs/ as well as kept in the browser session.
 
-Nothing is matched by time or by dataset: a session sees, and stops, only the jobs it started.
+A job belongs to its page, not to one script run: a reload, or a second tab on the same page, finds the page's jobs
+still in progress there and follows them, with progress and Stop, saying which were started elsewhere. Nothing is
+matched by time or by dataset: a job is found by the page that started it, and followed by its run ids.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,8 +24,11 @@ import streamlit as st
 from core.data.types import DataError
 from core.engine import estimates
 from core.engine import launch as launcher
+from core.engine import liveness
 from core.engine.store import LIVE, Run, RunStore, RunStoreError
 from ui import sidebar
+
+TAB = "tab"  # the query parameter that names this browser tab, so that a reload still knows its own jobs
 
 
 @dataclass(frozen=True)
@@ -29,6 +37,13 @@ class Job:
     run_ids: tuple[str, ...]
     log: str  # the process's output: its error line when it fails before a run starts
     started: float
+    owner: str = ""  # the tab that started it (TAB)
+    prefix: str = ""  # the page's part that started it
+
+    @property
+    def elsewhere(self) -> bool:
+        """Started by another tab (or browser) than this one."""
+        return bool(self.owner) and self.owner != tab()
 
     def runs(self, store: RunStore | None = None) -> list[Run]:
         """Its runs still in the store (a run stopped while queued is removed)."""
@@ -49,6 +64,51 @@ def _key(prefix: str) -> str:
     return f"{prefix}.job"
 
 
+def tab() -> str:
+    """This browser tab's name: kept in the URL (a reload keeps it; a new tab opened on the page gets its own)."""
+    if TAB not in st.session_state:
+        st.session_state[TAB] = st.query_params.get(TAB) or uuid.uuid4().hex[:8]
+    if st.query_params.get(TAB) != st.session_state[TAB]:
+        st.query_params[TAB] = st.session_state[TAB]
+    return st.session_state[TAB]
+
+
+def _jobs_folder(store: RunStore) -> Path:
+    return store.folder / "jobs"
+
+
+def _record(job: Job, store: RunStore) -> None:
+    """Write the job beside the runs, for other tabs and reloads of its page (best effort: the runs are what count)."""
+    with contextlib.suppress(OSError):
+        folder = _jobs_folder(store)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{job.pid}.json").write_text(json.dumps(
+            {"pid": job.pid, "run_ids": list(job.run_ids), "log": job.log, "started": job.started,
+             "owner": job.owner, "prefix": job.prefix}))
+
+
+def recorded(prefix: str, store: RunStore | None = None) -> list[Job]:
+    """The jobs this page part started (in any tab) whose runs are still queued or running, oldest first; the files
+    of jobs that have ended are removed."""
+    store = store or RunStore()
+    found = []
+    for path in sorted(_jobs_folder(store).glob("*.json")) if _jobs_folder(store).is_dir() else []:
+        try:
+            d = json.loads(path.read_text())
+            job = Job(int(d["pid"]), tuple(d["run_ids"]), str(d["log"]), float(d["started"]), str(d.get("owner", "")),
+                      str(d.get("prefix", "")))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        live = [r for r in job.runs(store) if r.status in LIVE]
+        if not live and not running(job.pid):
+            with contextlib.suppress(OSError):
+                path.unlink()
+            continue
+        if job.prefix == prefix and live and running(job.pid):  # an orphaned queue is resumed by another process
+            found.append(job)
+    return sorted(found, key=lambda j: j.started)
+
+
 def launch(run_ids: list[str], force_cpu: bool = False, store: RunStore | None = None) -> Job:
     """Start the worker for these queued runs (core.worker.launch: its own process group, its own log); the runs
     learn the process id, so that they are marked failed if it dies before finishing them."""
@@ -58,12 +118,16 @@ def launch(run_ids: list[str], force_cpu: bool = False, store: RunStore | None =
 
 
 def alive(pid: int) -> bool:
-    """Whether the job still runs (reaping it when it has ended)."""
+    """Whether the job still runs (reaping it when it has ended, when this server started it)."""
     try:
         finished, _ = os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        return False
+    except ChildProcessError:  # not this process's child (started before a restart of the app): ask the system
+        return running(pid)
     return finished == 0
+
+
+def running(pid: int) -> bool:
+    return liveness.alive(pid, None)
 
 
 def last_error(log: str) -> str:
@@ -81,6 +145,8 @@ def start(prefix: str, run_ids: list[str], force_cpu: bool = False) -> Job:
     for outcome in ("failed", "stopped", "removed"):
         st.session_state.pop(f"{prefix}.{outcome}", None)
     job = launch(run_ids, force_cpu)
+    job = Job(job.pid, job.run_ids, job.log, job.started, tab(), prefix)
+    _record(job, RunStore())
     st.session_state[_key(prefix)] = job
     return job
 
@@ -97,7 +163,14 @@ def queue_and_start(prefix: str, queue: Callable[[], list[str]], force_cpu: bool
 
 
 def current(prefix: str) -> Job | None:
-    return st.session_state.get(_key(prefix))
+    """This page part's job: the one this session follows, else one started here in another tab or before a reload
+    whose runs are still queued or running (from then on this session follows it too)."""
+    job = st.session_state.get(_key(prefix))
+    if job is None:
+        found = recorded(prefix)
+        if found:
+            job = st.session_state[_key(prefix)] = found[0]
+    return job
 
 
 def stop(prefix: str) -> None:
@@ -198,22 +271,40 @@ def estimate(experiment: str, configs: list[Mapping], count: bool = False) -> st
 
 
 def panel(prefix: str, progress: Callable[[Job], None], on_end: Callable[[Ended], None] = lambda ended: None,
-          stopping: str = "Stopping: the run keeps its last checkpoint…") -> None:
-    """The one job panel every training page shows: this session's job under prefix, polled every 2 s; its place
-    in line while it waits, progress(job) while it runs (the page's phase, k of n, epoch and figures, time left),
-    "Stopping…" once Stop is pressed, and Stop. When the job ends, on_end sees how, and the page reruns to show it
-    (see follow)."""
+          stopping: str = "Stopping: the run keeps its last checkpoint…",
+          stopped: str = "A stopped run that finished an epoch is kept at that epoch: pick it among the runs to "
+                         "compare.") -> None:
+    """The one job panel every training page shows, on the page itself (never inside a folded section): this page
+    part's job, polled every 2 s; who started it when another tab did; its place in line while it waits,
+    progress(job) while it runs (the page's phase, k of n, batches, figures, time left), "Stopping…" once Stop is
+    pressed, and Stop. When the job ends, on_end sees how, the page reruns, and how it ended stays shown (outcome)
+    until the next job starts."""
     @sidebar.live(run_every=2)
     def view() -> None:
         job = follow(prefix, on_end)
         if job is None:
             return
+        if job.elsewhere:
+            st.caption("Started elsewhere (another tab or browser) on this page; Stop here stops it there too.")
         if st.session_state.get(f"{prefix}.stopping"):
             st.info(stopping, icon=":material/stop_circle:")
         else:
             progress(job)
         stop_button(prefix)
     view()
+    outcome(prefix, stopped)
+
+
+def outcome(prefix: str, stopped: str) -> None:
+    """How this page part's last job ended, kept in the session until the next one starts."""
+    for message in st.session_state.get(f"{prefix}.failed", []):
+        st.error(f"A run did not finish: {message}", icon=":material/error:")
+    done = st.session_state.get(f"{prefix}.stopped", [])
+    if done:
+        st.success(f"Stopped: {len(done)} run(s) ({', '.join(done)}). {stopped}", icon=":material/stop_circle:")
+    removed = st.session_state.get(f"{prefix}.removed", [])
+    if removed:
+        st.success(f"Removed {len(removed)} queued run(s) that had not started.", icon=":material/playlist_remove:")
 
 
 def stop_button(prefix: str) -> None:

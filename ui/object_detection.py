@@ -135,11 +135,6 @@ def training_panel(dataset: str, expanded: bool, force_cpu: bool) -> None:
             start_training(dataset, "quick", force_cpu)
         if right.button("Train full", disabled=busy, key="yolo.train.full"):
             start_training(dataset, "full", force_cpu)
-        training_status()
-        for message in st.session_state.get(f"{PREFIX}.failed", []):
-            st.error(f"Training did not run: {message}")
-        if st.session_state.get(f"{PREFIX}.stopped", []):
-            st.success("Stopped. A run keeps the checkpoints it wrote, and is listed below when it has one.")
 
 
 def across_families(run_ids: tuple[str, ...], labels: tuple[str, ...], dataset: str, device_name: str,

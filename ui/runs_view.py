@@ -14,7 +14,8 @@ from core import runs as runlist
 from core.engine.liveness import ADOPTED, ORPHANED
 from core.engine.queue import MAX_RUNNING_ENV, max_running
 from core.engine.store import LIVE, Run, RunStore, RunStoreError
-from core.runs import export, finals
+from core.engine import estimates
+from core.runs import control, export, finals
 from core.studies import index
 from ui import figures, jobs, resume, sidebar
 from ui.settings import KEEP
@@ -200,21 +201,50 @@ def parallel_figure(runs: list[Run]) -> go.Figure:
 
 @sidebar.live(run_every=3)
 def live(store: RunStore) -> None:
-    """Queued and running runs, refreshed every few seconds while there are any."""
-    active = [r for r in store.list() if r.status in LIVE]
-    if not active:
-        return
-    orphans = any(r.status == "queued" and r.pid is None and r.message == ORPHANED for r in active)
-    if orphans and resume.resume_queue(str(store.folder.resolve())):
+    """The runs in progress as one batch (a preparation, a page's job): how many are done of how many, the time
+    left, Pause, Continue and Stop all, and each run's state; polled every 3 s while there are any. When the last
+    one ends, the whole page reruns (the Home tiles then show it)."""
+    @sidebar.live(run_every=3)
+    def view() -> None:
         active = [r for r in store.list() if r.status in LIVE]
-    st.subheader("In progress")
-    for r in active:
-        phase, queue = r.metrics.get("phase") or {}, r.metrics.get("queue") or {}
-        where = ("waiting for a process: the app starts one within seconds" if r.status == "queued" and r.pid is None
-                 and r.message in (ORPHANED, ADOPTED) else
-                 f"waiting, {jobs.ordinal(int(queue['place']))} in line" if r.status == "queued" and queue else
-                 f"epoch {len(r.history)}" + (f" · {phase.get('name')}" if phase else "") if r.status == "running"
-                 else "queued")
-        st.markdown(f"**{r.title}** · {index.title(r.experiment)} · {where}")
-    st.caption(f"{max_running()} run(s) train at a time here (${MAX_RUNNING_ENV}); the others wait in the order "
-               "they were started. Stop a run on the page that started it.")
+        was = st.session_state.get("runs.live.count", 0)
+        st.session_state["runs.live.count"] = len(active)
+        if not active:
+            if was:
+                st.rerun(scope="app")
+            return
+        orphans = any(r.status == "queued" and r.pid is None and r.message == ORPHANED for r in active)
+        if orphans and resume.resume_queue(str(store.folder.resolve())):
+            active = [r for r in store.list() if r.status in LIVE]
+        st.subheader("In progress")
+        batch = control.progress(store)
+        is_paused = control.paused(store)
+        if batch is not None:
+            left = ("time left unknown until each study has run here once" if batch.seconds_left is None else
+                    f"{estimates.words(batch.seconds_left)} left" + (" (paused)" if is_paused else ""))
+            st.progress(min(batch.fraction, 1.0), text=f"**{batch.done} of {batch.total} runs done** · {left}")
+        with st.container(horizontal=True):
+            if is_paused:
+                st.button("Continue", icon=":material/play_arrow:", key="runs.live.continue",
+                          on_click=control.resume, args=(store,))
+            else:
+                st.button("Pause", icon=":material/pause:", key="runs.live.pause", on_click=control.pause,
+                          args=(store,), help="Pauses the training processes; Continue carries on where they were.")
+            st.button("Stop all", icon=":material/stop:", key="runs.live.stop", on_click=control.stop, args=(store,),
+                      help="A running run stops at its next step and keeps its last checkpoint; queued runs are "
+                           "removed. `python -m core.runs prepare` queues what is missing again.")
+        for r in active:
+            phase, queue = r.metrics.get("phase") or {}, r.metrics.get("queue") or {}
+            epochs = int(r.config.get("epochs", 0) or 0)
+            where = ("waiting for a process: the app starts one within seconds" if r.status == "queued" and r.pid is None
+                     and r.message in (ORPHANED, ADOPTED) else
+                     f"waiting, {jobs.ordinal(int(queue['place']))} in line" if r.status == "queued" and queue else
+                     f"epoch {len(r.history)}" + (f" of {epochs}" if epochs else "") +
+                     (f" · {phase.get('name')}" if phase else "") if r.status == "running" else "queued")
+            st.markdown(f"**{index.title(r.experiment)}** · {r.config.get('strategy') or r.config.get('start') or ''} "
+                        f"· {where}")
+        n = max_running()
+        st.caption(f"{n} run{'s' * (n > 1)} train{'s' * (n == 1)} at a time on this machine (set "
+                   f"{MAX_RUNNING_ENV} to change it); the others wait in the order they were started.")
+    view()
+

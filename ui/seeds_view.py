@@ -126,10 +126,8 @@ def _repeat(study: Study, dataset: str, prefix: str, groups: list[replicates.Gro
                  icon=":material/casino:"):
         jobs.queue_and_start(job, lambda: [i for c in todo for i in study.queue(c, RunStore())])
         st.rerun()
-    if jobs.current(job) is not None:  # polled only while this session's replicates train
-        jobs.panel(job, _progress)
-    for message in st.session_state.get(f"{job}.failed", []):
-        st.error(f"A replicate did not finish: {message} (the other seeds still count)", icon=":material/error:")
+    if jobs.current(job) is not None or any(st.session_state.get(f"{job}.{k}") for k in ("failed", "stopped")):
+        jobs.panel(job, _progress, stopped="The other seeds still count.")  # polled only while replicates train
 
 
 def _progress(job: jobs.Job) -> None:

@@ -21,8 +21,9 @@ STORE_PROBLEM = "app.runs_problem"
 _PRESENTATION_CSS = """
 <style>
 html { font-size: 22px; }
-[data-testid="stMainBlockContainer"] { padding: 1.6rem 1.2rem 4rem 1.2rem; max-width: 100%; }
-h1 { font-size: 2.1rem !important; padding-top: 0 !important; }
+[data-testid="stMainBlockContainer"] { padding: 3.3rem 1.2rem 4rem 1.2rem; max-width: 100%; }
+h1 { font-size: 1.6rem !important; padding: 0 0 0.3rem 0 !important; }
+[data-testid="stExpander"] summary { padding-top: 0.25rem; padding-bottom: 0.25rem; }
 h2 { font-size: 1.5rem !important; }
 h3 { font-size: 1.25rem !important; }
 [data-testid="stTable"] table, [data-testid="stTable"] th, [data-testid="stTable"] td { font-size: 0.95rem;

@@ -3,6 +3,7 @@ their process, and the live view of this session's job (phase, epoch, curves, St
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import streamlit as st
@@ -132,6 +133,9 @@ def live(prefix: str, task: str) -> None:
         running = next((r for r in runs if r.status == "running"), None)
         if running is not None:
             _progress(running, runs, task, prefix)
+        elif any(r.status != "queued" for r in runs):  # between two runs, or the last has just ended
+            st.info(f"{sum(r.status == 'done' for r in runs)} of {len(runs)} run(s) done; updating…",
+                    icon=":material/hourglass_bottom:")
         else:
             st.info(f"Starting the training process for {len(runs)} run(s)…", icon=":material/hourglass_top:")
     jobs.panel(prefix, progress, finished, "Stopping: the run ends at its next step and keeps its last checkpoint…")
@@ -142,16 +146,18 @@ def _progress(run: Run, runs: list[Run], task: str, prefix: str) -> None:
     headline = tasks.get(task).headline
     strategy, epochs = run.config.get("strategy", "?"), int(run.config.get("epochs", 1))
     nth = f"{[r.id for r in runs].index(run.id) + 1} of {len(runs)}"
-    left = estimates.remaining(history, epochs)
-    if phase:
+    done = estimates.fraction_done(history, phase, epochs)
+    training = bool(phase) and str(phase.get("name", "")).startswith("training, epoch")
+    left = estimates.from_pace(time.time() - (run.started or time.time()), done) if training or history else None
+    if phase and not training:  # reading the data, caching the frozen backbone's features
         text = f"Training **{strategy}** ({nth}): {estimates.phase_words(phase)}…"
-        done = phase["done"] / phase["total"] if phase.get("total") else len(history) / max(epochs, 1)
     else:
-        text = (f"Training **{strategy}** ({nth}): epoch {len(history)} of {epochs} done" +
-                (f", validation {headline} {numbers.text(history[-1]['val'].get(headline))}" if history else "") +
-                (f" · {estimates.words(left)} left for this run" if left else ""))
-        done = len(history) / max(epochs, 1)
-    st.progress(min(done, 1.0), text=text)
+        text = (f"Training **{strategy}** ({nth}): " +
+                (f"epoch {len(history) + 1} of {epochs}, {phase['done']:,} of {phase['total']:,} images"
+                 if training else f"epoch {len(history)} of {epochs} done") +
+                (f" · validation {headline} {numbers.text(history[-1]['val'].get(headline))}" if history else "") +
+                (f" · {estimates.words(left)} left for this run at its pace" if left else ""))
+    st.progress(done, text=text)
     if history:
         frame = tx.history_frame({strategy: history})
         left, right = st.columns(2)
@@ -188,12 +194,3 @@ def controls(prefix: str, choice: Choice) -> None:
                     icon=":material/playlist_play:"):
         start(prefix, choice.dataset, choice.config, trio, force_cpu)
         st.rerun()
-    for message in st.session_state.get(f"{prefix}.failed", []):
-        st.error(f"A run did not finish: {message}", icon=":material/error:")
-    stopped = st.session_state.get(f"{prefix}.stopped", [])
-    removed = st.session_state.get(f"{prefix}.removed", [])
-    if stopped:
-        st.success(f"Stopped: {len(stopped)} run(s) ({', '.join(stopped)}); a stopped run that finished an epoch is "
-                   "kept as a variant at that epoch.", icon=":material/stop_circle:")
-    if removed:
-        st.success(f"Removed {len(removed)} queued run(s) that had not started.", icon=":material/playlist_remove:")

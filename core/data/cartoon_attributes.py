@@ -28,8 +28,11 @@ CLASSES: dict[str, list[str] | None] = {
     "glasses": ["no glasses", "glasses"],
     "facial_hair": ["no facial hair", "facial hair"],
     "gender": ["female", "male"],
-    "race": ["asian", "black", "brown", "white"],
+    "skin_tone": ["tone 1", "tone 2", "tone 3", "tone 4"],
 }
+# The generator's own column and values behind an attribute that is named neutrally here: facesjs picks a face's
+# skin colour from one of four palettes, which its table names; the app shows them as tones 1 to 4.
+COLUMNS: dict[str, tuple[str, list[str]]] = {"skin_tone": ("race", ["asian", "black", "brown", "white"])}
 LICENCE = "Apache-2.0 (facesjs); see assets/cartoon_faces/LICENSE.md"
 
 
@@ -74,7 +77,8 @@ def load(attribute: str) -> LabelledImages:
     images, targets, splits = [], [], []
     for refs, table in (_portraits(), _detection_faces()):
         images += refs
-        targets.append(_label(table[attribute], classes))
+        column, values = COLUMNS.get(attribute, (attribute, None))
+        targets.append(_label(table[column], values or classes))
         splits.append(table["split"].to_numpy(str))
     kind = "a stand-in for age" if classes is None else "exact generator labels"
     return LabelledImages(f"cartoon_faces/{attribute}", images, np.concatenate(targets), np.concatenate(splits),

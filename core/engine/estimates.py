@@ -41,6 +41,23 @@ def remaining(history: list[dict], epochs: int) -> float | None:
     return statistics.fmean(float(h.get("seconds", 0.0)) for h in history) * (epochs - len(history))
 
 
+def fraction_done(history: list[dict], phase: Mapping | None, epochs: int) -> float:
+    """How far a running run is, from its finished epochs and the images of the current epoch done so far (a
+    "training, epoch k of n" phase, core.engine.loop)."""
+    within = 0.0
+    if phase and str(phase.get("name", "")).startswith("training, epoch") and phase.get("total"):
+        within = min(float(phase.get("done") or 0) / float(phase["total"]), 1.0)
+    return min((len(history) + within) / max(epochs, 1), 1.0)
+
+
+def from_pace(seconds_running: float, fraction: float) -> float | None:
+    """Time left at this run's own measured pace: what it took so far for what it has done; None before there is
+    a pace to go by (under 2 % done)."""
+    if fraction < 0.02 or seconds_running <= 0:
+        return None
+    return seconds_running * (1.0 - fraction) / fraction
+
+
 def words(seconds: float) -> str:
     """"about 40 s", "about 3 min"."""
     return f"about {seconds:.0f} s" if seconds < 90 else f"about {seconds / 60:.0f} min"

@@ -178,6 +178,8 @@ def _outputs(forward: nn.Module, batches: Iterator[tuple[torch.Tensor, torch.Ten
     return torch.cat(outs), torch.cat(targets)
 
 
+BATCH_REPORT_SECONDS = 1.0  # at most one progress report a second while an epoch trains
+TRAINING = "training, epoch"  # a Phase named "training, epoch k of n": done and total count this epoch's images
 FEATURE_REPORT_EVERY = 4  # batches between two progress reports while a frozen backbone's features are computed
 
 
@@ -268,6 +270,7 @@ def fit(data: LabelledImages, cfg: TrainConfig, device: torch.device | None = No
             step = distributed.wrap(forward, device)  # DDP syncs what is trainable now
         set_train_mode(model, cfg.strategy, epoch)
         total, seen, correct = 0.0, 0, None
+        reported = time.perf_counter()
         for x, target in train_batches():
             target = target.to(device, non_blocking=True)
             with torch.autocast(device.type, dtype=torch.float16, enabled=fast):
@@ -282,6 +285,9 @@ def fit(data: LabelledImages, cfg: TrainConfig, device: torch.device | None = No
             right = objective.correct(out, target)
             if right is not None:
                 correct = right if correct is None else correct + right
+            if time.perf_counter() - reported > BATCH_REPORT_SECONDS:  # the live view moves within an epoch
+                reported = time.perf_counter()
+                yield Phase(f"{TRAINING} {epoch + 1} of {cfg.epochs}", seen, len(train_idx))
         total, seen, correct = distributed.total(total, seen, float(correct) if correct is not None else -1.0)
         correct = None if correct < 0 else correct
         model.eval()

@@ -208,7 +208,10 @@ def carry_out(run_ids: list[str], store: RunStore, train_one: Callable[[Run], It
     failure is raised once they are through."""
     failure: Exception | None = None
     for k, run_id in enumerate(run_ids):
-        run = store.get(run_id)
+        try:
+            run = store.get(run_id)
+        except KeyError:  # removed from the queue while this process carried out an earlier run
+            continue
         try:
             for event in train_one(run):
                 yield run, event

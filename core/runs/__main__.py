@@ -1,4 +1,4 @@
-"""`python -m core.runs list|show|rename|tag|note|pin|unpin|delete|export|prepare|resume`: the Runs page from a shell.
+"""`python -m core.runs list|show|rename|tag|note|pin|unpin|delete|export|prepare|resume|stop|pause|continue`: the Runs page from a shell.
 
   list [--status S] [--study TEXT] [--json]   every run, newest first
   show RUN [--json]                           one run: its row, config and last epoch
@@ -8,6 +8,9 @@
   prepare [--background] [--seeds N]          train each study's default variant that this machine lacks (--seeds:
                                               the settings each study compares, with seeds 0 … N-1 each)
   resume                                      start a process for queued runs whose own ended before they began
+  stop RUN | stop --all                       stop a run in progress (a running run keeps its last checkpoint; a
+                                              queued one is removed), or every one
+  pause · continue                            pause the processes of the runs in progress; carry on with them
   replicates RUN RUN…                         whether the runs are replicates of one setting (else what differs)
 
 RUN is an id, a unique part of one (its start or its last 6 characters), or a name. Runs live in $TLDASH_RUNS_DIR
@@ -23,7 +26,7 @@ from pathlib import Path
 from core import numbers
 from core import runs as runlist
 from core.engine.store import RunStore, RunStoreError
-from core.runs import export, prepare
+from core.runs import control, export, prepare
 from core.studies import index
 
 
@@ -79,6 +82,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--background", action="store_true", help="start the training and return")
     p.add_argument("--seeds", type=int, default=1, metavar="N", help="each compared setting with N seeds (1 to 20)")
     sub.add_parser("resume", help="start a process for queued runs whose own ended before they began (a reboot)")
+    p = sub.add_parser("stop", help="stop a run in progress (a running one keeps its last checkpoint; a queued one is "
+                                    "removed), or all of them")
+    p.add_argument("run", nargs="?")
+    p.add_argument("--all", action="store_true")
+    sub.add_parser("pause", help="pause the processes of the runs in progress (`continue` carries on)")
+    sub.add_parser("continue", help="carry on with paused runs")
     sub.add_parser("replicates", help="whether runs are replicates of one setting").add_argument("runs", nargs="+")
     args = parser.parse_args(argv)
     store = RunStore()
@@ -105,6 +114,19 @@ def _run(args: argparse.Namespace, store: RunStore) -> int:
             print(f"{index.title(experiment)}: {len(ids)} queued run(s) {', '.join(ids)} (process {pid})")
         print(f"resumed {sum(len(ids) for _, ids, _ in resumed)} queued run(s)" if resumed else
               "no queued run lacks a process")
+        return 0
+    if args.command == "stop":
+        if bool(args.run) == args.all:
+            print("error: name one run, or --all", file=sys.stderr)
+            return 2
+        ids = None if args.all else [runlist.find(store, args.run).id]
+        lines = control.stop(store, ids)
+        print("\n".join(lines) if lines else "nothing is queued or running")
+        return 0
+    if args.command in ("pause", "continue"):
+        n = (control.pause if args.command == "pause" else control.resume)(store)
+        print(f"{'paused' if args.command == 'pause' else 'carrying on with'} {n} process(es)" if n else
+              "nothing is queued or running")
         return 0
     if args.command == "replicates":
         note = runlist.replicates_note([runlist.find(store, ref) for ref in args.runs]) or "give two runs or more"

@@ -123,6 +123,8 @@ def wait(started: list[tuple[Study, list[str], int]], store: RunStore, every: fl
         deadline = time.time() + every
         while time.time() < deadline and any(p.poll() is None for p in _PROCS.values()):
             time.sleep(0.5)
+    for proc in _PROCS.values():  # each worker keeps its studies' evidence for the pages before it ends
+        proc.wait()
     ok = len(done) == len(ids)
     say(f"{'prepared' if ok else 'not all prepared'}: {len(done)} of {len(ids)} runs done in "
         f"{time.time() - begun:,.0f} s" + ("" if ok else "; `python -m core.runs list` says why"))

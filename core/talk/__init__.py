@@ -22,7 +22,7 @@ from core.engine.store import RunStore, RunStoreError
 from core.studies import index
 from core.talk import deck
 from core.talk.deck import TalkError
-from core.talk.evidence import Evidence, gather
+from core.experiments.evidence import Evidence, gather
 
 
 @dataclass(frozen=True)

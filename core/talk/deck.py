@@ -18,7 +18,7 @@ import plotly.graph_objects as go
 import plotly.offline
 
 from core import plots
-from core.talk.evidence import Evidence, summary_rows
+from core.experiments.evidence import Evidence, summary_rows
 
 ROOT = Path(__file__).resolve().parents[2]
 REVEAL = ROOT / "node_modules" / "reveal.js" / "dist"

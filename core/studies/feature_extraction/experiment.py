@@ -33,7 +33,7 @@ from core.studies.feature_extraction import extract
 from core.studies.feature_extraction.extract import FeatureSource
 from core.studies.transfer import train as transfer
 
-DEFAULT_DATASET = "cartoon_faces/race"
+DEFAULT_DATASET = "cartoon_faces/glasses"
 DEFAULT_BACKBONE = "mobilenet_v2"
 DOMAIN_PAIRS = {
     "Fashion-MNIST vs inverted": ("fashion_mnist_sample", "fashion_mnist_sample/inverted"),

@@ -8,13 +8,19 @@ randomness too). The slides then need only the study's question, its key figure 
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import io
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pandas as pd
 import plotly.graph_objects as go
+import plotly.io as pio
 import torch
 
-from core import plots
+from core import plots, tasks
 from core.data import catalogue
 from core.data.types import DataError
 from core.engine import replicates
@@ -83,14 +89,15 @@ def _setup(study: Study, result: across.SeedComparison, reps: dict, device: torc
 
 
 def _tables(study: Study, result: dict, metric: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    variants = pd.DataFrame([{"variant": n, f"{metric} [95% CI]": across.cell(v["mean"].get(metric),
+    name = tasks.label(metric)
+    variants = pd.DataFrame([{"variant": n, f"{name} [95% CI]": across.cell(v["mean"].get(metric),
                                                                               *v["ci95"].get(metric, (None, None)),
                                                                               metric),
                               "seeds": v["count"]} for n, v in result["variants"].items() if metric in v["mean"]])
     compared = [c for c in result["comparisons"] if c["metric"] == metric]
     several = any(min(c["n_seeds"]) > 1 for c in compared)  # P(A better) over seeds means nothing with one seed
     deltas = pd.DataFrame([{"comparison": f"{c['a']} − {c['b']}",
-                            f"Δ {metric} [95% CI]": across.cell(c["delta"], *c["ci95"], metric, sign="+"),
+                            f"Δ {name} [95% CI]": across.cell(c["delta"], *c["ci95"], metric, sign="+"),
                             "verdict": strength(c["delta"], tuple(c["ci95"]), metric in study.lower_is_better),
                             **({"P(better) over seeds [95% CI]": across.share(c["p_better"], c["p_better_ci95"])}
                                if several else {})} for c in compared])
@@ -147,17 +154,18 @@ def gather(study: Study, store: RunStore, device: torch.device, n_boot: int = N_
     groups = replicates.groups(study, picked) if picked else across.groups_for(study, cfgs, runs)
     done = [g for g in groups if g.done]
     dataset = getattr(cfgs[0], "dataset", None) or study.default_dataset
+    if not done:  # before the untrained reference is scored: nothing to set it against
+        live = [r for g in groups for r in g.live] + [r for r in runs if r.status in LIVE]
+        why = (f"No finished run of {study.title} yet: {len({r.id for r in live})} queued or running, for this "
+               "comparison or another; this page fills when they finish." if live else
+               f"No finished run of {study.title} yet: {PREPARE_HINT}.")
+        return _missing(base, why)
     try:
         untrained = study.untrained(dataset, device)
     except (ValueError, OSError, DataError, WeightsUnavailable) as exc:
         untrained, note = {}, f"The untrained reference could not be scored: {exc}"
     else:
         note = ""
-    if not done:
-        live = [r for g in groups for r in g.live] + [r for r in runs if r.status in LIVE]
-        why = (f"No finished run of {study.title} yet: {len({r.id for r in live})} queued or running."
-               if live else f"No finished run of {study.title} yet: {PREPARE_HINT}.")
-        return _missing(base, why)
     try:
         result = across.compare(study, done, dataset, device, untrained, n_boot)
     except (ValueError, OSError, DataError, WeightsUnavailable) as exc:
@@ -195,9 +203,69 @@ def summary_rows(evidence: list[Evidence]) -> pd.DataFrame:
             continue
         cell = across.cell(h["delta"], *h["ci95"], h["metric"], sign="+")
         trained = [n for n in h["seeds"] if n] or [1]
-        rows.append({"study": e.title, "comparison": f"{h['comparison']} ({h['metric']})", "Δ [95% CI]": cell,
+        rows.append({"study": e.title, "comparison": f"{h['comparison']} ({tasks.label(h['metric'])})", "Δ [95% CI]": cell,
                      "verdict": h["in_words"] + (f", over {min(trained)} seeds" if min(trained) > 1 else "")})
     return pd.DataFrame(rows, columns=["study", "comparison", "Δ [95% CI]", "verdict"])
 
 
-__all__ = ["Evidence", "gather", "summary_rows"]
+VERSION = 1  # of the cached form below: a change to what gather() returns raises it, and old files are recomputed
+
+
+def runs_key(study: Study, store: RunStore, device: torch.device, n_boot: int = N_BOOT_LIVE) -> str:
+    """What a study's evidence depends on: its runs (each id and status), the device it is scored on, the
+    resamples and this module's VERSION. A run that finishes, fails or is deleted changes it."""
+    runs = sorted((r.id, r.status) for r in store.list() if r.experiment == study.name)
+    text = json.dumps([VERSION, study.name, device.type, n_boot, runs])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def cache_folder(store: RunStore) -> Path:
+    return store.folder / "cache" / "evidence"
+
+
+def _frame(text: str | None) -> pd.DataFrame | None:
+    return None if text is None else pd.read_json(io.StringIO(text), orient="split", dtype=False)
+
+
+def to_json(e: Evidence) -> str:
+    """The evidence as JSON (the figure as plotly JSON, the tables in pandas' split form); `published` comes from
+    the study when read back."""
+    return json.dumps({"study": e.study, "title": e.title, "question": e.question, "setup": e.setup,
+                       "figure": e.figure.to_json() if e.figure is not None else None,
+                       "figure_title": e.figure_title,
+                       "variants": e.variants.to_json(orient="split", index=False) if e.variants is not None else None,
+                       "deltas": e.deltas.to_json(orient="split", index=False) if e.deltas is not None else None,
+                       "verdicts": e.verdicts, "headline": e.headline, "problems": e.problems, "missing": e.missing})
+
+
+def from_json(text: str, study: Study) -> Evidence:
+    d = json.loads(text)
+    return Evidence(d["study"], d["title"], d["question"], [tuple(x) for x in d["setup"]],
+                    pio.from_json(d["figure"]) if d["figure"] else None, d["figure_title"], _frame(d["variants"]),
+                    _frame(d["deltas"]), d["verdicts"], d["headline"], study.published, d["problems"], d["missing"])
+
+
+def cached(study: Study, store: RunStore, device: torch.device, n_boot: int = N_BOOT_LIVE,
+           compute: bool = True) -> Evidence | None:
+    """gather(), kept on disk under the runs folder (cache/evidence) for as long as the study's runs stay as they
+    are: a page opened after `prepare`, or in a fresh server, reads it in well under a second. compute=False: None
+    when it is not on disk. A study with runs still queued or running is not kept (it changes soon)."""
+    key = runs_key(study, store, device, n_boot)
+    path = cache_folder(store) / f"{study.name}-{key}.json"
+    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+        return from_json(path.read_text(), study)
+    if not compute:
+        return None
+    evidence = gather(study, store, device, n_boot)
+    if not any(r.status in LIVE for r in store.list() if r.experiment == study.name):
+        with contextlib.suppress(OSError):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            for old in path.parent.glob(f"{study.name}-*.json"):
+                old.unlink(missing_ok=True)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(to_json(evidence))
+            tmp.replace(path)
+    return evidence
+
+
+__all__ = ["Evidence", "cached", "gather", "summary_rows"]
