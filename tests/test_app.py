@@ -308,4 +308,4 @@ def test_how_the_last_job_ended_stays_on_the_page_until_the_next_job_starts(monk
     with monkeypatch.context() as m:
         m.setattr(jobs.st, "session_state", {"cls.removed": ["r1"], "cls.stopped": ["r0"], "cls.failed": ["x"]})
         jobs.start("cls", ["r9"])
-        assert set(jobs.st.session_state) == {"cls.job"}  # a new job: the last one's end is no longer news
+        assert set(jobs.st.session_state) == {"cls.job", jobs.TAB}  # a new job: the last one's end is no longer news

@@ -31,7 +31,8 @@ from core.experiments.verdicts import strength
 from core.metrics.paired import N_BOOT_LIVE
 from core.weights import WeightsUnavailable
 
-PREPARE_HINT = "`python -m core.runs prepare` (or Prepare on the Home page) trains its default runs"
+OTHER_SETTINGS = 4  # settings shown, the newest, when none of the study's compared settings has a finished run
+PREPARE_HINT = "`python -m core.runs prepare` (`make prepare`) trains its compared settings"
 
 
 @dataclass(frozen=True)
@@ -154,6 +155,9 @@ def gather(study: Study, store: RunStore, device: torch.device, n_boot: int = N_
     groups = replicates.groups(study, picked) if picked else across.groups_for(study, cfgs, runs)
     done = [g for g in groups if g.done]
     dataset = getattr(cfgs[0], "dataset", None) or study.default_dataset
+    if not done and not picked:  # none of its compared settings has run here: the newest settings that have
+        on_set = [r for r in runs if r.status == "done" and r.config.get("dataset", dataset) == dataset]
+        done = [g for g in replicates.groups(study, on_set) if g.done][-OTHER_SETTINGS:]
     if not done:  # before the untrained reference is scored: nothing to set it against
         live = [r for g in groups for r in g.live] + [r for r in runs if r.status in LIVE]
         why = (f"No finished run of {study.title} yet: {len({r.id for r in live})} queued or running, for this "
