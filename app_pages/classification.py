@@ -25,9 +25,10 @@ if choice.data is not None:
 result, runs, names = view.compared_runs(PREFIX, TASK, choice)
 
 classes = result.extra["classes"]
-view.metrics_section(PREFIX, result, runs, names, [*tasks.get(TASK).metrics, *[f"acc/{c}" for c in classes]],
+shown = [m for m in tasks.get(TASK).metrics if m != "mRecall"]  # the same number as mCA: shown once
+view.metrics_section(PREFIX, result, runs, names, [*shown, *[f"acc/{c}" for c in classes]],
                     "Mean class accuracy (mCA) averages each class's accuracy, so the rare classes count as much as the "
-                    "common one.",
+                    "common one; it is the macro recall, so that column is not repeated.",
                     "same test images; paired bootstrap of mCA, McNemar on accuracy")
 seeds_view.section(index.get(TASK), choice.dataset, PREFIX)
 

@@ -36,7 +36,10 @@ if st.session_state.get(ui_fd.NEW_VARIANTS):
                                            *st.session_state.pop(ui_fd.NEW_VARIANTS)]
 st.session_state["detect.variants"] = [n for n in st.session_state["detect.variants"] if n in names]
 with figures.controls("Variants and fine-tuning"):
-    chosen = st.multiselect("Variants", names, key="detect.variants", **KEEP)
+    short = tables.variant_names(names)
+    chosen = st.multiselect("Variants", names, key="detect.variants", **KEEP,
+                            format_func=lambda n: short[n] + (f" · run …{n[-6:]}" if n != short[n] and
+                                                              tables.RUN_ID.search(n) else ""))
     with figures.section("Fine-tune a new variant on the cartoon training split"):
         left, right = st.columns(2)
         busy = jobs.current(ui_fd.PREFIX) is not None
@@ -60,16 +63,19 @@ result, scored = fd.compare(runs, truth, thresholds, iou, paired.N_BOOT_LIVE, fo
                             timings=speed)
 rescoring_ms = (time.perf_counter() - start) * 1000
 
-figures.table(tables.metric_table(result, list(tasks.get("face_detection").metrics)), width="stretch")
+short = tables.variant_names(list(result.variants))
+figures.table(tables.metric_table(result, list(tasks.get("face_detection").metrics), short), width="stretch")
+figures.busy(result.extra.get("timing_busy", ""))
 figures.explain(ui_fd.numbers_note(len(images), truth, iou, speed, rescoring_ms, devices.describe(dev)),
                 label="About these numbers")
 figures.explain(ui_fd.FORGETTING_NOTE, label="What fine-tuning forgets")
 if result.comparisons:
-    st.markdown(f"**Against {chosen[0]}** (paired bootstrap over images)")
-    figures.table(tables.comparisons_table(result.comparisons), width="stretch")
-    figures.verdicts(tables.verdicts(result.comparisons))
+    st.markdown(f"**Against {short.get(chosen[0], chosen[0])}** (paired bootstrap over images)")
+    figures.table(tables.comparisons_table(result.comparisons, short), width="stretch")
+    figures.verdicts(tables.verdicts(result.comparisons, short))
 
-fig = plots.pr_figure({n: s.curve for n, s in scored.items()}, ap={n: s.ap for n, s in scored.items()})
+fig = plots.pr_figure({short.get(n, n): s.curve for n, s in scored.items()},
+                      ap={short.get(n, n): s.ap for n, s in scored.items()})
 figures.show(fig, "detect.pr", "face_detection_pr")
 seeds_view.section(index.get("face_detection"), fd.DATASET, "detect")
 
@@ -91,7 +97,7 @@ st.caption(f"Stage thresholds {', '.join(f'{t:.2f}' for t in thresholds)} (PNet,
            "face 20 px. Try your image runs MTCNN at its defaults, "
            f"{', '.join(map(str, mtcnn_batched.DEFAULT_THRESHOLDS))}, so it keeps fewer boxes on the same photo.")
 for col, (name, d) in zip(st.columns(len(side)), side.items(), strict=True):
-    col.markdown(f"**{name}** · {len(d.boxes)} face(s)")
+    col.markdown(f"**{short.get(name, name)}** · {len(d.boxes)} face(s)")
     figures.show(plots.detections_figure(shown, Detections(d.boxes, d.scores), truth=shown_truth, iou_threshold=iou),
                  f"detect.side.{name}", "detections", where=col)
 

@@ -1,5 +1,6 @@
 """Face verification: ImageNet backbones as face embeddings, before and after fine-tuning, against dlib's face model."""
 
+import pandas as pd
 import streamlit as st
 
 from core import plots, tasks, timing, weights
@@ -72,6 +73,7 @@ ps = ui_fv.pair_set(dataset, data_source)
 result = fv.compare(variants, embedded, ps, distance, dev)
 timing.into(result.variants, result.extra, ui_fv.timings(tuple(embedded), dev, dataset, mode, data_source))
 figures.table(tables.metric_table(result, metrics, names), width="stretch")
+figures.busy(result.extra.get("timing_busy", ""))
 figures.explain(f"{len(ps.same)} test pairs ({int(ps.same.sum())} same person) · distance: "
            f"{verification.DISTANCES[distance]} · EER_distance: the threshold where false accepts equal false "
            f"rejects · no_face: images where dlib found no face and embedded the whole image · ms_per_image: the "
@@ -87,18 +89,25 @@ for problem in ps.problems[:10]:
 seeds_view.section(index.get("face_verification"), dataset, "verify")
 
 scored = {v.name: fv.score(embedded[v.name], ps, distance) for v in variants}
-first = result.variants[variants[0].name]["EER_distance"]
-threshold = st.slider("Threshold: the same person when the distance is at most", 0.0, 1.0, round(first, 3), 0.001,
-                      key="verify.threshold", **KEEP, format="%.3f")
-confusions = {names[n]: verification.confusion(s.distances, ps.same, threshold) for n, s in scored.items()}
+far = st.slider("Operating point: the false accept rate each variant is held to", 0.0, 1.0, 0.1, 0.01,
+                key="verify.far", **KEEP, format="%.2f")
+thresholds = {n: verification.threshold_at_far(s.distances, ps.same, far) for n, s in scored.items()}
+confusions = {names[n]: verification.confusion(s.distances, ps.same, thresholds[n]) for n, s in scored.items()}
 fig = ui_fv.operating_points(plots.roc_figure({names[n]: s.result for n, s in scored.items()}), confusions)
 figures.show(fig, "verify.roc", "face_verification_roc")
-st.dataframe([{"variant": n, "same, accepted": c.true_accepts, "same, rejected": c.false_rejects,
-               "different, accepted": c.false_accepts, "different, rejected": c.true_rejects,
-               "FAR": round(c.far, 3), "TAR": round(c.tar, 3)} for n, c in confusions.items()], hide_index=True)
+figures.table(pd.DataFrame([{"variant": names[n], "distance threshold": f"{thresholds[n]:.3f}",
+                             "same, accepted": c.true_accepts, "same, rejected": c.false_rejects,
+                             "different, accepted": c.false_accepts, "different, rejected": c.true_rejects,
+                             "FAR": f"{c.far:.3f}", "TAR": f"{c.tar:.3f}"}
+                            for n, c in zip(scored, confusions.values(), strict=True)]), width="stretch")
+figures.explain("Each embedding's distances have a scale of their own, so one distance threshold would hold the "
+                "variants to different false accept rates: each gets its own threshold, the largest at which at most "
+                "this share of the different-people pairs is accepted. ○ on the ROC: that operating point; ×: its "
+                "equal-error point.", label="About the thresholds")
 
-st.subheader("Hardest pairs at this threshold")
+st.subheader("Hardest pairs at this operating point")
 who = st.selectbox("Variant", list(scored), key="verify.browse", **KEEP, format_func=names.get)
+threshold = thresholds[who]
 accepts, rejects = ui_fv.hardest(scored[who].distances, ps.same, threshold)
 st.markdown("**False accepts**: different people, closest first")
 ui_fv.pair_row(ps, accepts, scored[who].distances)
@@ -106,4 +115,4 @@ st.markdown("**False rejects**: the same person, furthest apart first")
 ui_fv.pair_row(ps, rejects, scored[who].distances)
 
 st.subheader("Verify two faces")
-ui_fv.verify_two(ps, variants, scored, distance, threshold, dev)
+ui_fv.verify_two(ps, variants, scored, distance, thresholds, dev)

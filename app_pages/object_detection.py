@@ -60,6 +60,7 @@ short = {registry.yolo_variant(r).name: str(r.config["start"]) for r in runs}
 
 st.subheader("Best and last checkpoints (test split)")
 figures.table(ui_od.study_table(result), width="stretch")
+figures.busy(result.extra.get("timing_busy", ""))
 figures.explain(f"{result.extra['images']} test images, {result.extra['objects']} objects · best: the kept checkpoint with "
            "the highest validation fitness (0.1 AP50 + 0.9 AP50-95, ultralytics' rule) · P, R, F1 at each class's "
            "best-F1 score, IoU 0.5. Why ours and ultralytics' differ on the same predictions: both match greedily "
@@ -69,8 +70,11 @@ figures.explain(f"{result.extra['images']} test images, {result.extra['objects']
            f"{od.timing.ROUNDS} rounds over the first {od.TIMED_IMAGES} test images, the checkpoints interleaved after "
            "a warm-up (ranges: " + "; ".join(f"{n.split('/')[-1]} {lo:,.0f}–{hi:,.0f}" for n, (lo, hi) in
                                               result.extra.get("ms_range", {}).items()) + ").")
-if result.comparisons:
-    figures.table(tables.comparisons_table(result.comparisons), width="stretch")
+if result.comparisons:  # "pretrained @ epoch 3", not two run ids
+    said = {n: (f"{short[n.split('@')[0]]} @ {n.split('@')[1]}" if n.split("@")[0] in short else n)
+            for c in result.comparisons for n in c[:2]}
+    figures.table(tables.comparisons_table(result.comparisons, said), width="stretch")
+    figures.verdicts(tables.verdicts(result.comparisons, said))
 
 rows = pd.DataFrame(result.extra["per_checkpoint"])
 rows["variant"] = rows["variant"].map(short)

@@ -59,7 +59,7 @@ elif task == "classification":
     normalised = st.toggle("Row-normalised", value=True, key="score.normalised", **KEEP)
     fig = plots.confusion_figure(report.results, normalised=normalised)
     figures.show(fig, "score.fig.cm", "confusion")
-    st.dataframe(pd.DataFrame(summary["variants"]).T, width="stretch")
+    figures.table(pd.DataFrame(summary["variants"]).T.rename_axis("column").reset_index(), width="stretch")
     st.markdown("**Per class** (pred)")
     figures.table(pd.DataFrame(summary["per_class"]), width="stretch")
     comparisons(report)

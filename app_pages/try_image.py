@@ -54,6 +54,7 @@ except WeightsUnavailable as exc:
     st.stop()
 st.caption(f"Running on {devices.describe(dev)} · ms / image: the median of {timing.ROUNDS} runs on this image, "
            "the variants interleaved after a warm-up, with the range")
+figures.busy(timing.busy_words(speed))
 columns = st.columns([1] + [2] * len(chosen)) if presenting() else st.columns(len(chosen))
 if presenting():  # the picker is folded away: the image stays in view beside the results
     columns.pop(0).image(loaded.image, width="stretch", caption=loaded.name)

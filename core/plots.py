@@ -65,9 +65,41 @@ def _diamond(name: str) -> dict:
     return dict(color=colour_of(name), size=12, symbol="diamond", line=dict(color="black", width=1))
 
 
+def _trace_colour(trace: object) -> str | None:
+    for part in ("line", "marker"):
+        colour = getattr(getattr(trace, part, None), "color", None)
+        if isinstance(colour, str):
+            return colour
+    return None
+
+
+def distinct(fig: go.Figure) -> go.Figure:
+    """No two variants of one figure in one colour: a variant (a legend group, else a named trace) whose colour an
+    earlier one already has takes the first palette colour the figure does not use yet. colour_of is app-wide, so
+    with more variants than colours two can share one; never on the same figure."""
+    taken: dict[str, str] = {}  # colour -> the group that has it
+    for trace in fig.data:
+        group, colour = trace.legendgroup or trace.name, _trace_colour(trace)
+        if not group or colour not in VARIANT_COLOURS:
+            continue
+        if taken.setdefault(colour, group) == group:
+            continue
+        free = next((c for c in VARIANT_COLOURS if c not in taken), None)
+        if free is None:
+            continue
+        for t in fig.data:
+            if (t.legendgroup or t.name) == group:
+                for part in ("line", "marker"):
+                    if getattr(getattr(t, part, None), "color", None) == colour:
+                        getattr(t, part).color = free
+        taken[free] = group
+    return fig
+
+
 def finish(fig: go.Figure, title: str = "", legend: bool = True) -> go.Figure:
-    """The house layout: no empty band on top (a small top margin, more only for a title), and the legend in a
-    row above the plot, where it never covers an axis or a curve."""
+    """The house layout: no empty band on top (a small top margin, more only for a title), the legend in a
+    row above the plot, where it never covers an axis or a curve, and each variant in a colour of its own."""
+    distinct(fig)
     fig.update_layout(template=TEMPLATE, title=title or None, margin=dict(t=50 if title else 10, r=20))
     if legend:
         fig.update_layout(legend=dict(orientation="h", x=0, xanchor="left", y=1.02, yanchor="bottom"))
@@ -107,17 +139,19 @@ def detections_figure(image: Image.Image, dets: Detections, title: str = "", nam
     with truth (M, 4), true positives, false positives and missed truths (FN, dashed) get their own colours."""
     fig = go.Figure(go.Image(z=np.asarray(image.convert("RGB"))))
     size = image.size
+    placed: list[tuple[float, float, float, float]] = []  # label rectangles drawn so far: no label over another
     if truth is None:
         kinds = [None] * len(dets.boxes)
     else:
         match = match_image(dets.boxes, dets.scores, truth, iou_threshold)
         kinds = ["TP" if t else "FP" for t in match.is_tp]
         for box in np.asarray(truth).reshape(-1, 4)[~match.gt_matched]:
-            _box(fig, box, size, MATCH_COLOURS["FN"], "FN", dash="dash")
+            _box(fig, box, size, MATCH_COLOURS["FN"], "FN", dash="dash", placed=placed)
     names = dets.classes or ("",) * len(dets.boxes)
-    for box, score, kind, name in zip(dets.boxes, dets.scores, kinds, names, strict=True):
+    for i in np.argsort(-np.asarray(dets.scores, float), kind="stable"):  # the surest boxes get their labels first
+        box, score, kind, name = dets.boxes[i], dets.scores[i], kinds[i], names[i]
         label = " ".join(x for x in (kind, name, f"{score:.2f}") if x)
-        _box(fig, box, size, MATCH_COLOURS[kind] if kind else colour_of(name or title), label)
+        _box(fig, box, size, MATCH_COLOURS[kind] if kind else colour_of(name or title), label, placed=placed)
     fig.update_layout(template=TEMPLATE, title=title or None, margin=dict(l=0, r=0, t=40 if title else 0, b=0))
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
@@ -125,17 +159,25 @@ def detections_figure(image: Image.Image, dets: Detections, title: str = "", nam
 
 
 LABEL_PX = 16  # a box label's height: a box nearer the top than this carries its label inside
+LABEL_CHAR_PX = 7  # about one character's width at the labels' font, for keeping labels apart
 
 
 def _box(fig: go.Figure, box: np.ndarray, size: tuple[int, int], line_colour: str, label: str,
-         dash: str = "solid") -> None:
+         dash: str = "solid", placed: list | None = None) -> None:
     """A box drawn clipped to the image (a detector may return one that overhangs the border), so that the figure
-    stays the image's size and side-by-side panels line up."""
+    stays the image's size and side-by-side panels line up. Its label is left out where it would cover one already
+    drawn (`placed`: their rectangles), so that labels never overprint; the box itself is always drawn."""
     w, h = size
     x1, x2 = (float(np.clip(v, 0, w)) for v in (box[0], box[2]))
     y1, y2 = (float(np.clip(v, 0, h)) for v in (box[1], box[3]))
     fig.add_shape(type="rect", x0=x1, y0=y1, x1=x2, y1=y2, line=dict(color=line_colour, width=3, dash=dash))
-    fig.add_annotation(x=x1, y=y1, text=label, showarrow=False, yanchor="top" if y1 < LABEL_PX else "bottom",
+    inside = y1 < LABEL_PX
+    rect = (x1, y1 if inside else y1 - LABEL_PX, x1 + LABEL_CHAR_PX * len(label), y1 + LABEL_PX if inside else y1)
+    if placed is not None:
+        if any(rect[0] < r[2] and r[0] < rect[2] and rect[1] < r[3] and r[1] < rect[3] for r in placed):
+            return
+        placed.append(rect)
+    fig.add_annotation(x=x1, y=y1, text=label, showarrow=False, yanchor="top" if inside else "bottom",
                        xanchor="left", font=dict(color="white", size=11), bgcolor=line_colour)
 
 
@@ -257,9 +299,9 @@ def learning_curves_figure(history: pd.DataFrame, metric: str = "loss",
                                          line=dict(color=colour_of(name), dash=dash), name=f"{name} {split}"))
                 mark_undefined(fig, part["epoch"], part.get(f"{metric}{numbers.WHY}"), colour_of(name),
                                f"{name} {split}")
-        for epoch in (unfreeze or {}).get(name, []):
+        for epoch in (unfreeze or {}).get(name, []):  # named at the foot of the plot: the legend sits on top
             fig.add_vline(x=epoch, line=dict(color=colour_of(name), dash="dot"), annotation_text="unfreeze",
-                          annotation_position="top")
+                          annotation_position="bottom right")
     fig.update_layout(xaxis=dict(title="epoch", dtick=1), yaxis=dict(title=metric))
     return finish(fig)
 

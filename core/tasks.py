@@ -70,12 +70,15 @@ LABELS: dict[str, str] = {
     "ultralytics_P": "P (ultralytics)", "ultralytics_R": "R (ultralytics)", "val_AP50": "validation AP50",
     "train_images_per_s": "training images/s", "balanced_accuracy": "balanced accuracy",
     "balanced_accuracy_std": "balanced accuracy, sd over folds", "n_features": "features", "fit_seconds": "fit time (s)",
+    "mean_class_accuracy": "mean class accuracy", "macro_f1": "macro F1",
 }
 
 
 def label(metric: str) -> str:
     """A metric as people read it: "mean class accuracy" for mCA, "Pearson r" for pearson; unknown keys with spaces
     for underscores."""
+    if metric.startswith("acc/"):  # per-class accuracy
+        return f"accuracy: {metric.removeprefix('acc/')}"
     return LABELS.get(metric, metric.replace("_", " "))
 
 

@@ -3,6 +3,7 @@ processes: a stand-in worker (a sleeping Python process in its own group) holds 
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -92,9 +93,23 @@ def test_progress_counts_the_batch_and_its_time_left_from_the_runs_own_pace(tmp_
     store._set(done, status="done", started=time.time() - 50)
     epoch = {"epoch": 0, "train_loss": 1.0, "val_loss": 1.0, "val": {}, "seconds": 30.0, "trainable": 1,
              "train_accuracy": None, "phase": ""}
-    store._set(running, metrics='{"history": [%s]}' % __import__("json").dumps(epoch))
+    store._set(running, metrics=json.dumps({"history": [epoch]}), started=time.time() - 30)
     p = control.progress(store)
     assert p.total == 2 and p.done == 1
     assert p.fraction == pytest.approx((1 + 1 / 4) / 2)
-    assert p.seconds_left == pytest.approx(30.0 * 3)  # its own epochs' pace: 3 epochs of 30 s to go
+    assert p.seconds_left == pytest.approx(30.0 * 3, rel=0.05)  # its own pace: a quarter done in 30 s, 90 s to go
     assert p.unknown == 0
+
+
+def test_a_run_never_run_here_is_estimated_from_the_reference_at_this_machines_pace(tmp_path, worker, monkeypatch):
+    monkeypatch.setattr(control, "reference", lambda: {"classification/scratch": 40.0, "regression/frozen": 10.0})
+    store = RunStore(tmp_path)
+    queued = store.create("regression", "resnet18/frozen", "regression", {"strategy": "frozen", "epochs": 8})
+    store.assign([queued], worker.pid)
+    done = store.create("classification", "mobilenet_v2/scratch", "classification", {"strategy": "scratch"})
+    store._set(done, status="done", started=time.time() - 80)  # twice the reference's 40 s: a slower machine
+    p = control.progress(store)
+    assert p.total == 2 and p.done == 1 and p.unknown == 0
+    assert p.seconds_left == pytest.approx(10.0 * 2, rel=0.02)  # the reference's 10 s at this machine's pace
+    monkeypatch.setattr(control, "reference", dict)  # nothing to go by: said, not guessed
+    assert control.progress(store).seconds_left is None and control.progress(store).unknown == 1

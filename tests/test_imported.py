@@ -183,8 +183,8 @@ def test_the_cli_imports_lists_and_removes(home, files, capsys):
 def test_your_model_stands_beside_the_runs_across_seeds_and_in_the_talk_never_as_the_baseline(home, run, files,
                                                                                                monkeypatch):
     from core.experiments import seeds as across
-    from core.studies import index
     from core.experiments.evidence import gather
+    from core.studies import index
 
     monkeypatch.setattr(across, "settings_for", lambda study: [TINY.with_strategy("scratch"),
                                                                TINY.with_strategy("finetune")])

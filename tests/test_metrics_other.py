@@ -212,3 +212,15 @@ def test_a_bootstrap_p_value_is_never_zero_only_below_its_resolution():
     r = paired.paired_bootstrap(lambda c: float(np.average(a + 1, weights=c)), lambda c: float(np.average(a, weights=c)),
                                 50, "mean", n_boot=199)
     assert r.delta == pytest.approx(1.0) and r.p_value == pytest.approx(2 / 200)  # every resample favours a
+
+
+def test_a_threshold_per_variant_holds_each_to_the_same_false_accept_rate():
+    rng = np.random.default_rng(0)
+    same = np.r_[np.ones(50, bool), np.zeros(200, bool)]
+    for scale in (1.0, 0.01):  # one embedding's distances a hundred times smaller than another's
+        d = np.r_[rng.uniform(0, 0.5, 50), rng.uniform(0.3, 1.0, 200)] * scale
+        for far in (0.0, 0.05, 0.1, 0.5, 1.0):
+            c = verification.confusion(d, same, verification.threshold_at_far(d, same, far))
+            assert c.far <= far + 1e-12 and c.far > far - 1 / 200 - 1e-12
+    ties, different = np.array([0.2, 0.5, 0.5, 0.5, 0.9]), np.zeros(5, bool)
+    assert verification.confusion(ties, different, verification.threshold_at_far(ties, different, 0.5)).far == 0.2

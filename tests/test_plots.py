@@ -71,6 +71,15 @@ def test_boxes_overhanging_the_border_are_drawn_inside_the_image():
     assert fig.layout.annotations[0].yanchor == "top"  # at the top edge the label goes inside the box
 
 
+def test_labels_of_boxes_that_crowd_together_never_overprint():
+    image = Image.new("RGB", (200, 200))
+    boxes = np.array([[40, 60, 90, 110], [42, 62, 92, 112], [44, 58, 95, 108], [140, 150, 190, 195]], float)
+    dets = Detections(boxes, np.array([0.3, 0.9, 0.5, 0.7]))
+    fig = plots.detections_figure(image, dets)
+    assert len(fig.layout.shapes) == 4  # every box is drawn
+    assert [a.text for a in fig.layout.annotations] == ["0.90", "0.70"]  # the surest of the crowd is labelled
+
+
 def test_a_comparison_table_exports_as_a_figure():
     c = paired.Paired("AP", 0.61, 0.52, 0.09, (0.05, 0.13), 0.001, "paired bootstrap")
     frame = tables.comparisons_table([("finetuned", "pretrained", c)])

@@ -256,7 +256,7 @@ def test_the_runs_page_shows_the_queue_in_order_with_each_place(tmp_path, monkey
     at = AppTest.from_file(str(ROOT / "app_pages/runs.py"), default_timeout=60).run()
     assert not at.exception, [e.value for e in at.exception]
     lines = [m.value for m in at.markdown if "Transfer: classification ·" in m.value]
-    assert lines == [f"**{first}** · Transfer: classification · epoch 0", f"**{second}** · Transfer: classification · "
+    assert lines == [f"**{first}** · Transfer: classification · epoch 0 of 2", f"**{second}** · Transfer: classification · "
                                                                            "waiting, 1st in line"]
     home = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60).run()  # the home page shows it too
     assert not home.exception and home.subheader[0].value == "In progress"

@@ -45,8 +45,9 @@ def test_comparisons_table_shows_signed_deltas_cis_and_small_p_values():
 def test_short_names_mention_only_what_differs():
     runs = {"v1": _run("20261123-000000-aaaa11", strategy="scratch"),
             "v2": _run("20261123-000000-bbbb22", strategy="frozen", image_size=128, lr=0.0001)}
-    assert tables.short_names(runs) == {"v1": "scratch · 64 px · lr 0.001 (aa11)",
-                                        "v2": "frozen · 128 px · lr 0.0001 (bb22)"}
+    assert tables.short_names(runs) == {"v1": "scratch · 64 px · lr 0.001", "v2": "frozen · 128 px · lr 0.0001"}
+    again = {"v1": runs["v1"], "v3": _run("20261123-000000-cccc33", strategy="scratch")}  # same settings: ids tell
+    assert tables.short_names(again) == {"v1": "scratch (aa11)", "v3": "scratch (cc33)"}
     settings = tables.settings_table(runs, tables.short_names(runs))
     assert settings["lr"].tolist() == ["lr 0.001", "lr 0.0001"] and settings["augment"].tolist() == ["none"] * 2
     assert "run …aaaa11" in tables.run_label(runs["v1"])

@@ -14,12 +14,12 @@ import torch
 from core import talk
 from core.engine.store import RunStore
 from core.experiments import seeds as across
+from core.experiments.evidence import gather
 from core.experiments.verdicts import strength
 from core.studies import index
 from core.studies.transfer import train as trainer
 from core.talk import __main__ as talk_cli
 from core.talk import deck
-from core.experiments.evidence import gather
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, NO_CHROMIUM
 
 CPU = torch.device("cpu")

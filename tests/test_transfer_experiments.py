@@ -172,12 +172,13 @@ def test_classification_page_compares_the_runs_and_counts_trainable_parameters(c
     note = next(c.value for c in at.caption if " images · " in c.value)
     assert re.search(r" images · train [\d,]+ · test [\d,]+ · classes ", note), note  # no raw dict
     table, versus = at.dataframe[0].value, at.dataframe[2].value
-    assert len(table) == 3 and {"mCA", "mF1", "mPrecision", "mRecall", "acc/Ankle boot"} <= set(table.columns)
+    assert len(table) == 3 and {"mCA", "mF1", "mPrecision", "acc/Ankle boot"} <= set(table.columns)
+    assert "mRecall" not in table.columns  # the same number as mCA, shown once
     finetune = table[table["variant"].str.startswith("finetune")].iloc[0]
     assert finetune["mCA"].startswith(f"{classification.variants[_named(classification, 'finetune')]['mCA']:.3f} [")
     assert set(versus["metric"]) == {"mCA", "accuracy"} and all(versus["b"].str.startswith("scratch"))
     assert any(m.value.startswith("**Against the baseline, scratch") for m in at.markdown)
-    assert len(at.get("plotly_chart")) == 3  # confusion matrices, loss curves, metric curves
+    assert len(at.get("plotly_chart")) == 4  # the evidence's figure, confusion matrices, loss curves, metric curves
     frozen = classification.extra["runs"][_named(classification, "frozen")]["run_id"]
     at.selectbox(key="cls.baseline").set_value(frozen).run()  # the baseline is chosen, not the first variant
     versus = at.dataframe[2].value
@@ -227,7 +228,7 @@ def test_regression_page_draws_a_scatter_per_variant(regression, runs_dir, monke
     at = _page("regression.py")
     table = at.dataframe[0].value
     assert len(table) == 2 and {"pearson", "spearman", "MAE"} <= set(table.columns)
-    assert len(at.get("plotly_chart")) == 4  # two scatters, two learning-curve charts
+    assert len(at.get("plotly_chart")) == 5  # the evidence's figure, two scatters, two learning-curve charts
     assert any("stand-in for age" in m.value for m in at.markdown)
 
 

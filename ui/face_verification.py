@@ -96,12 +96,17 @@ def _progress(job: jobs.Job) -> None:
 
 
 def operating_points(fig: go.Figure, points: dict[str, verification.Confusion]) -> go.Figure:
-    """The threshold's (FAR, TAR) on each variant's ROC, as large dots."""
+    """Each variant's operating point (FAR, TAR) on its ROC, a ring in its colour; the markers named in the legend."""
+    colours = {t.legendgroup: t.line.color for t in fig.data if t.legendgroup and t.mode == "lines"}
     for name, c in points.items():
-        fig.add_trace(go.Scatter(x=[c.far], y=[c.tar], mode="markers", showlegend=False,
-                                 marker=dict(size=14, color="black", symbol="circle-open", line=dict(width=3)),
+        fig.add_trace(go.Scatter(x=[c.far], y=[c.tar], mode="markers", showlegend=False, legendgroup=name,
+                                 marker=dict(size=15, color=colours.get(name, "black"), symbol="circle-open",
+                                             line=dict(width=3)),
                                  hovertemplate=f"{name}: FAR %{{x:.3f}}, TAR %{{y:.3f}}<extra></extra>"))
-    fig.update_layout(height=560, legend=dict(orientation="h", x=0, y=-0.15, xanchor="left", yanchor="top"))
+    for symbol, words in (("circle-open", "○ its operating point"), ("x", "× its equal-error point")):
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=words,
+                                 marker=dict(size=11, color="grey", symbol=symbol, line=dict(width=2))))
+    fig.update_layout(height=560)
     return fig
 
 
@@ -159,8 +164,9 @@ def _two(variant: str, device_name: str, key_a: str, key_b: str, _a: Image.Image
 
 
 def verify_two(ps: fv.PairSet, variants: list[registry.Variant], scored: dict[str, fv.ScoredPairs], distance: str,
-               threshold: float, device_name: str) -> None:
-    """Two faces, every variant's distance (normalised by its largest on the pairs set) and decision."""
+               thresholds: dict[str, float], device_name: str) -> None:
+    """Two faces, every variant's distance (normalised by its largest on the pairs set) and its decision at its own
+    threshold (the operating point above)."""
     faces = []
     for side, col, default in zip("AB", st.columns(2), (0, 1), strict=True):
         with col:
@@ -175,9 +181,9 @@ def verify_two(ps: fv.PairSet, variants: list[registry.Variant], scored: dict[st
         vectors, found = _two(v.name, device_name, faces[0][1], faces[1][1], faces[0][0], faces[1][0])
         raw = verification.pair_distances(vectors[:1], vectors[1:], distance)
         d = float(verification.normalise(raw, distance, scored[v.name].largest)[0])
-        rows.append({"variant": fv.label(v), "distance": round(d, 3), "decision": "same person" if d <= threshold else
-                     "different people", "faces found": f"{int(found.sum())} of 2" if v.family == "dlib" else
-                     "(whole images)"})
+        rows.append({"variant": fv.label(v), "distance": round(d, 3), "its threshold": round(thresholds[v.name], 3),
+                     "decision": "same person" if d <= thresholds[v.name] else "different people",
+                     "faces found": f"{int(found.sum())} of 2" if v.family == "dlib" else "(whole images)"})
     st.table(rows)
-    st.caption(f"Decision at the threshold above ({threshold:.3f}); a Euclidean distance is divided by the variant's "
-               "largest on the pairs set, so it can exceed 1 for faces unlike any there.")
+    st.caption("Each variant decides at its own threshold for the false accept rate above; a Euclidean distance is "
+               "divided by the variant's largest on the pairs set, so it can exceed 1 for faces unlike any there.")

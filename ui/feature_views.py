@@ -178,7 +178,7 @@ def finetuning_changes(c: Context) -> None:
         if cols[2].button("Start", type="primary", disabled=busy, key="fx.tune.start"):
             ui_fx.start_finetune(dataset, backbone, strategy, epochs, size)
             st.rerun()
-        ui_fx.job_status(ui_fx.TUNE_PREFIX, "fine-tuned backbone")
+    ui_fx.job_status(ui_fx.TUNE_PREFIX, "fine-tuned backbone")  # outside the fold: a rerun does not hide it
 
 
 def feature_space(c: Context) -> None:

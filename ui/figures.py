@@ -8,10 +8,8 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from core import plots
+from core import plots, tasks
 from ui import sidebar
-
-PRESENT_COLUMNS = 6  # a projected table keeps its first columns, on one line each
 
 
 def show(fig: go.Figure, key: str, stem: str, where=None, export: bool = True, scale: bool = True, **chart):
@@ -41,17 +39,18 @@ def export_buttons(fig: go.Figure, stem: str, key: str) -> None:
 
 
 def table(frame: pd.DataFrame, **dataframe) -> None:
-    """A result table: interactive (sortable, scrollable) normally; in presentation mode a plain HTML table, whose
-    text scales with the page (the interactive grid is drawn on a canvas at a fixed size), cut to its first
-    PRESENT_COLUMNS columns, the rest named under it."""
+    """A result table, its metric columns under their human labels (core.tasks.label; the frame, its exports and the
+    CLI keep the keys): interactive (sortable, scrollable) normally; in presentation mode a plain HTML table with every
+    column, whose text scales with the page and wraps inside its cells (the interactive grid is drawn on a canvas at
+    a fixed size)."""
+    labels = {c: tasks.label(c) for c in frame.columns if isinstance(c, str) and tasks.label(c) != c}
+    floats = [c for c in frame.columns if pd.api.types.is_float_dtype(frame[c])]  # one precision: 3 decimals
     if sidebar.presenting():
-        shown = frame.iloc[:, :PRESENT_COLUMNS]
-        st.table(shown.style.hide(axis="index").format(na_rep="–"))
-        if frame.shape[1] > PRESENT_COLUMNS:
-            st.caption(f"{frame.shape[1] - PRESENT_COLUMNS} more columns: {', '.join(frame.columns[PRESENT_COLUMNS:])} "
-                       "(presentation mode off shows them)")
+        st.table(frame.rename(columns=labels).style.hide(axis="index").format(na_rep="–", precision=3))
     else:
-        st.dataframe(frame, hide_index=True, **dataframe)
+        config = {c: st.column_config.Column(label) for c, label in labels.items() if c not in floats}
+        config |= {c: st.column_config.NumberColumn(labels.get(c, str(c)), format="%.3f") for c in floats}
+        st.dataframe(frame, hide_index=True, column_config=config | dataframe.pop("column_config", {}), **dataframe)
 
 
 def controls(label: str):
@@ -101,6 +100,12 @@ def explain(text: str, where=None, label: str = "About this") -> None:
         where.expander(label, icon=":material/info:").caption(text)
     else:
         where.caption(text)
+
+
+def busy(words: str) -> None:
+    """The warning that timings were measured while other work shared the machine (core.timing.busy_words)."""
+    if words:
+        st.warning(words, icon=":material/speed:")
 
 
 def verdicts(lines: list[str]) -> None:

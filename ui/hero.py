@@ -64,10 +64,7 @@ def hero(study_name: str) -> evidence.Evidence:
         return e
     st.markdown(_CSS, unsafe_allow_html=True)
     left, right = box.columns([11, 9] if presenting() else [1, 1], gap="small")
-    if e.figure is not None:
-        fig = e.figure.update_layout(height=330 if presenting() else 380, margin=dict(t=30, b=10, l=10, r=10))
-        figures.show(fig, f"hero.{study_name}.figure", f"{study_name}-evidence", where=left, export=not presenting())
-        left.caption(e.figure_title)
+    # the numbers are sent before the figure: a new tab loads plotly.js first, and the numbers need not wait for it
     with right:  # the differences first: they are the answer
         if e.deltas is not None and not e.deltas.empty:
             shown = e.deltas.drop(columns=[c for c in e.deltas.columns if c.startswith("P(better)")]) \
@@ -87,4 +84,8 @@ def hero(study_name: str) -> evidence.Evidence:
                         "you pick.", label="About these numbers")
         for problem in e.problems:
             st.caption(problem)
+    if e.figure is not None:
+        fig = e.figure.update_layout(height=330 if presenting() else 380, margin=dict(t=30, b=10, l=10, r=10))
+        figures.show(fig, f"hero.{study_name}.figure", f"{study_name}-evidence", where=left, export=not presenting())
+        left.caption(e.figure_title)
     return e

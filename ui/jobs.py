@@ -22,9 +22,8 @@ from pathlib import Path
 import streamlit as st
 
 from core.data.types import DataError
-from core.engine import estimates
+from core.engine import estimates, liveness
 from core.engine import launch as launcher
-from core.engine import liveness
 from core.engine.store import LIVE, Run, RunStore, RunStoreError
 from ui import sidebar
 

@@ -11,10 +11,10 @@ import streamlit as st
 
 from core import numbers, plots
 from core import runs as runlist
+from core.engine import estimates
 from core.engine.liveness import ADOPTED, ORPHANED
 from core.engine.queue import MAX_RUNNING_ENV, max_running
 from core.engine.store import LIVE, Run, RunStore, RunStoreError
-from core.engine import estimates
 from core.runs import control, export, finals
 from core.studies import index
 from ui import figures, jobs, resume, sidebar
@@ -241,8 +241,7 @@ def live(store: RunStore) -> None:
                      f"waiting, {jobs.ordinal(int(queue['place']))} in line" if r.status == "queued" and queue else
                      f"epoch {len(r.history)}" + (f" of {epochs}" if epochs else "") +
                      (f" · {phase.get('name')}" if phase else "") if r.status == "running" else "queued")
-            st.markdown(f"**{index.title(r.experiment)}** · {r.config.get('strategy') or r.config.get('start') or ''} "
-                        f"· {where}")
+            st.markdown(f"**{r.title}** · {index.title(r.experiment)} · {where}")
         n = max_running()
         st.caption(f"{n} run{'s' * (n > 1)} train{'s' * (n == 1)} at a time on this machine (set "
                    f"{MAX_RUNNING_ENV} to change it); the others wait in the order they were started.")

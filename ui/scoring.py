@@ -96,7 +96,9 @@ def your_predictions(name: str, sha256: str, dataset: str, device_name: str) -> 
                          "pred": [classes[int(p)] for p in o.predicted]}).to_csv(index=False).encode()
 
 
-def metric_row(items: list[tuple[str, object]]) -> None:
+def metric_row(items: list[tuple[str, object]], of: str = "pred") -> None:
+    """The headline numbers of one column of predictions, as cards, said to be that column's."""
+    st.caption(f"Of `{of}`, the first predictions column (the tables below have every column)")
     for col, (label, value) in zip(st.columns(len(items)), items, strict=True):
         col.metric(label, value)
 

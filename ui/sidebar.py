@@ -28,7 +28,7 @@ h2 { font-size: 1.5rem !important; }
 h3 { font-size: 1.25rem !important; }
 [data-testid="stTable"] table, [data-testid="stTable"] th, [data-testid="stTable"] td { font-size: 0.95rem;
   padding: 0.2rem 0.5rem !important; }
-[data-testid="stTable"] td *, [data-testid="stTable"] th * { white-space: nowrap !important; }
+[data-testid="stTable"] td, [data-testid="stTable"] th { white-space: normal !important; overflow-wrap: break-word; }
 [data-testid="stSidebar"] { font-size: 1rem; }
 </style>
 """

@@ -132,12 +132,12 @@ def _figure(study: Study, reps: dict, groups: list, result: across.SeedCompariso
     curve_metric, curves = across.curves(study, groups)
     if curve_metric in study.metrics and curves and any(len(x[0]) > 1 for by_seed in curves.values() for x in by_seed.values()):
         several = any(len(by_seed) > 1 for by_seed in curves.values())
-        return plots.replicate_curves_figure(curves, curve_metric), f"Validation {curve_metric} per epoch" + (
+        return plots.replicate_curves_figure(curves, curve_metric), f"Validation {tasks.label(curve_metric)} per epoch" + (
             " (line: median over seeds; band: their range)" if several else ""), problems
     js = result.as_json()
     if js["variants"]:
-        return plots.seeds_figure(js["variants"], metric), f"{metric} on the test split: each seed (dot), the mean " \
-            "(◆) and its 95% CI", problems
+        return plots.seeds_figure(js["variants"], metric), f"{tasks.label(metric)} on the test split: each seed " \
+            "(dot), the mean (◆) and its 95% CI", problems
     return None, "", problems
 
 
@@ -212,7 +212,7 @@ def summary_rows(evidence: list[Evidence]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["study", "comparison", "Δ [95% CI]", "verdict"])
 
 
-VERSION = 1  # of the cached form below: a change to what gather() returns raises it, and old files are recomputed
+VERSION = 2  # of the cached form below: a change to what gather() returns raises it, and old files are recomputed
 
 
 def runs_key(study: Study, store: RunStore, device: torch.device, n_boot: int = N_BOOT_LIVE) -> str:

@@ -7,6 +7,7 @@ Comparison JSON has (`python -m core.experiments NAME --json`).
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 
 import pandas as pd
@@ -85,6 +86,18 @@ def run_label(run: Run) -> str:
             f"{c.get('epochs')} ep · run …{run.id[-6:]}")
 
 
+RUN_ID = re.compile(r"-(\d{8}-\d{6}-[0-9a-f]{6})$")  # the end of a run variant's registry name
+
+
+def variant_names(names: Sequence[str]) -> dict[str, str]:
+    """Registry names as people read them: "mtcnn/finetuned-pnet-20261206-034128-6b6787" -> "finetuned-pnet", the
+    end of the run id added only where two would read the same."""
+    short = {n: RUN_ID.sub("", n.split("/", 1)[-1]) for n in names}
+    twins = {s for s in short.values() if list(short.values()).count(s) > 1}
+    return {n: s + (f" (…{m.group(1)[-6:]})" if s in twins and (m := RUN_ID.search(n)) else "")
+            for n, s in short.items()}
+
+
 def setting(key: str, value: object) -> str:
     """One setting as a short name shows it."""
     if key == "image_size":
@@ -99,10 +112,14 @@ def setting(key: str, value: object) -> str:
 
 
 def short_names(runs: dict[str, Run]) -> dict[str, str]:
-    """Variant -> "strategy · what differs between the runs (id)": short enough for legends and subplot titles."""
+    """Variant -> "strategy · what differs between the runs": short and stable enough for legends and subplot
+    titles; the end of the run's id is added only to tell apart runs whose names would be the same (the settings
+    table and the pickers name each run's id)."""
     differ = [k for k in DIFFERING if len({str(r.config.get(k)) for r in runs.values()}) > 1]
-    return {variant: " · ".join([str(r.config.get("strategy"))] + [setting(k, r.config.get(k)) for k in differ])
-            + f" ({r.id[-4:]})" for variant, r in runs.items()}
+    names = {variant: " · ".join([str(r.config.get("strategy"))] + [setting(k, r.config.get(k)) for k in differ])
+             for variant, r in runs.items()}
+    twins = {n for n in names.values() if list(names.values()).count(n) > 1}
+    return {v: n + (f" ({runs[v].id[-4:]})" if n in twins else "") for v, n in names.items()}
 
 
 def settings_table(runs: dict[str, Run], names: dict[str, str]) -> pd.DataFrame:

@@ -162,6 +162,20 @@ class Confusion:
         return self.true_accepts / max(self.true_accepts + self.false_rejects, 1)
 
 
+def threshold_at_far(distances: np.ndarray, same: np.ndarray, far: float) -> float:
+    """The largest distance threshold whose false accept rate (different pairs with distance <= it) is at most far:
+    each variant's own operating point, since distances of different embeddings have different scales."""
+    d = np.sort(np.asarray(distances, float)[~np.asarray(same, bool)])
+    if not len(d):
+        raise ValueError("no pair of different people to set a false accept rate on")
+    k = int(np.floor(far * len(d)))  # accepted different pairs at most
+    if k <= 0:
+        return float(np.nextafter(d[0], -np.inf))
+    if k >= len(d):
+        return float(d[-1])
+    return float(np.nextafter(d[k], -np.inf)) if d[k] > d[k - 1] else float(np.nextafter(d[k - 1], -np.inf))
+
+
 def confusion(distances: np.ndarray, same: np.ndarray, threshold: float) -> Confusion:
     d, y = np.asarray(distances, float), np.asarray(same, bool)
     accept = d <= threshold

@@ -1,4 +1,4 @@
-"""`python -m core.runs list|show|rename|tag|note|pin|unpin|delete|export|prepare|resume|stop|pause|continue`: the Runs page from a shell.
+"""`python -m core.runs COMMAND`: the Runs page from a shell.
 
   list [--status S] [--study TEXT] [--json]   every run, newest first
   show RUN [--json]                           one run: its row, config and last epoch

@@ -9,10 +9,13 @@ Pause is SIGSTOP to the processes of the runs in progress (their runs keep their
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
+import statistics
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import psutil
 
@@ -53,7 +56,8 @@ def stop(store: RunStore, run_ids: list[str] | None = None) -> list[str]:
             lines.append(f"{run.id}: removed from the queue (it had not started)")
         elif run.pid in signalled or (_signal(run.pid, signal.SIGTERM) and signalled.add(run.pid) is None):
             _signal(run.pid, signal.SIGCONT)  # a paused process must run to stop
-            lines.append(f"{run.id}: stopping ({'it keeps its last checkpoint' if run.status == 'running' else 'removed, it had not started'})")
+            how = "it keeps its last checkpoint" if run.status == "running" else "removed, it had not started"
+            lines.append(f"{run.id}: stopping ({how})")
         else:
             lines.append(f"{run.id}: its process {run.pid} is gone; the app marks it")
     return lines
@@ -92,17 +96,45 @@ class Progress:
     unknown: int  # runs in progress without an estimate (never run on this machine, no epoch yet)
 
 
-def _left(run: Run, now: float) -> float | None:
-    """A run's time left: its own pace once it has finished an epoch, else this machine's past runs of its settings
+REFERENCE = Path(__file__).with_name("reference_times.json")  # written by `python -m bench prepare`
+
+
+def reference() -> dict[str, float]:
+    """Seconds each prepared run took in the bench's last measured preparation ({"experiment/strategy": s}); {}
+    when the file is missing or unreadable."""
+    try:
+        return {str(k): float(v) for k, v in json.loads(REFERENCE.read_text())["runs"].items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
+
+
+def reference_key(run: Run) -> str:
+    return f"{run.experiment}/{run.config.get('strategy') or run.config.get('start')}"
+
+
+def _scale(finished: list[Run], ref: dict[str, float]) -> float:
+    """How much slower (> 1) or faster this machine is than the bench's, from the runs of this batch that finished."""
+    ratios = [r.seconds / ref[reference_key(r)] for r in finished
+              if r.status == "done" and ref.get(reference_key(r), 0) > 1 and r.seconds > 0]
+    return statistics.median(ratios) if ratios else 1.0
+
+
+def _left(run: Run, now: float, ref: dict[str, float], scale: float) -> float | None:
+    """A run's time left: its own pace once it is under way (epochs and the images of the current one), else this
+    machine's past runs of its settings, else the bench's reference time scaled by this machine's pace in this batch
     (less the time it has been running)."""
     epochs = int(run.config.get("epochs", 0) or 0)
-    if run.status == "running" and run.history and epochs:
-        return estimates.remaining(run.history, epochs) or 0.0
-    past = estimates.past_seconds(run.experiment, run.config)
-    if past is None:
-        return None
     spent = now - (run.started or now) if run.status == "running" else 0.0
-    return max(past[0] - spent, 0.0)
+    if run.status == "running" and epochs:
+        own = estimates.from_pace(spent, estimates.fraction_done(run.history, run.metrics.get("phase"), epochs))
+        if own is not None and (run.history or spent > 20):  # a few seconds of reading data is no pace yet
+            return own
+    past = estimates.past_seconds(run.experiment, run.config)
+    if past is not None:
+        return max(past[0] - spent, 0.0)
+    if reference_key(run) in ref:
+        return max(ref[reference_key(run)] * scale - spent, 0.0)
+    return None
 
 
 def progress(store: RunStore, now: float | None = None) -> Progress | None:
@@ -120,7 +152,9 @@ def progress(store: RunStore, now: float | None = None) -> Progress | None:
         if r.status == "running" and epochs:
             partial += min(len(r.history) / epochs, 1.0)
     total = len(live) + len(finished)
-    left = [_left(r, now) for r in live]
+    ref = reference()
+    scale = _scale(finished, ref)
+    left = [_left(r, now, ref, scale) for r in live]
     known = [x for x in left if x is not None]
     return Progress(total, len(finished), (len(finished) + partial) / total,
                     sum(known) if len(known) == len(left) else None, len(left) - len(known))

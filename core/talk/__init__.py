@@ -19,10 +19,10 @@ import torch
 
 from core import runs as runlist
 from core.engine.store import RunStore, RunStoreError
+from core.experiments.evidence import Evidence, gather
 from core.studies import index
 from core.talk import deck
 from core.talk.deck import TalkError
-from core.experiments.evidence import Evidence, gather
 
 
 @dataclass(frozen=True)

@@ -255,7 +255,8 @@ def compare(runs: list[VariantRun], truth: list[np.ndarray], thresholds: tuple[f
     return Comparison("face_detection", f"{dataset}/test", device, metrics, comparisons,
                       {"stage_thresholds": list(thresholds), "iou_threshold": iou, "images": len(truth),
                        "faces": int(sum(len(t) for t in truth)),
-                       "ms_range": {n: [t.low_ms, t.high_ms] for n, t in (timings or {}).items()}}), scored
+                       "ms_range": {n: [t.low_ms, t.high_ms] for n, t in (timings or {}).items()},
+                       "timing_busy": timing.busy_words(timings or {})}), scored
 
 
 def run(variants: list[str], thresholds: tuple[float, float, float] = FLOOR, iou: float = STUDY_IOU,

@@ -131,10 +131,16 @@ def project(x: np.ndarray, method: str, seed: int = 0) -> np.ndarray:
     raise ValueError(f"unknown map {method!r}; choose from {list(MAPS)}")
 
 
+UNCHANGED = ("frozen", "scratch")  # strategies whose backbone is not ImageNet's, fine-tuned
+
+
 def finetuned_runs(backbone: str, store: RunStore | None = None) -> list[Run]:
-    """Transfer runs of this backbone that left a checkpoint (done, or stopped after an epoch), newest first."""
+    """Transfer runs of this backbone that left a checkpoint (done, or stopped after an epoch) and changed its
+    ImageNet weights, newest first: not a frozen run (its backbone is ImageNet's, so every CKA would read 1.0) nor
+    one from scratch (it never had ImageNet's)."""
     runs = [r for r in (store or RunStore()).list() if r.base_variant == backbone and r.task in transfer.TASKS
-            and r.checkpoint_label and r.status in ("done", "stopped", "failed")]
+            and r.checkpoint_label and r.status in ("done", "stopped", "failed")
+            and r.config.get("strategy") not in UNCHANGED]
     return sorted(runs, key=lambda r: r.created, reverse=True)
 
 

@@ -161,6 +161,7 @@ def study(runs: list[Run], dataset: str = DATASET, device: torch.device | None =
     extra = {"images": len(samples), "objects": int(sum(len(s.boxes) for s in samples)), "classes": data.classes,
              "checkpoints": picks, "per_checkpoint": rows, "iou_threshold": IOU,
              "ms_range": {n: [t.low_ms, t.high_ms] for n, t in speeds.items()},
+             "timing_busy": timing.busy_words(speeds),
              "settings": {r.id: r.config for r in runs}, "yours": [f"yours/{n}" for n in yours]}
     return Comparison("object_detection", f"{dataset}/test", device.type, variants, comparisons, extra), scored
 
