@@ -15,9 +15,10 @@ import time
 import urllib.request
 from pathlib import Path
 
+from core.studies import index
+
 ROOT = Path(__file__).resolve().parents[1]
-STUDY_PAGES = ("face_detection", "face_verification", "object_detection", "classification", "regression",
-               "feature_extraction")
+STUDY_PAGES = tuple(s.name for s in index.STUDIES if s.scores is not None)  # each opens on its evidence
 DELTA = re.compile(r"^[+-]\d\.\d{3} \[[+-]\d\.\d{3}, [+-]\d\.\d{3}\]$")
 
 

@@ -175,22 +175,23 @@ def test_five_sessions_start_and_stop_runs_without_cross_talk_or_orphans(server,
             pg.get_by_role("button", name=name).click()
             wait_for(total)
         places = []
-        for pg in users:  # each follows its own runs: its first run's place in line, no other's progress
-            line = pg.get_by_text(re.compile(r"Waiting in the queue: \d\w\w in line"))
+        for pg in users:  # each follows its own runs: its first run's place in line, no other's progress in its panel
+            own = pg.locator(".st-key-job-own-cls")  # the others' jobs show beside it, each "started elsewhere"
+            line = own.get_by_text(re.compile(r"Waiting in the queue: \d\w\w in line"))
             expect(line).to_be_visible()
             places.append(re.search(r"(\d)\w\w in line", line.inner_text()).group(1))
-            expect(pg.get_by_text(re.compile(r"of [2-9]\)"))).to_have_count(0)
+            expect(own.get_by_text(re.compile(r"of [2-9]\)"))).to_have_count(0)
         assert places == list("12567")  # the second's three runs hold places 2 to 4
         assert len(queued_here()) == 7  # each session's own runs, none shared
         closed = next(r.id for r in queued_here() if r.created == max(q.created for q in queued_here()))
         for pg, removed in zip(users[1:4], (3, 1, 1), strict=True):
-            pg.get_by_role("button", name="Stop").click()
+            pg.get_by_role("button", name="Stop", exact=True).click()
             expect(pg.get_by_text(f"Removed {removed} queued run(s) that had not started.")).to_be_visible()
         expect(users[0].get_by_text("Waiting in the queue: 1st in line", exact=False)).to_be_visible()  # untouched
         users[4].close()  # closing a tab does not stop its run
     expect(users[0].get_by_text("Training finetune (1 of 1)", exact=False)).to_be_visible()  # the slot is free
     _settled(users[0])  # a Stop button left from the page's run before is replaced: a click on it would be lost
-    users[0].get_by_role("button", name="Stop").click()
+    users[0].get_by_role("button", name="Stop", exact=True).click()
     expect(users[0].get_by_text("Stopped: 1 run(s)", exact=False)).to_be_visible()
     deadline = time.time() + 240
     while time.time() < deadline and (any(r.status in LIVE for r in store.list()) or _job_processes(runs_dir)):

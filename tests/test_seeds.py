@@ -143,7 +143,7 @@ def test_the_page_shows_replicates_across_seeds_and_repeat_queues_the_missing_se
     deltas = next(f for f in frames if "P(A better) [95% CI]" in f.columns)
     assert list(deltas["A − B"]) == ["finetune − scratch", "finetune − scratch"]  # mCA, then mF1
     assert deltas["seeds (A, B)"].tolist() == ["2, 2", "2, 2"]
-    verdict = next(m.value for m in at.markdown if m.value.startswith("- ") and
+    verdict = next(m.value for m in at.markdown if m.value.startswith("- ") and "over 2 seeds" in m.value and
                    ("than scratch on mCA" in m.value or "and scratch on mCA" in m.value))
     assert verdict.startswith("- ") and "over 2 seeds each and the test images, P(finetune better)" in verdict
     before = {r.id for r in RunStore(runs_dir).list()}

@@ -2,9 +2,10 @@
 to carry them out, and the job (its page, process id, run ids, the tab that started it) is written to the runs
 folder's jobs/ as well as kept in the browser session.
 
-A job belongs to its page, not to one script run: a reload, or a second tab on the same page, finds the page's jobs
-still in progress there and follows them, with progress and Stop, saying which were started elsewhere. Nothing is
-matched by time or by dataset: a job is found by the page that started it, and followed by its run ids.
+A job belongs to its page and its tab, not to one script run: a reload finds the tab's job still in progress and
+follows it again, with progress and Stop; another tab (or browser) on the same page shows it too, as started
+elsewhere, with its progress and a Stop of its own, and can still start jobs of its own. Nothing is matched by time
+or by dataset: a job is found by the page and tab that started it, and followed by its run ids.
 """
 
 from __future__ import annotations
@@ -38,11 +39,6 @@ class Job:
     started: float
     owner: str = ""  # the tab that started it (TAB)
     prefix: str = ""  # the page's part that started it
-
-    @property
-    def elsewhere(self) -> bool:
-        """Started by another tab (or browser) than this one."""
-        return bool(self.owner) and self.owner != tab()
 
     def runs(self, store: RunStore | None = None) -> list[Run]:
         """Its runs still in the store (a run stopped while queued is removed)."""
@@ -162,14 +158,25 @@ def queue_and_start(prefix: str, queue: Callable[[], list[str]], force_cpu: bool
 
 
 def current(prefix: str) -> Job | None:
-    """This page part's job: the one this session follows, else one started here in another tab or before a reload
-    whose runs are still queued or running (from then on this session follows it too)."""
+    """This page part's job: the one this session follows, else one this tab started before a reload whose runs are
+    still queued or running (from then on this session follows it again)."""
     job = st.session_state.get(_key(prefix))
     if job is None:
-        found = recorded(prefix)
+        found = [j for j in recorded(prefix) if j.owner == tab()]
         if found:
             job = st.session_state[_key(prefix)] = found[0]
     return job
+
+
+def others(prefix: str) -> list[Job]:
+    """The jobs other tabs or browsers started on this page part, still queued or running."""
+    mine = current(prefix)
+    return [j for j in recorded(prefix) if j.owner != tab() and (mine is None or j.pid != mine.pid)]
+
+
+def stop_pid(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGTERM)
 
 
 def stop(prefix: str) -> None:
@@ -278,20 +285,43 @@ def panel(prefix: str, progress: Callable[[Job], None], on_end: Callable[[Ended]
     progress(job) while it runs (the page's phase, k of n, batches, figures, time left), "Stopping…" once Stop is
     pressed, and Stop. When the job ends, on_end sees how, the page reruns, and how it ended stays shown (outcome)
     until the next job starts."""
+    css = prefix.replace(".", "-")
+
     @sidebar.live(run_every=2)
     def view() -> None:
-        job = follow(prefix, on_end)
-        if job is None:
-            return
-        if job.elsewhere:
-            st.caption("Started elsewhere (another tab or browser) on this page; Stop here stops it there too.")
-        if st.session_state.get(f"{prefix}.stopping"):
-            st.info(stopping, icon=":material/stop_circle:")
-        else:
-            progress(job)
-        stop_button(prefix)
+        with st.container(key=f"job-own-{css}"):
+            job = follow(prefix, on_end)
+            if job is not None:
+                if st.session_state.get(f"{prefix}.stopping"):
+                    st.info(stopping, icon=":material/stop_circle:")
+                else:
+                    progress(job)
+                stop_button(prefix)
+        for other in others(prefix):
+            with st.container(border=True, key=f"job-elsewhere-{css}-{other.pid}"):
+                st.caption("Started elsewhere (another tab or browser) on this page")
+                _line(other)
+                st.button("Stop that job", key=f"{prefix}.stop.{other.pid}", icon=":material/stop:",
+                          on_click=stop_pid, args=(other.pid,))
     view()
     outcome(prefix, stopped)
+
+
+def _line(job: Job) -> None:
+    """A job followed from another tab: which run, how far, in one bar (the page's own figures are for its own job)."""
+    runs = job.runs()
+    if not runs:
+        return
+    run, nth = running_run(job)
+    if run.status == "running":
+        epochs = int(run.config.get("epochs", 1) or 1)
+        done = estimates.fraction_done(run.history, run.metrics.get("phase"), epochs)
+        st.progress(done, text=f"Training {run.config.get('strategy') or run.experiment} ({nth}): epoch "
+                               f"{min(len(run.history) + 1, epochs)} of {epochs}")
+    else:
+        queue = run.metrics.get("queue") or {}
+        st.caption(f"{run.config.get('strategy') or run.experiment} ({nth}): queued" +
+                   (f", {ordinal(int(queue['place']))} in line" if queue else ""))
 
 
 def outcome(prefix: str, stopped: str) -> None:
