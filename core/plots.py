@@ -16,7 +16,7 @@ import plotly.graph_objects as go
 from PIL import Image
 from plotly.subplots import make_subplots
 
-from core import numbers
+from core import numbers, tasks
 from core.metrics.classification import ClassificationResult
 from core.metrics.detection import PRCurve, ap_coco101, best_f1, match_image
 from core.metrics.regression import RegressionResult
@@ -411,8 +411,9 @@ def seeds_figure(variants: Mapping[str, Mapping], metric: str) -> go.Figure:
                                      error_y=dict(type="data", symmetric=False, array=[hi - mean],
                                                   arrayminus=[mean - lo], color=colour_of(name), width=8),
                                      hovertemplate=f"{name} mean %{{y:.3f}} [{lo:.3f}, {hi:.3f}]<extra></extra>"))
-    fig.update_yaxes(title=metric)
-    return finish(fig, f"{metric}: each seed (dots), mean and 95% CI over seeds and test images", legend=False)
+    fig.update_yaxes(title=tasks.label(metric))
+    return finish(fig, f"{tasks.label(metric)}: each seed (dots), mean and 95% CI over seeds and test images",
+                  legend=False)
 
 
 def replicate_curves_figure(curves: Mapping[str, Mapping[str, tuple[list[int], list[float]]]], metric: str

@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 
 import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 import torch
 
@@ -85,7 +86,11 @@ def hero(study_name: str) -> evidence.Evidence:
         for problem in e.problems:
             st.caption(problem)
     if e.figure is not None:
-        fig = e.figure.update_layout(height=330 if presenting() else 380, margin=dict(t=30, b=10, l=10, r=10))
+        fig = go.Figure(e.figure)  # a copy: the cached one keeps its legend
+        for trace in fig.data:  # the numbers are in the table beside it: the legend names the variants alone
+            if trace.name:
+                trace.name = trace.name.split(" (")[0]
+        fig.update_layout(height=330 if presenting() else 380, margin=dict(t=30, b=10, l=10, r=10))
         figures.show(fig, f"hero.{study_name}.figure", f"{study_name}-evidence", where=left, export=not presenting())
         left.caption(e.figure_title)
     return e

@@ -212,7 +212,7 @@ def summary_rows(evidence: list[Evidence]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["study", "comparison", "Δ [95% CI]", "verdict"])
 
 
-VERSION = 2  # of the cached form below: a change to what gather() returns raises it, and old files are recomputed
+VERSION = 3  # of the cached form below: a change to what gather() returns raises it, and old files are recomputed
 
 
 def runs_key(study: Study, store: RunStore, device: torch.device, n_boot: int = N_BOOT_LIVE) -> str:
