@@ -61,15 +61,7 @@ short = {registry.yolo_variant(r).name: str(r.config["start"]) for r in runs}
 st.subheader("Best and last checkpoints (test split)")
 figures.table(ui_od.study_table(result), width="stretch")
 figures.busy(result.extra.get("timing_busy", ""))
-figures.explain(f"{result.extra['images']} test images, {result.extra['objects']} objects · best: the kept checkpoint with "
-           "the highest validation fitness (0.1 AP50 + 0.9 AP50-95, ultralytics' rule) · P, R, F1 at each class's "
-           "best-F1 score, IoU 0.5. Why ours and ultralytics' differ on the same predictions: both match greedily "
-           "in descending score, but COCO rules (ours) read precision at 101 recall points and keep at most 100 "
-           "detections per image, while ultralytics integrates the interpolated curve by the trapezoid rule and "
-           "reads P and R at the score that maximises a smoothed mean F1. ms/image: the median of "
-           f"{od.timing.ROUNDS} rounds over the first {od.TIMED_IMAGES} test images, the checkpoints interleaved after "
-           "a warm-up (ranges: " + "; ".join(f"{n.split('/')[-1]} {lo:,.0f}–{hi:,.0f}" for n, (lo, hi) in
-                                              result.extra.get("ms_range", {}).items()) + ").")
+figures.explain(ui_od.numbers_note(result))
 if result.comparisons:  # "pretrained @ epoch 3", not two run ids
     said = {n: (f"{short[n.split('@')[0]]} @ {n.split('@')[1]}" if n.split("@")[0] in short else n)
             for c in result.comparisons for n in c[:2]}

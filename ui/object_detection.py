@@ -150,3 +150,16 @@ def across_families(run_ids: tuple[str, ...], labels: tuple[str, ...], dataset: 
     figures.show(fig, "yolo.family.pr", "detection_families_pr")
     figures.explain("The same test images at IoU 0.5; YOLO at each start's best checkpoint, MTCNN at the study's "
                "permissive stage thresholds; paired bootstrap over images against the pretrained YOLO.")
+
+
+def numbers_note(result: Comparison) -> str:
+    """What the checkpoints table's numbers are, why ours and ultralytics' differ, and how the speeds were taken."""
+    return (f"{result.extra['images']} test images, {result.extra['objects']} objects · best: the kept checkpoint with "
+            "the highest validation fitness (0.1 AP50 + 0.9 AP50-95, ultralytics' rule) · P, R, F1 at each class's "
+            "best-F1 score, IoU 0.5. Why ours and ultralytics' differ on the same predictions: both match greedily "
+            "in descending score, but COCO rules (ours) read precision at 101 recall points and keep at most 100 "
+            "detections per image, while ultralytics integrates the interpolated curve by the trapezoid rule and "
+            "reads P and R at the score that maximises a smoothed mean F1. ms/image: the median of "
+            f"{od.timing.ROUNDS} rounds over the first {od.TIMED_IMAGES} test images, the checkpoints interleaved "
+            "after a warm-up (ranges: " + "; ".join(f"{n.split('/')[-1]} {lo:,.0f}–{hi:,.0f}" for n, (lo, hi) in
+                                                   result.extra.get("ms_range", {}).items()) + ").")
