@@ -200,6 +200,14 @@ def parallel_figure(runs: list[Run]) -> go.Figure:
 
 
 @sidebar.live(run_every=3)
+def _epoch_words(run: Run, phase: dict, epochs: int) -> str:
+    """"epoch 2 of 6, 640 of 2,074 images" while an epoch trains; "epoch 1 of 6 · caching features" in another phase."""
+    if str(phase.get("name", "")).startswith("training, epoch"):
+        return f"{phase['name'].removeprefix('training, ')}, {int(phase.get('done') or 0):,} of " \
+               f"{int(phase.get('total') or 0):,} images"
+    return f"epoch {len(run.history)}" + (f" of {epochs}" if epochs else "") + (f" · {phase['name']}" if phase else "")
+
+
 def live(store: RunStore) -> None:
     """The runs in progress as one batch (a preparation, a page's job): how many are done of how many, the time
     left, Pause, Continue and Stop all, and each run's state; polled every 3 s while there are any. When the last
@@ -239,8 +247,7 @@ def live(store: RunStore) -> None:
             where = ("waiting for a process: the app starts one within seconds" if r.status == "queued" and r.pid is None
                      and r.message in (ORPHANED, ADOPTED) else
                      f"waiting, {jobs.ordinal(int(queue['place']))} in line" if r.status == "queued" and queue else
-                     f"epoch {len(r.history)}" + (f" of {epochs}" if epochs else "") +
-                     (f" · {phase.get('name')}" if phase else "") if r.status == "running" else "queued")
+                     _epoch_words(r, phase, epochs) if r.status == "running" else "queued")
             st.markdown(f"**{r.title}** · {index.title(r.experiment)} · {where}")
         n = max_running()
         st.caption(f"{n} run{'s' * (n > 1)} train{'s' * (n == 1)} at a time on this machine (set "

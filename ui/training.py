@@ -138,7 +138,9 @@ def live(prefix: str, task: str) -> None:
                     icon=":material/hourglass_bottom:")
         else:
             st.info(f"Starting the training process for {len(runs)} run(s)…", icon=":material/hourglass_top:")
-    jobs.panel(prefix, progress, finished, "Stopping: the run ends at its next step and keeps its last checkpoint…")
+    jobs.panel(prefix, progress, finished, "Stopping: the run ends at its next step and keeps its last checkpoint…",
+               stopped="It keeps the checkpoint of its last finished epoch; it never scored the test split, so it is "
+                       "not among the runs compared here.")
 
 
 def _progress(run: Run, runs: list[Run], task: str, prefix: str) -> None:
