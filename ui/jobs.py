@@ -278,8 +278,7 @@ def estimate(experiment: str, configs: list[Mapping], count: bool = False) -> st
 
 def panel(prefix: str, progress: Callable[[Job], None], on_end: Callable[[Ended], None] = lambda ended: None,
           stopping: str = "Stopping: the run keeps its last checkpoint…",
-          stopped: str = "A stopped run that finished an epoch is kept at that epoch: pick it among the runs to "
-                         "compare.") -> None:
+          stopped: str = "It keeps its last checkpoint.") -> None:
     """The one job panel every training page shows, on the page itself (never inside a folded section): this page
     part's job, polled every 2 s; who started it when another tab did; its place in line while it waits,
     progress(job) while it runs (the page's phase, k of n, batches, figures, time left), "Stopping…" once Stop is

@@ -102,7 +102,8 @@ def start_training(dataset: str, settings: str, force_cpu: bool) -> None:
 
 
 def training_status() -> None:
-    jobs.panel(PREFIX, _progress, stopping="Stopping: the run keeps the checkpoints it has written…")  # finished
+    jobs.panel(PREFIX, _progress, stopping="Stopping: the run keeps the checkpoints it has written…",
+               stopped="It keeps the checkpoints it wrote; with one, it is offered among the runs to pick.")  # finished
     # runs are listed by od.runs_on on the rerun
 
 
