@@ -90,7 +90,8 @@ def hero(study_name: str) -> evidence.Evidence:
         for trace in fig.data:  # the numbers are in the table beside it: the legend names the variants alone
             if trace.name:
                 trace.name = trace.name.split(" (")[0]
-        fig.update_layout(height=330 if presenting() else 380, margin=dict(t=30, b=10, l=10, r=10))
+        fig.update_layout(height=330 if presenting() else 380, margin=dict(t=30, b=10, l=10, r=10),
+                          title=None)  # the caption under it says what it shows, at a width that never cuts it
         figures.show(fig, f"hero.{study_name}.figure", f"{study_name}-evidence", where=left, export=not presenting())
         left.caption(e.figure_title)
     return e
