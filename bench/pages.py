@@ -56,7 +56,7 @@ def _open_and_wait(page, url: str, name: str, selector: str | None = None) -> No
                                "t.innerText.includes('Δ') || t.innerText.includes('No finished run'))")
     elif name in STUDY_PAGES:
         hero = page.locator(f".st-key-hero-{name}")
-        hero.locator(".js-plotly-plot").first.wait_for()
+        hero.locator(".js-plotly-plot, img.hero-figure").first.wait_for()
         hero.locator("table.hero td").filter(has_text=DELTA).first.wait_for()
     elif selector:
         page.locator(selector).first.wait_for()

@@ -109,7 +109,8 @@ def warm(run_ids: list[str], store: RunStore) -> None:
         if any(r.experiment == study.name and r.status in LIVE for r in runs):
             continue
         try:
-            evidence.cached(study, store, devices.pick_device())
+            found = evidence.cached(study, store, devices.pick_device())
+            evidence.figure_png(study, store, devices.pick_device(), found)  # for presentation mode
         except Exception as exc:  # noqa: BLE001 - a page computes it when it is opened
             print(f"{study.name}: its evidence was not kept ({exc})", file=sys.stderr)
 

@@ -70,7 +70,7 @@ def test_every_study_page_opens_on_its_evidence_at_1280_by_720(server, browser, 
     for name in PAGES:
         page.goto(f"{server}/{name}?app.presentation=true")
         hero = page.locator(f".st-key-hero-{name}")
-        figure = hero.locator(".js-plotly-plot").first
+        figure = hero.locator(".js-plotly-plot, img.hero-figure").first
         expect(figure).to_be_visible()
         delta = hero.locator("table.hero td").filter(has_text=re.compile(r"^[+-]\d\.\d{3} \[[+-]\d\.\d{3}, [+-]\d\.\d{3}\]$"))
         expect(delta.first).to_be_visible()

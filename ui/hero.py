@@ -7,10 +7,10 @@ drawn before anything on the page is computed."""
 
 from __future__ import annotations
 
+import base64
 import html
 
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 import torch
 
@@ -36,6 +36,14 @@ def _evidence(study_name: str, key: str, runs_dir: str, device_name: str) -> evi
     """key (evidence.runs_key) changes when the study's runs do, so a finished run is shown on the next rerun."""
     del key
     return evidence.cached(index.get(study_name), RunStore(runs_dir), torch.device(device_name))
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _png(study_name: str, key: str, runs_dir: str, device_name: str) -> bytes | None:
+    """The evidence figure's PNG (kept beside the evidence; drawn once when it is not)."""
+    del key
+    study, store, dev = index.get(study_name), RunStore(runs_dir), torch.device(device_name)
+    return evidence.figure_png(study, store, dev, evidence.cached(study, store, dev))
 
 
 def get(study_name: str) -> evidence.Evidence:
@@ -86,12 +94,13 @@ def hero(study_name: str) -> evidence.Evidence:
         for problem in e.problems:
             st.caption(problem)
     if e.figure is not None:
-        fig = go.Figure(e.figure)  # a copy: the cached one keeps its legend
-        for trace in fig.data:  # the numbers are in the table beside it: the legend names the variants alone
-            if trace.name:
-                trace.name = trace.name.split(" (")[0]
-        fig.update_layout(height=330 if presenting() else 380, margin=dict(t=30, b=10, l=10, r=10),
-                          title=None)  # the caption under it says what it shows, at a width that never cuts it
-        figures.show(fig, f"hero.{study_name}.figure", f"{study_name}-evidence", where=left, export=not presenting())
+        png = _png(study_name, evidence.runs_key(index.get(study_name), RunStore(), device()), str(RunStore().folder),
+                   device().type) if presenting() else None
+        if png:  # an image drawn in the page at once: a new tab need not load plotly.js before the evidence shows
+            left.markdown(f'<img class="hero-figure" alt="{html.escape(e.figure_title)}" style="width:100%" '
+                          f'src="data:image/png;base64,{base64.b64encode(png).decode()}">', unsafe_allow_html=True)
+        else:
+            fig = evidence.presented(e.figure).update_layout(height=380)
+            figures.show(fig, f"hero.{study_name}.figure", f"{study_name}-evidence", where=left)
         left.caption(e.figure_title)
     return e

@@ -249,6 +249,41 @@ def from_json(text: str, study: Study) -> Evidence:
                     _frame(d["deltas"]), d["verdicts"], d["headline"], study.published, d["problems"], d["missing"])
 
 
+PNG_SIZE = (640, 330)  # the presentation hero's figure, drawn at twice this for a sharp projector image
+
+
+def presented(fig: go.Figure) -> go.Figure:
+    """The key figure as the hero shows it: a copy whose legend names the variants alone (their numbers are in the
+    table beside it) and without a title (the caption under it says what it shows)."""
+    fig = go.Figure(fig)
+    for trace in fig.data:
+        if trace.name:
+            trace.name = trace.name.split(" (")[0]
+    return fig.update_layout(title=None, margin=dict(t=30, b=10, l=10, r=10))
+
+
+def figure_png(study: Study, store: RunStore, device: torch.device, e: Evidence,
+               n_boot: int = N_BOOT_LIVE) -> bytes | None:
+    """The evidence's figure as a PNG (presented, PNG_SIZE at 2×), kept beside the cached evidence while the study's
+    runs stay as they are: a projector's page shows it without loading plotly.js first. None without a figure or
+    without a Chrome to draw it (core.plots.export)."""
+    path = cache_folder(store) / f"{study.name}-{runs_key(study, store, device, n_boot)}.png"
+    with contextlib.suppress(OSError):
+        return path.read_bytes()
+    if e.figure is None or not plots.export_available():
+        return None
+    try:
+        data = plots.export(presented(e.figure), "png", width=PNG_SIZE[0], height=PNG_SIZE[1], scale=2)
+    except plots.FigureExportError:
+        return None
+    if path.with_suffix(".json").is_file():  # kept only beside evidence that is kept
+        with contextlib.suppress(OSError):
+            tmp = path.with_suffix(".png.tmp")
+            tmp.write_bytes(data)
+            tmp.replace(path)
+    return data
+
+
 def cached(study: Study, store: RunStore, device: torch.device, n_boot: int = N_BOOT_LIVE,
            compute: bool = True) -> Evidence | None:
     """gather(), kept on disk under the runs folder (cache/evidence) for as long as the study's runs stay as they
@@ -264,7 +299,7 @@ def cached(study: Study, store: RunStore, device: torch.device, n_boot: int = N_
     if not any(r.status in LIVE for r in store.list() if r.experiment == study.name):
         with contextlib.suppress(OSError):
             path.parent.mkdir(parents=True, exist_ok=True)
-            for old in path.parent.glob(f"{study.name}-*.json"):
+            for old in [*path.parent.glob(f"{study.name}-*.json"), *path.parent.glob(f"{study.name}-*.png")]:
                 old.unlink(missing_ok=True)
             tmp = path.with_suffix(".tmp")
             tmp.write_text(to_json(evidence))
