@@ -212,7 +212,7 @@ def summary_rows(evidence: list[Evidence]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["study", "comparison", "Δ [95% CI]", "verdict"])
 
 
-VERSION = 3  # of the cached form below: a change to what gather() returns raises it, and old files are recomputed
+VERSION = 4  # of the cached form below: a change to what gather() returns raises it, and old files are recomputed
 
 
 def runs_key(study: Study, store: RunStore, device: torch.device, n_boot: int = N_BOOT_LIVE) -> str:
@@ -273,7 +273,8 @@ def figure_png(study: Study, store: RunStore, device: torch.device, e: Evidence,
     if e.figure is None or not plots.export_available():
         return None
     try:
-        data = plots.export(presented(e.figure), "png", width=PNG_SIZE[0], height=PNG_SIZE[1], scale=2)
+        data = plots.export(plots.presenting(presented(e.figure)), "png", width=PNG_SIZE[0], height=PNG_SIZE[1],
+                            scale=2)  # the projector's larger fonts
     except plots.FigureExportError:
         return None
     if path.with_suffix(".json").is_file():  # kept only beside evidence that is kept
