@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -26,6 +25,7 @@ from core.data.types import DataError
 from core.engine import estimates, liveness
 from core.engine import launch as launcher
 from core.engine.store import LIVE, Run, RunStore, RunStoreError
+from core.runs import control
 from ui import sidebar
 
 TAB = "tab"  # the query parameter that names this browser tab, so that a reload still knows its own jobs
@@ -175,16 +175,15 @@ def others(prefix: str) -> list[Job]:
 
 
 def stop_pid(pid: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGTERM)
+    control.stop_process(pid)
 
 
 def stop(prefix: str) -> None:
-    """SIGTERM to this session's job's process group: the trainer marks its run stopped and exits."""
+    """Stop this session's job's process group (core.runs.control, which also wakes a paused one): the trainer marks
+    its run stopped and exits."""
     job = current(prefix)
     if job is not None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(job.pid, signal.SIGTERM)
+        control.stop_process(job.pid)
         st.session_state[f"{prefix}.stopping"] = True
 
 

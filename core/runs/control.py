@@ -35,6 +35,15 @@ def _signal(pid: int, sig: int) -> bool:
     return True
 
 
+def stop_process(pid: int) -> bool:
+    """SIGTERM to a training process (its group), then SIGCONT so that a paused one runs on to stop; whether it was
+    there. The one way every Stop reaches a process: a page's, Home's, the CLI's."""
+    if not _signal(pid, signal.SIGTERM):
+        return False
+    _signal(pid, signal.SIGCONT)
+    return True
+
+
 def _alive(run: Run) -> bool:
     return run.pid is not None and liveness.alive(run.pid, None)  # the store reaps runs whose pid was reused
 
@@ -54,8 +63,7 @@ def stop(store: RunStore, run_ids: list[str] | None = None) -> list[str]:
         if run.status == "queued" and (not _alive(run) or busy_elsewhere):
             store.discard(run.id)
             lines.append(f"{run.id}: removed from the queue (it had not started)")
-        elif run.pid in signalled or (_signal(run.pid, signal.SIGTERM) and signalled.add(run.pid) is None):
-            _signal(run.pid, signal.SIGCONT)  # a paused process must run to stop
+        elif run.pid in signalled or (stop_process(run.pid) and signalled.add(run.pid) is None):
             how = "it keeps its last checkpoint" if run.status == "running" else "removed, it had not started"
             lines.append(f"{run.id}: stopping ({how})")
         else:
